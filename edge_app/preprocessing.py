@@ -1,0 +1,201 @@
+"""The one definition of how an image file becomes model input.
+
+Training, export calibration and the device all call :func:`preprocess_file` (or
+:func:`preprocess_image` on an already-opened image), so a model never sees pixels prepared any
+other way than the ones it was trained on. The steps, in order:
+
+1. decode with Pillow, refusing decompression bombs before any pixel is allocated;
+2. apply the EXIF orientation (phones and some viewers store rotated JPEGs);
+3. convert to single-channel grayscale as float32, keeping 16-bit and 12-bit depth;
+4. resize to a square ``size x size`` (aspect ratio is not kept, like the training set);
+5. normalise intensity (see :data:`NORMALIZATIONS`) and round to uint8.
+
+Errors are :class:`ImageError` with a short reason a person can act on; callers add the path.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+#: Bumped whenever any step below changes what a model sees; stored in every model's contract.
+PREPROCESSING_VERSION = 1
+
+#: The smallest side we accept. Below this a chest film carries no usable detail.
+MIN_SIDE = 64
+
+#: Refuse images above this many pixels before decoding them (a 16k x 16k PNG is 256 MP and
+#: would take gigabytes of RAM on a 2 GB device). Real radiographs are at most ~4.3k x 4.3k.
+MAX_PIXELS = 40_000_000
+
+#: Intensity normalisations a model can be trained with; the contract says which one it uses.
+#: ``none``: 8-bit pixels as stored (16-bit scaled by its bit depth).
+#: ``percentile``: stretch the 0.5th..99.5th percentile to 0..255, which removes exposure and
+#: window differences between X-ray units and treats 8/12/16-bit images alike.
+NORMALIZATIONS = ("none", "percentile")
+
+SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+class ImageError(ValueError):
+    """An input that cannot be turned into model input; ``str()`` is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """What a model expects; stored in its contract and rebuilt from it on the device."""
+
+    image_size: int
+    normalization: str = "percentile"
+    version: int = PREPROCESSING_VERSION
+
+    def __post_init__(self) -> None:
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalization {self.normalization!r}; one of {NORMALIZATIONS}")
+        if not 16 <= int(self.image_size) <= 1024:
+            raise ValueError(f"image_size must be 16..1024, got {self.image_size}")
+
+    @property
+    def id(self) -> str:
+        """A short identifier that changes whenever the pixels a model sees would change."""
+        return f"gray-{self.image_size}px-{self.normalization}-v{self.version}"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "id": self.id}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PreprocessSpec":
+        return cls(
+            image_size=int(data["image_size"]),
+            normalization=str(data.get("normalization", "percentile")),
+            version=int(data.get("version", PREPROCESSING_VERSION)),
+        )
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Open ``path`` and check it is a decodable image of sane size, without decoding it all."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageError("file not found")
+    if path.is_dir():
+        raise ImageError("is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise ImageError("empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"image too large (limit {MAX_PIXELS // 1_000_000} megapixels)") from None
+    except UnidentifiedImageError:
+        raise ImageError("not an image Pillow can read (JPEG or PNG expected)") from None
+    except OSError as exc:
+        raise ImageError(f"cannot read file: {exc.strerror or exc}") from None
+    check_dimensions(image.size)
+    return image
+
+
+def check_dimensions(size: tuple[int, int]) -> None:
+    """Refuse images too small to read or too large to decode safely (sizes from the header)."""
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            f"image too large ({width}x{height}, limit {MAX_PIXELS // 1_000_000} megapixels)"
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(f"image too small ({width}x{height}, minimum {MIN_SIDE} px a side)")
+
+
+def to_grayscale_float(image: Image.Image) -> tuple[np.ndarray, float]:
+    """Decode ``image`` to a 2-D float32 array and return it with its full-scale value.
+
+    Colour and palette images go through ITU-R 601 luma; transparent pixels are composited on
+    black (film background). 16-bit images keep their depth; a 16-bit container whose largest
+    value fits in 12 bits is treated as 12-bit, which is how most detectors store their data.
+    """
+    try:
+        image = ImageOps.exif_transpose(image)
+        mode = image.mode
+        if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+            array = np.asarray(image, dtype=np.float32)
+            peak = float(array.max(initial=0.0))
+            full_scale = 4095.0 if peak <= 4095 else 65535.0
+            if mode == "I" and peak > 65535:
+                full_scale = peak
+            return array, full_scale
+        if mode == "F":
+            array = np.asarray(image, dtype=np.float32)
+            return array, max(float(array.max(initial=0.0)), 1.0)
+        if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+            rgba = image.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+            image = Image.alpha_composite(background, rgba)
+        gray = image.convert("L")
+        return np.asarray(gray, dtype=np.float32), 255.0
+    except ImageError:
+        raise
+    except (OSError, SyntaxError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ImageError(f"truncated or corrupt image ({reason})") from None
+
+
+def resize_square(gray: np.ndarray, size: int) -> np.ndarray:
+    """Resize a float32 image to ``size x size`` with Pillow's antialiased bilinear filter."""
+    if gray.shape == (size, size):
+        return gray.astype(np.float32, copy=False)
+    resized = Image.fromarray(gray.astype(np.float32, copy=False), mode="F").resize(
+        (size, size), Image.Resampling.BILINEAR
+    )
+    return np.asarray(resized, dtype=np.float32)
+
+
+def normalize_intensity(gray: np.ndarray, full_scale: float, normalization: str) -> np.ndarray:
+    """Map a float image to uint8 according to ``normalization`` (see :data:`NORMALIZATIONS`)."""
+    if normalization == "percentile":
+        low, high = np.percentile(gray, (0.5, 99.5))
+        if high - low < 1e-6 * max(full_scale, 1.0):
+            # A uniform image has no contrast to stretch; keep its level rather than invent one.
+            scaled = gray * (255.0 / full_scale)
+        else:
+            scaled = (gray - low) * (255.0 / (high - low))
+    elif normalization == "none":
+        scaled = gray * (255.0 / full_scale)
+    else:
+        raise ValueError(f"unknown normalization {normalization!r}")
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def preprocess_image(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
+    """Turn an opened image into a ``(size, size)`` uint8 array as the model expects it."""
+    check_dimensions(image.size)
+    if image.format == "JPEG" and image.mode in ("L", "RGB", "CMYK", "YCbCr"):
+        # Let libjpeg decode large films at a reduced scale (DCT-domain, high quality) while
+        # keeping at least 2x the model's resolution: a 2000 px film decodes ~8x faster.
+        image.draft(image.mode, (2 * spec.image_size, 2 * spec.image_size))
+    gray, full_scale = to_grayscale_float(image)
+    return normalize_intensity(resize_square(gray, spec.image_size), full_scale, spec.normalization)
+
+
+def preprocess_file(path: str | Path, spec: PreprocessSpec) -> np.ndarray:
+    """Read ``path`` and return model input, or raise :class:`ImageError` with the reason."""
+    image = open_image(path)
+    try:
+        return preprocess_image(image, spec)
+    finally:
+        image.close()
+
+
+def preprocess_array(gray: np.ndarray, full_scale: float, spec: PreprocessSpec) -> np.ndarray:
+    """Model input from an already-decoded grayscale array (the DICOM path uses this)."""
+    if gray.ndim != 2:
+        raise ImageError(f"expected a single grayscale frame, got shape {gray.shape}")
+    check_dimensions((gray.shape[1], gray.shape[0]))
+    return normalize_intensity(
+        resize_square(gray.astype(np.float32), spec.image_size), full_scale, spec.normalization
+    )

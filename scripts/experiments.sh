@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The configurations compared for the shipped model (MODEL_CARD.md lists every result, losers too).
+# Usage: scripts/experiments.sh DATA_ROOT OUT_DIR [NAME...]   (default: all, one after another)
+set -euo pipefail
+data=${1:?DATA_ROOT}; out=${2:?OUT_DIR}; shift 2
+declare -A cfg=(
+  [base128]="--image-size 128"
+  [blur128]="--image-size 128 --blur-probability 0.5 --label-smoothing 0.1"
+  [raw128]="--image-size 128 --normalization none"
+  [small96]="--image-size 96 --blur-probability 0.5 --label-smoothing 0.1"
+  [big192]="--image-size 192 --blur-probability 0.5 --label-smoothing 0.1"
+)
+names=("$@"); [ ${#names[@]} -gt 0 ] || names=(base128 blur128 raw128 small96 big192)
+for name in "${names[@]}"; do
+  echo "== $name: ${cfg[$name]}"
+  # shellcheck disable=SC2086
+  /usr/bin/time -v pneumoscan-train fit "$data" --out "$out/$name" --epochs 30 ${cfg[$name]} \
+    > "$out/$name.log" 2>&1 || echo "!! $name failed (see $out/$name.log)"
+  grep -E "^(auc|accuracy|sensitivity|specificity)|stress validation|parameters," "$out/$name.log" || true
+done

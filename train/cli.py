@@ -1,0 +1,88 @@
+"""``pneumoscan-train``: fit a model from a labelled folder, or evaluate one on another."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from train.config import TrainConfig
+from train.data import DataError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+_defaults = TrainConfig()
+
+
+@app.command("fit")
+def fit_command(
+    data: Path = typer.Argument(..., help="ROOT with train/{NORMAL,PNEUMONIA}, or a folder with NORMAL/ and PNEUMONIA/"),
+    out: Path = typer.Option(..., "--out", help="Run folder to create"),
+    epochs: int = typer.Option(_defaults.epochs, help="Maximum epochs (early stopping may end sooner)"),
+    image_size: int = typer.Option(_defaults.image_size, "--image-size", help="Square input size in pixels"),
+    batch_size: int = typer.Option(_defaults.batch_size, "--batch-size"),
+    learning_rate: float = typer.Option(_defaults.learning_rate, "--learning-rate"),
+    filters: str = typer.Option(",".join(map(str, _defaults.filters)), help="Filters of the 5 conv blocks, comma-separated"),
+    dense_units: int = typer.Option(_defaults.dense_units, "--dense-units"),
+    dropout: float = typer.Option(_defaults.dropout),
+    l2: float = typer.Option(_defaults.l2, help="L2 weight decay on conv and dense kernels"),
+    label_smoothing: float = typer.Option(_defaults.label_smoothing, "--label-smoothing"),
+    normalization: str = typer.Option(_defaults.normalization, help="Intensity normalisation: percentile or none"),
+    blur_probability: float = typer.Option(_defaults.blur_probability, "--blur-probability", help="Share of training images blurred by augmentation"),
+    augment: bool = typer.Option(True, "--augment/--no-augment"),
+    class_weights: bool = typer.Option(True, "--class-weights/--no-class-weights"),
+    validation_fraction: float = typer.Option(_defaults.validation_fraction, "--validation-fraction"),
+    use_kaggle_val: bool = typer.Option(True, "--use-kaggle-val/--ignore-kaggle-val", help="Add ROOT/val (16 images) to training"),
+    patience: int = typer.Option(_defaults.early_stopping_patience, help="Early-stopping patience in epochs"),
+    sensitivity_target: float = typer.Option(_defaults.sensitivity_target, "--sensitivity-target", help="Threshold rule: highest specificity keeping this validation sensitivity"),
+    seed: int = typer.Option(_defaults.seed),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable images instead of stopping"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Reuse a run folder that is not empty"),
+) -> None:
+    """Train the CNN and write a run folder (checkpoint, config, split, history, metrics, plots)."""
+    try:
+        config = TrainConfig(
+            data=str(data), epochs=epochs, image_size=image_size, batch_size=batch_size,
+            learning_rate=learning_rate, filters=tuple(int(f) for f in filters.split(",")),
+            dense_units=dense_units, dropout=dropout, l2=l2, label_smoothing=label_smoothing,
+            normalization=normalization, blur_probability=blur_probability, augment=augment,
+            class_weights=class_weights, validation_fraction=validation_fraction,
+            use_kaggle_val=use_kaggle_val, early_stopping_patience=patience,
+            sensitivity_target=sensitivity_target, seed=seed, skip_bad=skip_bad,
+        )
+        config.preprocess  # validates size and normalisation before any work
+        if len(config.filters) != 5:
+            raise DataError(f"--filters needs 5 numbers (one per block), got {filters!r}")
+        from train.fit import fit
+
+        fit(config, out, overwrite=overwrite, log=lambda m: typer.echo(m, err=True))
+    except (DataError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model: Path = typer.Argument(..., help="A .keras checkpoint (with its run folder) or an exported .tflite"),
+    data: Path = typer.Argument(..., help="Labelled folder: ROOT (uses --split) or a folder with NORMAL/ and PNEUMONIA/"),
+    threshold: Optional[float] = typer.Option(None, help="Override the model's stored threshold"),
+    split: str = typer.Option("test", help="Sub-folder of DATA to use when it has one"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for metrics.json and plots"),
+    skip_bad: bool = typer.Option(False, "--skip-bad"),
+) -> None:
+    """Score a model on a labelled folder: AUC, accuracy, sensitivity, specificity, plots, JSON."""
+    from train.evaluate import evaluate, format_metrics
+
+    try:
+        metrics = evaluate(model, data, out, threshold, split=split, skip_bad=skip_bad)
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    typer.echo(format_metrics(metrics, f"{model} on {data}"))
+    typer.echo(json.dumps({k: metrics[k] for k in ("auc", "accuracy", "sensitivity", "specificity")}))
+
+
+def main() -> None:
+    app()

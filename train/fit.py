@@ -1,0 +1,174 @@
+"""One training run: data -> split -> in-memory decode -> fit -> threshold -> metrics -> run folder.
+
+The run folder holds everything needed to audit, evaluate and export the model:
+``model.keras`` (best epoch by validation AUC), ``config.json``, ``split.json``, ``history.csv``,
+``metrics.json`` (validation metrics, threshold, stress test) and PNG plots.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from train.config import TrainConfig
+from train.data import (
+    CLASS_NAMES,
+    DataError,
+    drop_duplicates,
+    fingerprint,
+    scan,
+    split_by_patient,
+)
+from train.loading import load_samples
+
+CHECKPOINT = "model.keras"
+
+
+def prepare_run_dir(out: Path, overwrite: bool) -> None:
+    """Refuse to mix a new run into an old one unless asked to."""
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise DataError(f"run folder {out} already exists and is not empty (use --overwrite)")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def gather(config: TrainConfig, log=print):
+    """Scan, de-duplicate and split the data; returns (train, validation, report)."""
+    samples = scan(config.data, "train")
+    kept, dropped = drop_duplicates(samples)
+    train, validation = split_by_patient(kept, config.validation_fraction, config.seed)
+    # Kaggle's val/ (16 images) is too small to select models on; it only adds training data.
+    extra = []
+    kaggle_val = Path(config.data) / "val"
+    if config.use_kaggle_val and kaggle_val.is_dir():
+        known = {s.sha256 for s in kept}
+        extra = [s for s in drop_duplicates(scan(kaggle_val, ""))[0] if s.sha256 not in known]
+        train = train + extra
+    report = {
+        "images_found": len(samples),
+        "duplicates_dropped": len(dropped),
+        "kaggle_val_added_to_train": len(extra),
+        "train": {name: sum(s.label == i for s in train) for i, name in enumerate(CLASS_NAMES)},
+        "validation": {name: sum(s.label == i for s in validation) for i, name in enumerate(CLASS_NAMES)},
+        "train_patients": len({s.patient for s in train}),
+        "validation_patients": len({s.patient for s in validation}),
+        "fingerprint": fingerprint(kept, config.data),
+    }
+    log(
+        f"data: {len(samples)} images, {len(dropped)} byte-identical duplicates dropped, "
+        f"{len(extra)} from Kaggle val/ added to training; train {report['train']} "
+        f"({report['train_patients']} patients), validation {report['validation']} "
+        f"({report['validation_patients']} patients)"
+    )
+    return train, validation, report
+
+
+def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print) -> dict:
+    """Train per ``config`` into the run folder ``out``; returns the validation metrics."""
+    import keras
+    import tensorflow as tf
+
+    from train.evaluate import format_metrics, keras_predictor, write_evaluation
+    from train.metrics import choose_threshold
+    from train.model import build_model, compile_model
+    from train.pipeline import class_weights, make_dataset
+    from train.plots import plot_history
+    from train.stress import stress_report
+
+    class EpochTimer(keras.callbacks.Callback):
+        """Seconds per epoch, for the run's report and the benchmark."""
+
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+
+    out = Path(out)
+    started = time.perf_counter()
+    train_samples, val_samples, data_report = gather(config, log)
+    prepare_run_dir(out, overwrite)
+    spec = config.preprocess
+    (out / "split.json").write_text(
+        json.dumps(
+            {
+                "train": [str(s.path) for s in train_samples],
+                "validation": [str(s.path) for s in val_samples],
+            },
+            indent=1,
+        )
+        + "\n"
+    )
+
+    t0 = time.perf_counter()
+    train_set = load_samples(train_samples, spec, skip_bad=config.skip_bad)
+    val_set = load_samples(val_samples, spec, skip_bad=config.skip_bad)
+    data_report["skipped_bad"] = [f"{p}: {r}" for p, r in train_set.bad + val_set.bad]
+    data_report["decode_seconds"] = round(time.perf_counter() - t0, 1)
+    log(f"decoded {len(train_set.images) + len(val_set.images)} images at {spec.id} in {data_report['decode_seconds']} s")
+    config.extra["data"] = data_report
+    config.save(out / "config.json")
+
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+    model = build_model(config)
+    compile_model(model, config)
+    timer = EpochTimer()
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(out / CHECKPOINT, monitor="val_auc", mode="max", save_best_only=True),
+        keras.callbacks.EarlyStopping(
+            monitor="val_auc", mode="max", patience=config.early_stopping_patience, restore_best_weights=True
+        ),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_auc", mode="max", factor=0.3, patience=config.reduce_lr_patience, min_lr=1e-5
+        ),
+        keras.callbacks.CSVLogger(out / "history.csv"),
+        timer,
+    ]
+    history = model.fit(
+        make_dataset(train_set.images, train_set.labels, config, training=True),
+        validation_data=make_dataset(val_set.images, val_set.labels, config, training=False),
+        epochs=config.epochs,
+        class_weight=class_weights(train_set.labels) if config.class_weights else None,
+        callbacks=callbacks,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    plot_history(history.history, out / "training_curves.png")
+
+    best = keras.models.load_model(out / CHECKPOINT)
+    predict = keras_predictor(best)
+    scores = predict(val_set.images)
+    threshold, how = choose_threshold(val_set.labels, scores, "sensitivity", config.sensitivity_target)
+    metrics = write_evaluation(val_set.labels, scores, threshold, out)
+    metrics["threshold_rule"] = how
+    metrics["stress"] = stress_report(predict, val_set.images, val_set.labels, threshold, spec)
+    metrics["params"] = int(best.count_params())
+    metrics["epochs_run"] = len(timer.seconds)
+    metrics["best_epoch"] = int(np.argmax(history.history["val_auc"])) + 1
+    metrics["seconds_per_epoch"] = round(float(np.median(timer.seconds)), 1) if timer.seconds else None
+    metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
+    metrics["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    np.save(out / "validation_scores.npy", np.stack([val_set.labels, scores]))
+
+    log(format_metrics(metrics, f"validation ({len(val_set.labels)} images, best epoch {metrics['best_epoch']})"))
+    s = metrics["stress"]["summary"]
+    log(
+        f"stress validation: mean AUC {s['mean_auc']:.4f}, min AUC {s['min_auc']:.4f}, "
+        f"min specificity {s['min_specificity']:.3f}, min sensitivity {s['min_sensitivity']:.3f}, "
+        f"sharpness-stratified AUC {s['sharpness_stratified_auc']:.4f}"
+    )
+    log(
+        f"{metrics['params']:,} parameters, {metrics['epochs_run']} epochs, "
+        f"{metrics['seconds_per_epoch']} s/epoch, {metrics['wall_seconds']} s total, "
+        f"peak RSS {metrics['peak_rss_mb']} MB -> {out}"
+    )
+    return metrics

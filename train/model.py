@@ -1,0 +1,59 @@
+"""The CNN: the original notebook's design, with its five blocks chained as intended.
+
+Five blocks of (3x3 convolution + ReLU, 2x2 max-pooling, batch normalisation), global average
+pooling, a ReLU dense layer with dropout and a one-unit sigmoid output. Rescaling to [0, 1] is
+the first layer, so the exported model takes the raw uint8 pixels the device produces.
+
+The pre-sigmoid layer is named ``logit`` so export can emit it: an int8 sigmoid has only 256
+levels and a confident model would push most images into the top one, destroying the ranking.
+The last block's output is named ``features`` so export can also emit the class activation map.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, regularizers
+
+from train.config import TrainConfig
+
+LOGIT_LAYER = "logit"
+FEATURES_LAYER = "features"
+PROBABILITY_LAYER = "probability"
+
+
+def build_model(config: TrainConfig) -> keras.Model:
+    size = config.image_size
+    reg = regularizers.l2(config.l2) if config.l2 else None
+    inputs = keras.Input(shape=(size, size, 1), name="image")
+    x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    for i, filters in enumerate(config.filters, start=1):
+        x = layers.Conv2D(
+            filters, 3, padding="same", activation="relu", kernel_regularizer=reg, name=f"conv{i}"
+        )(x)
+        x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+        name = FEATURES_LAYER if i == len(config.filters) else f"bn{i}"
+        x = layers.BatchNormalization(name=name)(x)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(config.dropout / 2, name="dropout1")(x)
+    x = layers.Dense(config.dense_units, activation="relu", kernel_regularizer=reg, name="dense")(x)
+    x = layers.Dropout(config.dropout, name="dropout2")(x)
+    logit = layers.Dense(1, name=LOGIT_LAYER)(x)
+    probability = layers.Activation("sigmoid", name=PROBABILITY_LAYER)(logit)
+    return keras.Model(inputs, probability, name="pneumoscan_cnn")
+
+
+def compile_model(model: keras.Model, config: TrainConfig) -> None:
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss=keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=[
+            keras.metrics.BinaryAccuracy(name="accuracy"),
+            keras.metrics.AUC(name="auc"),
+            keras.metrics.Recall(name="sensitivity"),
+        ],
+    )
+
+
+def logit_model(model: keras.Model) -> keras.Model:
+    """The same network ending at the pre-sigmoid logit (what the device runs)."""
+    return keras.Model(model.inputs, model.get_layer(LOGIT_LAYER).output, name="pneumoscan_logit")
