@@ -1,0 +1,57 @@
+"""Shared test helpers: synthetic chest-film-like images the tests make themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data" / "chest_xray"
+
+
+def synthetic_film(size: int = 128, seed: int = 0, opacity: float = 0.0) -> np.ndarray:
+    """A grayscale image shaped loosely like a frontal chest film: bright mediastinum and
+    ribs-like texture, two dark lung fields, and optional hazy opacity in the right lung."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / size
+    img = 170 + 40 * np.exp(-((x - 0.5) ** 2) / 0.01)
+    for cx in (0.3, 0.7):
+        img -= 90 * np.exp(-(((x - cx) / 0.14) ** 2 + ((y - 0.5) / 0.3) ** 2))
+    img += 12 * np.sin(y * 60 + rng.uniform(0, 6))
+    if opacity:
+        img += opacity * 70 * np.exp(-(((x - 0.7) / 0.1) ** 2 + ((y - 0.6) / 0.12) ** 2))
+    img += rng.normal(0, 4, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_dataset(root: Path, per_class: int = 12, size: int = 96, patients: int = 6) -> Path:
+    """``root/train/{NORMAL,PNEUMONIA}`` with Kermany-style names and learnable classes."""
+    for label, folder in enumerate(("NORMAL", "PNEUMONIA")):
+        d = root / "train" / folder
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            img = synthetic_film(size, seed=label * 1000 + i, opacity=float(label))
+            patient = i % patients
+            name = f"IM-{patient:04d}-{i:04d}.jpeg" if label == 0 else f"person{patient}_bacteria_{i}.jpeg"
+            Image.fromarray(img).save(d / name, quality=95)
+    return root
+
+
+@pytest.fixture
+def film() -> np.ndarray:
+    return synthetic_film()
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path: Path) -> Path:
+    return write_dataset(tmp_path / "data")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not (SHARED_DATA / "train" / "NORMAL").is_dir():
+        pytest.skip("../shared/data/chest_xray is not present")
+    return SHARED_DATA
