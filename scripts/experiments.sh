@@ -8,9 +8,11 @@ declare -A cfg=(
   [blur128]="--image-size 128 --blur-probability 0.5 --label-smoothing 0.1"
   [raw128]="--image-size 128 --normalization none"
   [small96]="--image-size 96 --blur-probability 0.5 --label-smoothing 0.1"
+  [strong128]="--image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --rotation 0.08 --zoom 0.2 --shift 0.1 --contrast 0.3 --dropout 0.5"
+  [slim128]="--image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --rotation 0.08 --zoom 0.2 --shift 0.1 --contrast 0.3 --filters 8,16,32,64,128"
   [big192]="--image-size 192 --blur-probability 0.5 --label-smoothing 0.1"
 )
-names=("$@"); [ ${#names[@]} -gt 0 ] || names=(base128 blur128 raw128 small96 big192)
+names=("$@"); [ ${#names[@]} -gt 0 ] || names=(base128 blur128 raw128 small96 strong128 slim128 big192)
 for name in "${names[@]}"; do
   echo "== $name: ${cfg[$name]}"
   # shellcheck disable=SC2086

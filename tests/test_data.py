@@ -1,0 +1,118 @@
+"""Patient parsing, duplicates, the patient-wise split and folder discovery."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from train.data import (
+    DataError,
+    Sample,
+    drop_duplicates,
+    find_class_dirs,
+    fingerprint,
+    list_images,
+    patient_of,
+    scan,
+    split_by_patient,
+)
+
+
+@pytest.mark.parametrize(
+    "name, patient",
+    [
+        ("person1_bacteria_1.jpeg", "person1"),
+        ("person1_virus_7.jpeg", "person1"),
+        ("PERSON22_VIRUS_3.JPEG", "person22"),
+        ("IM-0115-0001.jpeg", "im-0115"),
+        ("IM-0115-0002.jpeg", "im-0115"),
+        ("NORMAL2-IM-0115-0001.jpeg", "normal2-im-0115"),
+        ("scan_17.png", "file:scan_17.png"),
+    ],
+)
+def test_patient_of_parses_kermany_names(name, patient):
+    assert patient_of(name) == patient
+
+
+def _samples(specs):
+    return [Sample(path=f"/x/{p}_{i}.jpeg", label=label, patient=p, sha256=f"{p}{i}") for p, label, i in specs]
+
+
+def test_split_keeps_each_patient_on_one_side_and_is_stratified():
+    specs = [(f"n{k}", 0, i) for k in range(40) for i in range(k % 3 + 1)]
+    specs += [(f"p{k}", 1, i) for k in range(100) for i in range(k % 4 + 1)]
+    samples = _samples(specs)
+    train, val = split_by_patient(samples, 0.2, seed=1)
+    assert {s.patient for s in train}.isdisjoint({s.patient for s in val})
+    assert len(train) + len(val) == len(samples)
+    for label in (0, 1):
+        total = sum(s.label == label for s in samples)
+        share = sum(s.label == label for s in val) / total
+        assert 0.2 <= share < 0.3
+
+
+def test_split_is_deterministic_for_a_seed_and_varies_across_seeds():
+    samples = _samples([(f"p{k}", k % 2, 0) for k in range(200)])
+    first = split_by_patient(samples, 0.15, seed=3)[1]
+    again = split_by_patient(samples, 0.15, seed=3)[1]
+    other = split_by_patient(samples, 0.15, seed=4)[1]
+    assert first == again
+    assert first != other
+
+
+def test_split_refuses_a_patient_in_both_classes():
+    samples = _samples([("p1", 0, 0), ("p1", 1, 1), ("p2", 0, 0), ("p3", 1, 0)])
+    with pytest.raises(DataError, match="both classes"):
+        split_by_patient(samples, 0.5, seed=0)
+
+
+def test_drop_duplicates_keeps_first_and_refuses_conflicting_labels():
+    a = Sample("/a.jpeg", 0, "p", "h1")
+    b = Sample("/b.jpeg", 0, "p", "h1")
+    c = Sample("/c.jpeg", 0, "q", "h2")
+    kept, dropped = drop_duplicates([a, b, c])
+    assert kept == [a, c] and dropped == [b]
+    with pytest.raises(DataError, match="labelled differently"):
+        drop_duplicates([a, Sample("/d.jpeg", 1, "r", "h1")])
+
+
+def test_scan_finds_both_layouts_and_duplicates_never_cross_the_split(tiny_dataset):
+    normal = tiny_dataset / "train" / "NORMAL"
+    first = list_images(normal)[0]
+    shutil.copy(first, normal / "IM-0000-9999.JPEG")  # an identical copy, upper-case suffix
+    samples = scan(tiny_dataset)
+    assert len(samples) == 25
+    kept, dropped = drop_duplicates(samples)
+    assert len(dropped) == 1
+    # pointing straight at the folder holding NORMAL/ and PNEUMONIA/ works too
+    assert len(scan(tiny_dataset / "train", split="nonexistent")) == 25
+    train, val = split_by_patient(kept, 0.3, seed=0)
+    assert {s.sha256 for s in train}.isdisjoint({s.sha256 for s in val})
+
+
+def test_fingerprint_changes_when_a_label_or_file_changes(tiny_dataset):
+    samples = scan(tiny_dataset)
+    before = fingerprint(samples, tiny_dataset)
+    assert fingerprint(samples, tiny_dataset) == before
+    flipped = [Sample(s.path, 1 - s.label, s.patient, s.sha256) if i == 0 else s for i, s in enumerate(samples)]
+    assert fingerprint(flipped, tiny_dataset) != before
+
+
+def test_missing_folder_and_empty_class_are_clear_errors(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        find_class_dirs(tmp_path / "nope")
+    (tmp_path / "train" / "NORMAL").mkdir(parents=True)
+    with pytest.raises(DataError, match="neither"):
+        find_class_dirs(tmp_path)
+    (tmp_path / "train" / "PNEUMONIA").mkdir()
+    with pytest.raises(DataError, match="holds no"):
+        scan(tmp_path)
+
+
+def test_real_dataset_split_has_no_shared_patients(shared_data):
+    kept, dropped = drop_duplicates(scan(shared_data))
+    assert len(kept) + len(dropped) == 5216
+    assert len(dropped) == 26  # 24 groups of identical files, 26 redundant copies (data README)
+    train, val = split_by_patient(kept, 0.15, seed=42)
+    assert {s.patient for s in train}.isdisjoint({s.patient for s in val})

@@ -1,0 +1,84 @@
+"""End to end: a tiny run on images the test makes, and one on real X-rays when present."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from train.config import TrainConfig  # noqa: E402
+from train.data import DataError  # noqa: E402
+from train.fit import fit  # noqa: E402
+
+RUN_FILES = {
+    "model.keras",
+    "config.json",
+    "split.json",
+    "history.csv",
+    "metrics.json",
+    "training_curves.png",
+    "validation_roc.png",
+    "validation_confusion.png",
+    "validation_scores.npy",
+}
+
+
+def tiny_config(data, **overrides) -> TrainConfig:
+    settings = dict(
+        data=str(data), image_size=64, epochs=2, batch_size=8, filters=(4, 8, 8, 8, 8),
+        dense_units=8, validation_fraction=0.3,
+    )
+    return TrainConfig(**{**settings, **overrides})
+
+
+@pytest.mark.slow
+def test_fit_writes_a_complete_run_folder(tiny_dataset, tmp_path):
+    run = tmp_path / "run"
+    metrics = fit(tiny_config(tiny_dataset), run, log=lambda m: None)
+    assert RUN_FILES <= {p.name for p in run.iterdir()}
+    assert metrics["epochs_run"] == 2
+    saved = json.loads((run / "metrics.json").read_text())
+    for key in ("auc", "accuracy", "sensitivity", "specificity", "precision", "f1", "confusion", "threshold", "threshold_rule", "stress"):
+        assert key in saved
+    split = json.loads((run / "split.json").read_text())
+    assert split["train"] and split["validation"]
+    assert set(split["train"]).isdisjoint(split["validation"])
+    config = json.loads((run / "config.json").read_text())
+    assert config["preprocessing"]["id"] == "gray-64px-percentile-v1"
+    assert len(config["extra"]["data"]["fingerprint"]) == 64
+    assert (run / "history.csv").read_text().count("\n") == 3  # header + 2 epochs
+
+
+@pytest.mark.slow
+def test_fit_refuses_to_overwrite_and_names_bad_files(tiny_dataset, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "keep.txt").write_text("mine")
+    with pytest.raises(DataError, match="already exists"):
+        fit(tiny_config(tiny_dataset), run, log=lambda m: None)
+    assert (run / "keep.txt").read_text() == "mine"
+
+    bad = tiny_dataset / "train" / "NORMAL" / "IM-0099-0001.jpeg"
+    bad.write_text("not an image")
+    with pytest.raises(DataError, match="IM-0099-0001.jpeg"):
+        fit(tiny_config(tiny_dataset), tmp_path / "run2", log=lambda m: None)
+    metrics = fit(tiny_config(tiny_dataset, epochs=1, skip_bad=True), tmp_path / "run3", log=lambda m: None)
+    assert metrics["epochs_run"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_fit_on_real_xrays(shared_data, tmp_path):
+    """One epoch on 300 real films (patient-wise split) learns something above chance."""
+    import shutil
+
+    root = tmp_path / "real"
+    for folder, count in (("NORMAL", 150), ("PNEUMONIA", 150)):
+        target = root / "train" / folder
+        target.mkdir(parents=True)
+        for src in sorted((shared_data / "train" / folder).iterdir())[:count]:
+            shutil.copy(src, target / src.name)
+    metrics = fit(tiny_config(root, epochs=3, filters=(8, 16, 16, 32, 32), dense_units=16, validation_fraction=0.25, image_size=96), tmp_path / "run", log=lambda m: None)
+    assert metrics["auc"] > 0.7
