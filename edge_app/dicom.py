@@ -1,0 +1,396 @@
+"""DICOM input: one radiograph in a DICOM file becomes the grayscale array preprocessing expects.
+
+pydicom is the optional ``[dicom]`` extra and is imported only when a DICOM file is read, so the
+base device install and ``import edge_app`` never need it. Pixels go through the DICOM grayscale
+display chain (PS3.3 C.11, PS3.4 N.2) so the model sees what a radiologist's viewer shows, which
+is what the training PNGs/JPEGs were exported from:
+
+1. decode the stored values (compressed transfer syntaxes need a decoder pydicom can find:
+   Pillow covers JPEG baseline and JPEG 2000, pylibjpeg/gdcm cover JPEG lossless and JPEG-LS);
+2. Modality LUT: the Modality LUT Sequence, else Rescale Slope/Intercept;
+3. VOI LUT: the VOI LUT Sequence, else the first Window Center/Width;
+4. shift to ``0..full_scale``, where ``full_scale`` is the output range of the last step applied
+   (the window's output range, the LUT's bit depth, or the BitsStored range through step 2), so
+   12- and 16-bit films reach 8 bits exactly as a 12/16-bit PNG would;
+5. MONOCHROME1 (and MONOCHROME2 with Presentation LUT Shape INVERSE) inverted, so bright means
+   dense as in the training images. Colour images (RGB, YBR_*, PALETTE COLOR) become ITU-R 601
+   luma, like Pillow's ``convert("L")``.
+
+:func:`edge_app.preprocessing.preprocess_array` does the rest, so DICOM and PNG input share one
+resize and one intensity normalisation.
+
+Privacy: error messages never quote header values, pydicom's warnings (which can quote them) are
+silenced while reading, and :func:`dicom_info` returns patient identifiers only when asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_app.preprocessing import ImageError, PreprocessSpec, check_dimensions, preprocess_array
+
+DICOM_SUFFIXES = (".dcm", ".dicom")
+
+INSTALL_HINT = "DICOM support is not installed: pip install 'pneumoscan[dicom]'"
+
+#: A DICOM Part 10 file starts with a 128-byte preamble and these four bytes.
+_PREAMBLE_SIZE = 128
+_MAGIC = b"DICM"
+
+#: Header values larger than this are read only when used, so a refused file (multi-frame, too
+#: large) never loads its pixel data.
+_DEFER_SIZE = "256 KB"
+
+#: Fields safe to put in a result: they describe the acquisition, not the patient.
+_SAFE_FIELDS = {
+    "modality": "Modality",
+    "body_part": "BodyPartExamined",
+    "view_position": "ViewPosition",
+    "photometric": "PhotometricInterpretation",
+}
+#: Identifying fields, returned only with ``with_ids=True`` (the CLI's ``--with-ids``).
+_ID_FIELDS = {
+    "patient_name": "PatientName",
+    "patient_id": "PatientID",
+    "patient_birth_date": "PatientBirthDate",
+}
+
+
+def is_dicom(path: str | Path) -> bool:
+    """True for a ``.dcm``/``.dicom`` file (any case) or any file with the DICOM preamble."""
+    path = Path(path)
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        return not path.is_dir()
+    return has_dicom_preamble(path)
+
+
+def has_dicom_preamble(path: str | Path) -> bool:
+    """True if ``path`` starts with a 128-byte preamble and ``DICM`` (reads 132 bytes)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_PREAMBLE_SIZE + len(_MAGIC))
+    except OSError:
+        return False
+    return head[_PREAMBLE_SIZE:] == _MAGIC
+
+
+def read_dicom(path: str | Path) -> tuple[np.ndarray, float]:
+    """Decode a single-frame DICOM image to ``(float32 grayscale array, full_scale)``.
+
+    Raises :class:`ImageError` with a one-line reason (no patient data) if the file cannot be
+    used: pydicom missing, not DICOM, multi-frame, no pixel data, undecodable transfer syntax.
+    """
+    gray, full_scale, _ = _read(path)
+    return gray, full_scale
+
+
+def preprocess_dicom(path: str | Path, spec: PreprocessSpec) -> np.ndarray:
+    """Model input ``(size, size)`` uint8 from a DICOM file, prepared like any PNG."""
+    return preprocess_array(*read_dicom(path), spec)
+
+
+def load_dicom(
+    path: str | Path, spec: PreprocessSpec, with_ids: bool = False
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Model input and :func:`dicom_info` from one read of the file (what the CLI calls)."""
+    gray, full_scale, ds = _read(path)
+    return preprocess_array(gray, full_scale, spec), dicom_info(ds, with_ids=with_ids)
+
+
+def dicom_info(dataset: Any, with_ids: bool = False) -> dict[str, Any]:
+    """Fields for a result record: acquisition fields always, patient identifiers only on request.
+
+    ``dataset`` is a pydicom ``Dataset`` or a path (then only the header is read).
+    """
+    if isinstance(dataset, (str, Path)):
+        dataset = _open_dataset(Path(dataset), stop_before_pixels=True)
+    with _quiet():
+        info: dict[str, Any] = {key: _field(dataset, tag) for key, tag in _SAFE_FIELDS.items()}
+        bits = _field(dataset, "BitsStored")
+        info["bits_stored"] = int(bits) if bits and bits.isdigit() else None
+        info["transfer_syntax"] = _syntax_name(dataset)
+        if with_ids:
+            info.update({key: _field(dataset, tag) for key, tag in _ID_FIELDS.items()})
+    return info
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _import_pydicom():
+    try:
+        import pydicom
+    except ImportError:
+        raise ImageError(INSTALL_HINT) from None
+    try:
+        import pydicom.pixels  # noqa: F401  (pydicom >= 3)
+    except ImportError:
+        raise ImageError(
+            "DICOM support needs pydicom 3 or newer: pip install -U 'pneumoscan[dicom]'"
+        ) from None
+    return pydicom
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence pydicom's warnings and log records: they can quote header values such as a
+    patient's name, and would reach the console of any app that configures logging."""
+    logger = logging.getLogger("pydicom")
+    was_disabled, logger.disabled = logger.disabled, True
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.disabled = was_disabled
+
+
+def _open_dataset(path: Path, stop_before_pixels: bool = False):
+    pydicom = _import_pydicom()
+    from pydicom.errors import InvalidDicomError
+
+    if not path.exists():
+        raise ImageError("file not found")
+    if path.is_dir():
+        raise ImageError("is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise ImageError("empty file")
+    kwargs = {"defer_size": _DEFER_SIZE, "stop_before_pixels": stop_before_pixels}
+    try:
+        with _quiet():
+            try:
+                ds = pydicom.dcmread(path, **kwargs)
+            except InvalidDicomError:
+                # No preamble: some older writers and PACS exports store the bare dataset. Accept
+                # it only if it parses into something image-like, so random bytes stay refused.
+                ds = pydicom.dcmread(path, force=True, **kwargs)
+                if "SOPClassUID" not in ds and not ("Rows" in ds and "Columns" in ds):
+                    raise ImageError("not a DICOM file") from None
+    except ImageError:
+        raise
+    except OSError as exc:
+        raise ImageError(f"cannot read file: {exc.strerror or 'I/O error'}") from None
+    except Exception:
+        # pydicom's messages may quote header bytes; say only what went wrong.
+        raise ImageError("not a DICOM file, or its header is corrupt") from None
+    return ds
+
+
+def _read(path: str | Path):
+    ds = _open_dataset(Path(path))
+    try:
+        with _quiet():
+            _check_header(ds)
+    except ImageError:
+        raise
+    except Exception:
+        raise ImageError("corrupt DICOM header (image description unreadable)") from None
+    pixels = _decode(ds)
+    try:
+        with _quiet():
+            gray, full_scale = _to_grayscale(ds, pixels)
+    except ImageError:
+        raise
+    except Exception:
+        raise ImageError("corrupt DICOM header (pixel transformation unreadable)") from None
+    return gray, full_scale, ds
+
+
+def _check_header(ds) -> None:
+    """Refuse what we cannot screen before any pixel is decoded."""
+    if "PixelData" not in ds:
+        if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
+            raise ImageError("DICOM float pixel data is not supported (not a radiograph)")
+        raise ImageError("DICOM file has no pixel data (not an image)")
+    frames = ds.get("NumberOfFrames")
+    frames = int(frames) if frames not in (None, "") else 1
+    if frames > 1:
+        raise ImageError(
+            f"multi-frame DICOM ({frames} frames) is not supported: send one radiograph"
+        )
+    rows, columns = ds.get("Rows"), ds.get("Columns")
+    if not rows or not columns:
+        raise ImageError("DICOM header lacks the image size (Rows/Columns)")
+    check_dimensions((int(columns), int(rows)))
+
+
+def _decode(ds) -> np.ndarray:
+    from pydicom import uid as uids
+    from pydicom.pixels import get_decoder
+
+    from pydicom.dataset import FileMetaDataset
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is None:
+        ds.file_meta = meta = FileMetaDataset()
+    syntax = meta.get("TransferSyntaxUID")
+    if syntax is None:
+        # A bare dataset has no file meta; pydicom recorded how it parsed it.
+        implicit, little = getattr(ds, "original_encoding", (True, True))
+        if implicit:
+            syntax = uids.ImplicitVRLittleEndian
+        elif little is False:
+            syntax = uids.ExplicitVRBigEndian
+        else:
+            syntax = uids.ExplicitVRLittleEndian
+        meta.TransferSyntaxUID = syntax
+    name = _syntax_name(ds)
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError:
+        raise ImageError(f"unsupported DICOM transfer syntax: {name}") from None
+    if not decoder.is_available:
+        raise ImageError(
+            f"no decoder installed for DICOM transfer syntax {name}: "
+            "pip install 'pneumoscan[dicom]' (or python-gdcm)"
+        )
+    try:
+        with _quiet():
+            return ds.pixel_array
+    except MemoryError:
+        raise ImageError("not enough memory to decode this DICOM image") from None
+    except Exception:
+        raise ImageError(
+            f"DICOM pixel data could not be decoded ({name}): truncated or corrupt"
+        ) from None
+
+
+# --- pixels ------------------------------------------------------------------------------------
+
+
+def _to_grayscale(ds, pixels: np.ndarray) -> tuple[np.ndarray, float]:
+    from pydicom.pixels import apply_color_lut
+
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    bits = int(ds.get("BitsStored") or ds.get("BitsAllocated") or 8)
+    if photometric == "PALETTE COLOR":
+        rgb = apply_color_lut(pixels, ds)
+        return _luma(rgb), float(np.iinfo(rgb.dtype).max)
+    if pixels.ndim == 3:
+        # RGB as stored, or YBR_* already converted to RGB by pydicom.
+        return _luma(pixels), float(2**bits - 1)
+    if photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        raise ImageError(f"unsupported DICOM photometric interpretation {_text(photometric)}")
+
+    values, low, high = _apply_modality(ds, pixels, bits)
+    values, low, high = _apply_voi(ds, values, low, high)
+    full_scale = high - low
+    if full_scale <= 0:
+        raise ImageError("DICOM header gives the image no intensity range")
+    gray = np.clip(values - low, 0.0, full_scale)
+    shape = str(ds.get("PresentationLUTShape", "")).strip().upper()
+    # PS3.3 C.8.11.1.1.2: INVERSE "accounts for" MONOCHROME1, so the two invert only once.
+    if photometric == "MONOCHROME1" or shape == "INVERSE":
+        gray = full_scale - gray
+    return gray.astype(np.float32), float(full_scale)
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    rgb = rgb.astype(np.float32)
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def _apply_modality(ds, pixels: np.ndarray, bits: int) -> tuple[np.ndarray, float, float]:
+    """Modality LUT or rescale, with the output range the stored bit depth can reach."""
+    from pydicom.pixels import apply_modality_lut
+
+    if int(ds.get("PixelRepresentation", 0)) == 1:
+        stored = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    else:
+        stored = (0, 2**bits - 1)
+    lut = ds.get("ModalityLUTSequence")
+    if lut:
+        depth = int(lut[0].LUTDescriptor[2])
+        return apply_modality_lut(pixels, ds).astype(np.float64), 0.0, float(2**depth - 1)
+    if "RescaleSlope" in ds and "RescaleIntercept" in ds:
+        ends = apply_modality_lut(np.array(stored, dtype=np.float64), ds)
+        values = apply_modality_lut(pixels, ds).astype(np.float64)
+        return values, float(ends.min()), float(ends.max())
+    return pixels.astype(np.float64), float(stored[0]), float(stored[1])
+
+
+def _apply_voi(ds, values: np.ndarray, low: float, high: float) -> tuple[np.ndarray, float, float]:
+    """VOI LUT (preferred, as pydicom does) or the first window; unchanged if neither is usable."""
+    from pydicom.pixels import apply_windowing
+
+    table = _voi_lut_table(ds)
+    if table is not None:
+        lut, first_mapped, depth = table
+        index = np.clip(np.rint(values) - first_mapped, 0, len(lut) - 1).astype(np.intp)
+        return lut[index].astype(np.float64), 0.0, float(2**depth - 1)
+    if "WindowCenter" in ds and "WindowWidth" in ds:
+        try:
+            windowed = apply_windowing(values, ds)
+            # The window's output range: probe it below and above any possible input.
+            ends = apply_windowing(np.array([low - 1e12, high + 1e12]), ds)
+        except (ValueError, TypeError, IndexError, ZeroDivisionError):
+            # A window of width 0 (or unparsable) is a broken display hint, not a broken image;
+            # viewers fall back to the full range, and so do we.
+            return values, low, high
+        return windowed, float(ends.min()), float(ends.max())
+    return values, low, high
+
+
+def _voi_lut_table(ds) -> tuple[np.ndarray, int, int] | None:
+    """``(table, first mapped value, bits per entry)`` of the first VOI LUT, or None.
+
+    Done here rather than with pydicom's ``apply_voi``: pydicom 3.0 indexes an 8-bit LUT through
+    a uint8 array, which wraps the inputs of a 12-bit image with more than 256 entries.
+    """
+    sequence = ds.get("VOILUTSequence")
+    if not sequence:
+        return None
+    item = sequence[0]
+    if "LUTDescriptor" not in item or "LUTData" not in item:
+        return None
+    entries, first_mapped, depth = (int(v) for v in item.LUTDescriptor)
+    entries = entries or 2**16
+    data = item.LUTData
+    if isinstance(data, (bytes, bytearray)):
+        if depth == 8 and len(data) == entries:
+            lut = np.frombuffer(data, dtype=np.uint8)
+        else:
+            little = getattr(ds, "original_encoding", (None, True))[1] is not False
+            lut = np.frombuffer(data, dtype="<u2" if little else ">u2")
+    else:
+        lut = np.atleast_1d(np.asarray(data, dtype=np.int64))
+    lut = lut[:entries]
+    if lut.size == 0:
+        return None
+    # Some writers declare fewer bits than their entries use; trust the entries then.
+    depth = max(depth, int(lut.max()).bit_length())
+    return lut, first_mapped, depth
+
+
+# --- header text -------------------------------------------------------------------------------
+
+
+def _syntax_name(ds) -> str | None:
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if syntax is None:
+        return None
+    return _text(getattr(syntax, "name", None) or syntax, limit=80)
+
+
+def _field(ds, keyword: str) -> str | None:
+    """One header value as text; a value pydicom cannot parse counts as absent."""
+    try:
+        return _text(ds.get(keyword))
+    except Exception:
+        return None
+
+
+def _text(value: Any, limit: int = 64) -> str | None:
+    """A header value as a short single-line string, or None when absent or empty."""
+    if value is None:
+        return None
+    text = " ".join(str(value).split())
+    text = "".join(ch for ch in text if ch.isprintable())[:limit]
+    return text or None
