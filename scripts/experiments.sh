@@ -13,10 +13,13 @@ declare -A cfg=(
   [big192]="--image-size 192 --blur-probability 0.5 --label-smoothing 0.1"
 )
 names=("$@"); [ ${#names[@]} -gt 0 ] || names=(base128 blur128 raw128 small96 strong128 slim128 big192)
+# NAME@earliest validates on the earliest-numbered patients instead of random ones.
 for name in "${names[@]}"; do
-  echo "== $name: ${cfg[$name]}"
+  base=${name%@*}; flags=${cfg[$base]}
+  [ "$name" = "$base" ] || flags="$flags --split-order ${name#*@}"
+  echo "== $name: $flags"
   # shellcheck disable=SC2086
-  /usr/bin/time -v pneumoscan-train fit "$data" --out "$out/$name" --epochs 30 ${cfg[$name]} \
+  /usr/bin/time -v pneumoscan-train fit "$data" --out "$out/$name" --epochs 30 $flags \
     > "$out/$name.log" 2>&1 || echo "!! $name failed (see $out/$name.log)"
   grep -E "^(auc|accuracy|sensitivity|specificity)|stress validation|parameters," "$out/$name.log" || true
 done

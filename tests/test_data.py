@@ -116,3 +116,18 @@ def test_real_dataset_split_has_no_shared_patients(shared_data):
     assert len(dropped) == 26  # 24 groups of identical files, 26 redundant copies (data README)
     train, val = split_by_patient(kept, 0.15, seed=42)
     assert {s.patient for s in train}.isdisjoint({s.patient for s in val})
+
+
+def test_earliest_split_takes_the_lowest_numbered_patients_of_each_series():
+    specs = [(f"im-{k:04d}", 0, 0) for k in range(100, 140)]
+    specs += [(f"normal2-im-{k:04d}", 0, 0) for k in range(400, 440)]
+    specs += [(f"person{k}", 1, 0) for k in range(1, 81)]
+    train, val = split_by_patient(_samples(specs), 0.25, seed=0, order="earliest")
+    assert {s.patient for s in val} == (
+        {f"im-{k:04d}" for k in range(100, 110)}
+        | {f"normal2-im-{k:04d}" for k in range(400, 410)}
+        | {f"person{k}" for k in range(1, 21)}
+    )
+    assert {s.patient for s in train}.isdisjoint({s.patient for s in val})
+    with pytest.raises(DataError, match="split order"):
+        split_by_patient(_samples(specs), 0.25, seed=0, order="sideways")

@@ -38,6 +38,7 @@ def fit_command(
     contrast: float = typer.Option(_defaults.contrast, help="Max contrast change factor"),
     class_weights: bool = typer.Option(True, "--class-weights/--no-class-weights"),
     validation_fraction: float = typer.Option(_defaults.validation_fraction, "--validation-fraction"),
+    split_order: str = typer.Option(_defaults.split_order, "--split-order", help="random: patients drawn with --seed; earliest: lowest-numbered patients per series (a shift in time)"),
     use_kaggle_val: bool = typer.Option(True, "--use-kaggle-val/--ignore-kaggle-val", help="Add ROOT/val (16 images) to training"),
     patience: int = typer.Option(_defaults.early_stopping_patience, help="Early-stopping patience in epochs"),
     sensitivity_target: float = typer.Option(_defaults.sensitivity_target, "--sensitivity-target", help="Threshold rule: highest specificity keeping this validation sensitivity"),
@@ -53,7 +54,7 @@ def fit_command(
             dense_units=dense_units, dropout=dropout, l2=l2, label_smoothing=label_smoothing,
             normalization=normalization, blur_probability=blur_probability, augment=augment,
             rotation=rotation, zoom=zoom, shift=shift, contrast=contrast,
-            class_weights=class_weights, validation_fraction=validation_fraction,
+            class_weights=class_weights, validation_fraction=validation_fraction, split_order=split_order,
             use_kaggle_val=use_kaggle_val, early_stopping_patience=patience,
             sensitivity_target=sensitivity_target, seed=seed, skip_bad=skip_bad,
         )

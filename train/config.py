@@ -37,6 +37,7 @@ class TrainConfig:
     # between the classes' source scanners, stops being a cue.
     blur_probability: float = 0.0
     validation_fraction: float = 0.15
+    split_order: str = "random"
     use_kaggle_val: bool = True
     early_stopping_patience: int = 6
     reduce_lr_patience: int = 3

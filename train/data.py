@@ -103,14 +103,38 @@ def drop_duplicates(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
     return kept, dropped
 
 
+SPLIT_ORDERS = ("random", "earliest")
+
+
+def _earliest_first(patients: list[str]) -> list[str]:
+    """Patients ordered oldest-acquisition first: lowest number within each naming series
+    (``im-``, ``normal2-im-``, ``person``), series interleaved by rank so each gives its share."""
+    series: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for patient in patients:
+        match = re.match(r"^(.*?)(\d+)$", patient)
+        prefix, number = (match.group(1), int(match.group(2))) if match else (patient, 0)
+        series[prefix].append((number, patient))
+    ranked = []
+    for members in series.values():
+        members.sort()
+        ranked += [((i + 0.5) / len(members), patient) for i, (_, patient) in enumerate(members)]
+    return [patient for _, patient in sorted(ranked)]
+
+
 def split_by_patient(
-    samples: list[Sample], validation_fraction: float, seed: int
+    samples: list[Sample], validation_fraction: float, seed: int, order: str = "random"
 ) -> tuple[list[Sample], list[Sample]]:
     """Split into (train, validation) so that no patient is on both sides.
 
-    Patients are shuffled per class with ``seed`` and validation takes patients until it holds
-    ``validation_fraction`` of that class's images, so both sides keep the class balance.
+    Validation takes whole patients, per class, until it holds ``validation_fraction`` of that
+    class's images, so both sides keep the class balance. ``order="random"`` shuffles patients
+    with ``seed``. ``order="earliest"`` takes the lowest-numbered patients of each naming series
+    instead: the set's numbering follows acquisition, and the official test split holds the
+    earliest patients (below this folder's first IM-0115 / NORMAL2-IM-0383), so this is the
+    closest slice of the training folder to a shift in time and equipment.
     """
+    if order not in SPLIT_ORDERS:
+        raise DataError(f"split order must be one of {SPLIT_ORDERS}, got {order!r}")
     if not 0.0 < validation_fraction < 1.0:
         raise DataError(f"validation fraction must be in (0, 1), got {validation_fraction}")
     labels_of: dict[str, set[int]] = defaultdict(set)
@@ -128,7 +152,10 @@ def split_by_patient(
             if s.label == label:
                 by_patient[s.patient] += 1
         patients = sorted(by_patient)
-        rng.shuffle(patients)
+        if order == "earliest":
+            patients = _earliest_first(patients)
+        else:
+            rng.shuffle(patients)
         target = validation_fraction * sum(by_patient.values())
         taken = 0
         for patient in patients:

@@ -40,7 +40,7 @@ def gather(config: TrainConfig, log=print):
     """Scan, de-duplicate and split the data; returns (train, validation, report)."""
     samples = scan(config.data, "train")
     kept, dropped = drop_duplicates(samples)
-    train, validation = split_by_patient(kept, config.validation_fraction, config.seed)
+    train, validation = split_by_patient(kept, config.validation_fraction, config.seed, config.split_order)
     # Kaggle's val/ (16 images) is too small to select models on; it only adds training data.
     extra = []
     kaggle_val = Path(config.data) / "val"
