@@ -1,0 +1,239 @@
+"""The audit log: exactly-once claims, crash recovery, and refusing bad files without touching them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from edge_app import audit_log
+from edge_app.audit_log import AuditLog, AuditLogError, Claim, Skip, make_owner, owner_alive
+from edge_app.results import Result
+
+V = "v1"
+
+
+def ok(path: str = "/in/a.png", probability: float = 0.8) -> Result:
+    return Result(path, probability, round(100 * probability), "PNEUMONIA", False, 0.5, V, 3.0)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "log.sqlite"
+
+
+def test_new_log_is_wal_versioned_and_marked(db: Path) -> None:
+    AuditLog(db).close()
+    raw = sqlite3.connect(db)
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == audit_log.SCHEMA_VERSION
+    assert raw.execute("PRAGMA application_id").fetchone()[0] == audit_log.APPLICATION_ID
+    columns = {row[1] for row in raw.execute("PRAGMA table_info(results)")}
+    assert set(audit_log.EXPORT_COLUMNS) <= columns
+    raw.close()
+
+
+def test_claim_record_then_skip(db: Path) -> None:
+    with AuditLog(db) as log:
+        claim = log.claim("h1", V, "/in/a.png", 10, 1)
+        assert isinstance(claim, Claim) and claim.previous is None
+        assert log.record(claim, ok())
+        assert log.claim("h1", V, "/in/renamed.png", 10, 2) == Skip("done", "/in/a.png")
+        assert isinstance(log.claim("h1", "v2", "/in/a.png", 10, 1), Claim)  # new model: new row
+        [row] = [r for r in log.rows() if r["model_version"] == V]
+    assert row["status"] == "done" and row["label"] == "PNEUMONIA" and row["uncertain"] is False
+    assert row["path"] == "/in/a.png" and row["sha256"] == "h1" and row["size"] == 10
+
+
+def test_database_refuses_a_second_row_for_the_same_image_and_model(db: Path) -> None:
+    with AuditLog(db) as log:
+        log.record(log.claim("h1", V, "/a", 1), ok())
+    raw = sqlite3.connect(db)
+    with pytest.raises(sqlite3.IntegrityError):
+        raw.execute(
+            "INSERT INTO results (sha256, model_version, status, path, size, created_at) "
+            "VALUES ('h1', ?, 'done', '/b', 1, 'now')",
+            (V,),
+        )
+    raw.close()
+
+
+def test_error_is_recorded_once_and_retried_only_when_asked(db: Path) -> None:
+    with AuditLog(db) as log:
+        log.record(log.claim("h", V, "/bad.jpg", 7), Result("/bad.jpg", error="empty file"))
+        assert log.claim("h", V, "/bad.jpg", 7) == Skip("error", "/bad.jpg")
+        retry = log.claim("h", V, "/bad.jpg", 7, retry_errors=True)
+        assert isinstance(retry, Claim) and retry.previous == "error"
+        log.release(retry)  # interrupted retry: the error stays on record
+        [row] = log.rows()
+        assert row["status"] == "error" and row["error"] == "empty file"
+        retry = log.claim("h", V, "/bad.jpg", 7, retry_errors=True)
+        log.record(retry, ok("/bad.jpg"))
+        [row] = log.rows()
+    assert row["status"] == "done" and row["error"] is None
+
+
+def test_released_new_claim_leaves_no_row(db: Path) -> None:
+    with AuditLog(db) as log:
+        log.release(log.claim("h", V, "/a", 1))
+        assert log.rows() == []
+
+
+def test_live_claim_of_another_watcher_is_left_alone(db: Path) -> None:
+    with AuditLog(db) as first, AuditLog(db) as second:
+        claim = first.claim("h", V, "/a", 1)
+        assert second.claim("h", V, "/a", 1) == Skip("busy", "/a")
+        assert first.record(claim, ok())
+        assert second.claim("h", V, "/a", 1) == Skip("done", "/a")
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def _owner(pid: int, start: str = "1", host: str | None = None) -> str:
+    mine = make_owner().rsplit(":", 4)
+    return f"{host or mine[0]}:{mine[1]}:{pid}:{start}:cafe"
+
+
+def test_owner_liveness() -> None:
+    now = datetime.now(timezone.utc)
+    assert owner_alive(make_owner(), now.isoformat())
+    me = make_owner().rsplit(":", 4)
+    assert not owner_alive(_owner(os.getpid(), start=str(int(me[3]) + 1)), None)  # pid reused
+    assert not owner_alive(_owner(_dead_pid()), None)
+    assert not owner_alive("garbage", None)
+    assert owner_alive(_owner(1, host="other-device"), now.isoformat())
+    old = now - audit_log.FOREIGN_CLAIM_STALE_AFTER - timedelta(seconds=1)
+    assert not owner_alive(_owner(1, host="other-device"), old.isoformat())
+
+
+def test_killed_but_unreaped_owner_counts_as_dead() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    owner = _owner(child.pid, audit_log._process_start(child.pid))
+    assert owner_alive(owner, None)
+    os.kill(child.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while owner_alive(owner, None) and time.monotonic() < deadline:  # a zombie until reaped
+        time.sleep(0.01)
+    assert not owner_alive(owner, None)
+    child.wait()
+
+
+def test_claim_of_a_dead_watcher_is_taken_over_and_completed(db: Path) -> None:
+    with AuditLog(db) as log:
+        log.claim("h", V, "/a", 1)
+    raw = sqlite3.connect(db)
+    raw.execute("UPDATE results SET claimed_by = ?", (_owner(_dead_pid()),))
+    raw.commit()
+    raw.close()
+    with AuditLog(db) as log:
+        claim = log.claim("h", V, "/a", 1)
+        assert isinstance(claim, Claim) and claim.previous == "pending"
+        assert log.record(claim, ok())
+        assert [r["status"] for r in log.rows()] == ["done"]
+
+
+def test_record_refuses_a_result_of_another_model(db: Path) -> None:
+    with AuditLog(db) as log:
+        claim = log.claim("h", V, "/a", 1)
+        with pytest.raises(ValueError):
+            log.record(claim, Result("/a", 0.5, 50, "NORMAL", False, 0.5, "v2"))
+
+
+def test_rows_newest_first_and_since(db: Path) -> None:
+    with AuditLog(db) as log:
+        for name in ("a", "b", "c"):
+            log.record(log.claim(name, V, f"/{name}", 1), ok(f"/{name}"))
+            time.sleep(0.002)
+        assert [r["path"] for r in log.rows()] == ["/c", "/b", "/a"]
+        assert log.rows(datetime.now(timezone.utc) + timedelta(seconds=5)) == []
+        assert len(log.rows(datetime.now(timezone.utc) - timedelta(minutes=1))) == 3
+
+
+def test_known_files_and_settled(db: Path) -> None:
+    with AuditLog(db) as log:
+        log.record(log.claim("h1", V, "/a", 10, 123), ok())
+        log.record(log.claim("h2", V, "/b", 20, 456), Result("/b", error="bad"))
+        log.claim("h3", V, "/c", 30, 789)  # pending: not settled
+        assert set(log.known_files()) == {("/a", 10, 123, "h1"), ("/b", 20, 456, "h2"), ("/c", 30, 789, "h3")}
+        assert log.settled(V) == {"h1": "/a", "h2": "/b"}
+        assert log.settled(V, include_errors=False) == {"h1": "/a"}
+
+
+# --- files that are not a usable log are reported, and left byte for byte as they were ---------
+
+
+def _refused(db: Path, match: str, readonly: bool = False) -> None:
+    before = digest(db)
+    with pytest.raises(AuditLogError, match=match):
+        AuditLog(db, readonly=readonly)
+    assert digest(db) == before
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_garbage_file_is_refused_untouched(db: Path, readonly: bool) -> None:
+    db.write_bytes(b"these are the clinic's notes, not a database\n" * 100)
+    _refused(db, "not a readable pneumoscan audit log", readonly)
+
+
+def test_damaged_log_is_refused_untouched(db: Path) -> None:
+    with AuditLog(db) as log:
+        for i in range(300):
+            log.record(log.claim(f"h{i}", V, f"/in/{i:04d}.png" * 5, 1), ok())
+    raw = sqlite3.connect(db)
+    raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    raw.close()
+    data = bytearray(db.read_bytes())
+    page = 4096
+    data[2 * page : 3 * page] = b"\xff" * page  # a page of the table scribbled over
+    db.write_bytes(bytes(data))
+    _refused(db, "damaged|not a readable")
+
+
+def test_foreign_sqlite_database_is_refused_untouched(db: Path) -> None:
+    raw = sqlite3.connect(db)
+    raw.execute("CREATE TABLE patients (name TEXT)")
+    raw.commit()
+    raw.close()
+    _refused(db, "not a pneumoscan audit log")
+
+
+def test_newer_schema_is_refused_untouched(db: Path) -> None:
+    AuditLog(db).close()
+    raw = sqlite3.connect(db)
+    raw.execute(f"PRAGMA user_version = {audit_log.SCHEMA_VERSION + 1}")
+    raw.commit()
+    raw.close()
+    _refused(db, "newer pneumoscan")
+
+
+def test_reader_never_creates_a_log(tmp_path: Path) -> None:
+    with pytest.raises(AuditLogError, match="no audit log"):
+        AuditLog(tmp_path / "missing.sqlite", readonly=True)
+    assert not (tmp_path / "missing.sqlite").exists()
+    with pytest.raises(AuditLogError, match="does not exist"):
+        AuditLog(tmp_path / "no-such-folder" / "log.sqlite")
+
+
+def test_reader_cannot_write(db: Path) -> None:
+    with AuditLog(db) as log:
+        log.record(log.claim("h", V, "/a", 1), ok())
+    with AuditLog(db, readonly=True) as reader:
+        assert len(reader.rows()) == 1
+        with pytest.raises(AuditLogError, match="read-only"):
+            reader.claim("h2", V, "/b", 1)
