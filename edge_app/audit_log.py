@@ -11,8 +11,8 @@ Exactly once, across crashes and concurrent watchers, comes from two things:
   is dead; the next watcher to meet that image takes the claim over and completes it. A live
   owner's claim is left alone, so two watchers never score the same image.
 
-WAL mode lets ``history`` read while a watcher writes; ``synchronous=FULL`` makes every commit
-survive a power cut. The file is never deleted, truncated or recreated here: an unreadable,
+WAL mode lets ``history`` read while a watcher writes; every recorded result is fsynced before
+the watcher moves on, so it survives a power cut. The file is never deleted, truncated or recreated here: an unreadable,
 foreign, newer or read-only database is reported in one line and left exactly as it was.
 """
 
@@ -275,7 +275,6 @@ class AuditLog:
         if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
                 raise AuditLogError(f"cannot switch the audit log {self.path} to WAL mode")
-        db.execute("PRAGMA synchronous = FULL")  # every result survives a power cut
         if fresh:
             with self._write():
                 # Re-check inside the lock: another watcher may have created it meanwhile.
@@ -295,8 +294,11 @@ class AuditLog:
 
     # ``BEGIN IMMEDIATE`` takes the write lock up front, so a claim's read-then-write is atomic
     # against other watchers; the busy timeout makes them queue rather than fail.
-    def _write(self) -> "_Transaction":
-        return _Transaction(self)
+    # Only a result must survive a power cut: a lost claim is simply made again. So claims skip
+    # the fsync (WAL frames stay in order, and the result's fsync covers them), which halves the
+    # fsyncs per image (~4.5 ms each on this machine's disk, more on an SD card).
+    def _write(self, durable: bool = True) -> "_Transaction":
+        return _Transaction(self, durable)
 
     def close(self) -> None:
         self._db.close()
@@ -315,7 +317,7 @@ class AuditLog:
     ) -> Claim | Skip:
         """Claim the image for scoring, or say why it needs none."""
         now = utc_now()
-        with self._write():
+        with self._write(durable=False):
             row = self._db.execute(
                 "SELECT id, status, path, claimed_by, claimed_at FROM results "
                 "WHERE sha256 = ? AND model_version = ?",
@@ -373,7 +375,7 @@ class AuditLog:
 
     def release(self, claim: Claim) -> None:
         """Give a claim back unscored (the file changed under us, or we were interrupted)."""
-        with self._write():
+        with self._write(durable=False):
             if claim.previous == "error":
                 self._db.execute(
                     "UPDATE results SET status = 'error' WHERE id = ? AND claimed_by = ? "
@@ -429,14 +431,17 @@ class _Probe(Exception):
 
 
 class _Transaction:
-    """``BEGIN IMMEDIATE`` .. ``COMMIT``; rolled back on any exception, SQLite's reported as
-    :class:`AuditLogError` (a disk that became full or read-only while watching)."""
+    """``BEGIN IMMEDIATE`` .. ``COMMIT``, fsynced if ``durable``; rolled back on any exception,
+    SQLite's reported as :class:`AuditLogError` (a disk that became full or read-only while
+    watching)."""
 
-    def __init__(self, log: AuditLog):
+    def __init__(self, log: AuditLog, durable: bool):
         self._log = log
+        self._sync = "FULL" if durable else "NORMAL"
 
     def __enter__(self) -> None:
         try:
+            self._log._db.execute(f"PRAGMA synchronous = {self._sync}")
             self._log._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise AuditLogError(_explain(self._log.path, exc)) from None
