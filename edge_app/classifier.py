@@ -22,11 +22,21 @@ def sigmoid(logit: np.ndarray | float) -> np.ndarray:
     return np.exp(-np.logaddexp(0.0, -x))
 
 
+def _describe(details: dict) -> dict:
+    scale, zero_point = details["quantization"]
+    return {
+        "shape": [int(x) for x in details["shape"]],
+        "dtype": np.dtype(details["dtype"]).name,
+        "quantization": {"scale": float(scale), "zero_point": int(zero_point)},
+    }
+
+
 class Classifier:
     """One loaded model. ``classify()`` takes a model-input image and returns P(pneumonia)."""
 
     def __init__(self, model_path: str | Path, threads: int = 1, runtime: str | None = None):
         self.model_path = Path(model_path)
+        self.threads = int(threads)
         if not self.model_path.is_file():
             raise ContractError(f"model file not found: {self.model_path}")
         self.contract: ModelContract = read_contract(self.model_path)
@@ -46,6 +56,15 @@ class Classifier:
     @property
     def preprocess(self) -> PreprocessSpec:
         return self.contract.preprocess
+
+    @property
+    def input_details(self) -> dict:
+        """The interpreter's input: shape, dtype name and (scale, zero point), for ``info``."""
+        return _describe(self._input)
+
+    @property
+    def output_details(self) -> dict:
+        return _describe(self._output)
 
     def _quantize_input(self, image: np.ndarray) -> np.ndarray:
         dtype = np.dtype(self._input["dtype"])

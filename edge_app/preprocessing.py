@@ -97,7 +97,11 @@ def open_image(path: str | Path) -> Image.Image:
         raise ImageError("not an image Pillow can read (JPEG or PNG expected)") from None
     except OSError as exc:
         raise ImageError(f"cannot read file: {exc.strerror or exc}") from None
-    check_dimensions(image.size)
+    try:
+        check_dimensions(image.size)
+    except ImageError:
+        image.close()  # a batch of refused images must not leak one file handle each
+        raise
     return image
 
 

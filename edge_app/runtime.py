@@ -16,7 +16,9 @@ import os
 RUNTIMES = (
     ("litert", "ai_edge_litert.interpreter", "Interpreter"),
     ("tflite_runtime", "tflite_runtime.interpreter", "Interpreter"),
-    ("tensorflow", "tensorflow.lite", "Interpreter"),
+    # ``tf.lite.Interpreter`` lives here; ``importlib.import_module("tensorflow.lite")`` returns
+    # the bare package, which has no ``Interpreter`` attribute.
+    ("tensorflow", "tensorflow.lite.python.interpreter", "Interpreter"),
 )
 
 INSTALL_HINT = "install the edge extra: pip install 'pneumoscan[edge]'"
@@ -39,8 +41,9 @@ def find_interpreter(preferred: str | None = None):
     for name, module_name, attribute in candidates:
         try:
             module = importlib.import_module(module_name)
-        except ImportError as exc:
+            return name, getattr(module, attribute)
+        except (ImportError, AttributeError) as exc:
+            # AttributeError: a half-installed or incompatible build (e.g. a module without its
+            # Interpreter); treat it like a missing runtime and try the next.
             failures.append(f"{name}: {exc}")
-            continue
-        return name, getattr(module, attribute)
     raise RuntimeUnavailable(f"no TFLite runtime found ({'; '.join(failures)}); {INSTALL_HINT}")

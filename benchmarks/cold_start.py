@@ -1,0 +1,76 @@
+"""Cold start of `pneumoscan predict one.jpeg`: wall time and peak memory, as a clinic sees them.
+
+    python benchmarks/cold_start.py --model edge_app/models/pneumoscan-int8.tflite \
+        [--keras RUN/model.keras] [--runs 5]
+
+Each run is a fresh process (interpreter start, imports, model load, one synthetic 1400x1100 film
+decoded, preprocessed and scored, result printed). With ``--keras`` the same prediction is timed
+with TensorFlow and the Keras checkpoint, which is what the device would pay without the edge app.
+Goal on the reference machine: <= 0.5 s and <= 80 MB for pneumoscan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import clean_env, load_note, measure, pneumoscan_command  # noqa: E402
+
+from edge_app.bench import write_synthetic_jpeg  # noqa: E402
+
+KERAS_PREDICT = """
+import sys
+import keras
+import numpy as np
+from edge_app.preprocessing import PreprocessSpec, preprocess_file
+model = keras.models.load_model(sys.argv[1], compile=False)
+size = int(model.input_shape[1])
+image = preprocess_file(sys.argv[2], PreprocessSpec(size))
+print(float(np.ravel(model.predict(image[None, :, :, None], verbose=0))[0]))
+"""
+
+
+def report(name: str, runs: list[tuple[float, float, float]]) -> tuple[float, float]:
+    walls = [w for w, _, _ in runs]
+    peak = max(p for _, p, _ in runs)
+    cpu = statistics.median(c for _, _, c in runs)
+    print(
+        f"{name:<30} wall median {statistics.median(walls):6.3f} s (min {min(walls):.3f}, max {max(walls):.3f})  "
+        f"CPU {cpu:6.3f} s  peak RSS {peak:6.1f} MB"
+    )
+    return statistics.median(walls), peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, help="pneumoscan .tflite (default: the app's own choice)")
+    parser.add_argument("--keras", type=Path, help="a Keras checkpoint to compare against")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--image", type=Path, help="image to predict (default: a synthetic film)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="pneumoscan-cold-") as tmp:
+        image = args.image or write_synthetic_jpeg(Path(tmp) / "one.jpeg")
+        command = [*pneumoscan_command(), "predict", str(image)]
+        if args.model:
+            command += ["--model", str(args.model)]
+        print(f"command: {' '.join(command)}")
+        print(f"machine: {load_note()}")
+        measure(command, clean_env())  # untimed: warms the page cache like a device that has run before
+        edge = report("pneumoscan predict (TFLite)", [measure(command, clean_env()) for _ in range(args.runs)])
+        goal = "meets" if edge[0] <= 0.5 and edge[1] <= 80 else "misses"
+        print(f"{'':<30} median {goal} the goal of <= 0.5 s and <= 80 MB")
+        if args.keras:
+            keras_cmd = [sys.executable, "-c", KERAS_PREDICT, str(args.keras), str(image)]
+            measure(keras_cmd, clean_env())
+            tf = report("TensorFlow + Keras checkpoint", [measure(keras_cmd, clean_env()) for _ in range(args.runs)])
+            print(f"{'':<30} pneumoscan is {tf[0] / edge[0]:.1f}x faster and uses {tf[1] / edge[1]:.1f}x less memory")
+
+
+if __name__ == "__main__":
+    main()

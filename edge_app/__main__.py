@@ -1,0 +1,5 @@
+"""``python -m edge_app`` runs the ``pneumoscan`` command."""
+
+from edge_app.cli import main
+
+main()

@@ -1,0 +1,286 @@
+"""``pneumoscan``: the command a clinic runs. Thin commands over the library modules.
+
+- ``predict``  -> :mod:`edge_app.inputs`, :mod:`edge_app.screening`, :mod:`edge_app.formatting`
+- ``info``     -> :mod:`edge_app.model_file`, :mod:`edge_app.classifier`
+- ``bench``    -> :mod:`edge_app.bench`
+
+Exit codes: 0 every input was screened, 1 some input could not be (the others still were),
+2 the command cannot run at all (bad option, unusable model, output file exists). Results go to
+stdout or ``--output``; progress and warnings go to stderr, so ``> results.csv`` stays clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from edge_app.contract import ContractError
+from edge_app.runtime import RuntimeUnavailable
+
+EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
+
+#: Show a progress bar for batches larger than this (and only when stderr is a terminal).
+PROGRESS_MIN_IMAGES = 5
+
+app = typer.Typer(
+    name="pneumoscan",
+    help="Offline pneumonia screening aid for pediatric chest X-rays. Not a diagnosis.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from edge_app import __version__
+
+        typer.echo(f"pneumoscan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit."),
+    ] = False,
+) -> None:
+    """Offline pneumonia screening aid for pediatric chest X-rays. Not a diagnosis."""
+
+
+class TableOrJson(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+ModelOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model file (.tflite with pneumoscan metadata). Default: $PNEUMOSCAN_MODEL, "
+        "else the model installed with pneumoscan.",
+        show_default=False,
+    ),
+]
+ThreadsOption = Annotated[int, typer.Option("--threads", "-t", min=1, max=64, help="Interpreter threads.")]
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    """Print ``pneumoscan: error: message`` (one line) to stderr; raise the returned Exit."""
+    typer.echo(f"pneumoscan: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    typer.echo(f"pneumoscan: warning: {message}", err=True)
+
+
+def _check_threshold(value: Optional[float]) -> Optional[float]:
+    if value is not None and not 0.0 < value < 1.0:
+        raise typer.BadParameter(f"{value:g} is not between 0 and 1 (exclusive)")
+    return value
+
+
+def _want_progress(count: int) -> bool:
+    # A bar only helps a person watching; in a log file it is noise.
+    return count > PROGRESS_MIN_IMAGES and sys.stderr.isatty()
+
+
+def _load(model: Optional[Path], threads: int):
+    from edge_app.model_file import load_classifier
+
+    try:
+        return load_classifier(model, threads=threads)
+    except (ContractError, RuntimeUnavailable) as exc:
+        raise fail(str(exc)) from None
+
+
+def _check_output(output: Path, force: bool, inputs: list[str]) -> None:
+    """Refuse, before any work, an output that would overwrite something the user gave."""
+    if output.is_dir():
+        raise fail(f"--output {output} is a folder; give a file name")
+    if not output.parent.is_dir():
+        raise fail(f"--output {output}: folder {output.parent} does not exist")
+    real = os.path.realpath(output)
+    if any(os.path.realpath(p) == real for p in inputs):
+        raise fail(f"--output {output} is one of the inputs; refusing to overwrite it")
+    if (output.exists() or output.is_symlink()) and not force:
+        raise fail(f"--output {output} already exists; refusing to overwrite it (use --force)")
+
+
+def _write_output(output: Path, text: str, force: bool) -> None:
+    """Write ``text`` to ``output`` whole: a temporary file in the same folder, then a rename,
+    so a crash never leaves half a results file; without ``force`` an existing file wins."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        if force:
+            os.replace(tmp, output)
+        else:
+            os.link(tmp, output)  # fails if the file appeared meanwhile; never replaces it
+            os.unlink(tmp)
+    except FileExistsError:
+        os.unlink(tmp)
+        raise fail(f"--output {output} already exists; refusing to overwrite it (use --force)") from None
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+@app.command()
+def predict(
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Image files (.jpg/.jpeg/.png) or folders, searched recursively.",
+            metavar="PATH",
+            show_default=False,
+        ),
+    ],
+    model: ModelOption = None,
+    threshold: Annotated[
+        Optional[float],
+        typer.Option(
+            "--threshold",
+            callback=_check_threshold,
+            help="Decision threshold on P(pneumonia). Default: the model's validated one.",
+            show_default=False,
+        ),
+    ] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="Write results to this file instead of stdout.", show_default=False),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Allow --output to replace an existing file.")] = False,
+    threads: ThreadsOption = 1,
+) -> None:
+    """Screen chest X-ray images and report P(pneumonia), a 0-100 score and a label for each."""
+    from edge_app.formatting import render
+    from edge_app.inputs import expand_paths
+    from edge_app.screening import Screener
+
+    if output is not None:
+        _check_output(output, force, paths)
+    classifier = _load(model, threads)
+    contract = classifier.contract
+    if threshold is not None and threshold != contract.threshold:
+        warn(f"using threshold {threshold:g} instead of the model's validated {contract.threshold:g}")
+
+    warnings_seen: list[str] = []
+    screener = Screener(classifier, threshold, on_warning=lambda p, m: warnings_seen.append(f"{p}: {m}"))
+    items = expand_paths(paths)
+    if _want_progress(len(items)):
+        with typer.progressbar(
+            screener.screen_all(items), length=len(items), label="Screening", show_pos=True, file=sys.stderr
+        ) as results_iter:
+            results = list(results_iter)
+    else:
+        results = list(screener.screen_all(items))
+
+    for message in warnings_seen:
+        warn(message)
+    failed = [r for r in results if not r.ok]
+    text = render(results, fmt.value, contract.positive_label)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        _write_output(output, text, force)
+        typer.echo(f"Wrote {len(results)} results to {output}.", err=True)
+    if failed:
+        if fmt is not OutputFormat.table or output is not None:
+            for r in failed:  # the table shows them already; other formats are read by programs
+                typer.echo(f"{r.path}: {r.error}", err=True)
+        warn(f"{len(failed)} of {len(results)} inputs could not be screened")
+        raise typer.Exit(EXIT_FAILED_INPUTS)
+
+
+def _flatten(data: dict, prefix: str = "") -> list[tuple[str, str]]:
+    rows = []
+    for key in sorted(data):
+        value = data[key]
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            rows += _flatten(value, f"{name}.")
+        else:
+            rows.append((name, json.dumps(value) if isinstance(value, (list, dict, bool)) or value is None else str(value)))
+    return rows
+
+
+@app.command()
+def info(
+    model: ModelOption = None,
+    fmt: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")] = TableOrJson.table,
+) -> None:
+    """Show the model's metadata (labels, input, threshold, version, metrics) and the runtime."""
+    classifier = _load(model, 1)
+    details = {
+        "model_path": str(classifier.model_path),
+        "model_size_bytes": classifier.model_path.stat().st_size,
+        "runtime": classifier.runtime,
+        "input": classifier.input_details,
+        "output": classifier.output_details,
+        "metadata": classifier.contract.raw,
+    }
+    if fmt is TableOrJson.json:
+        typer.echo(json.dumps(details, indent=2, sort_keys=True))
+        return
+    rows = _flatten({k: v for k, v in details.items() if k != "metadata"})
+    rows += _flatten(details["metadata"], "metadata.")
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        typer.echo(f"{name:<{width}}  {value}")
+
+
+@app.command()
+def bench(
+    image: Annotated[
+        Optional[Path],
+        typer.Argument(help="Image to time (default: a synthetic 1400x1100 film).", show_default=False),
+    ] = None,
+    model: ModelOption = None,
+    threads: ThreadsOption = 1,
+    runs: Annotated[int, typer.Option("--runs", "-n", min=1, max=100_000, help="Timed runs after warm-up.")] = 50,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, max=1000, help="Untimed warm-up runs.")] = 5,
+    fmt: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")] = TableOrJson.table,
+) -> None:
+    """Time preprocessing and inference (median, p95) and report peak memory."""
+    from edge_app.bench import run_bench
+    from edge_app.preprocessing import ImageError
+
+    classifier = _load(model, threads)
+    try:
+        report = run_bench(classifier, image, runs=runs, warmup=warmup)
+    except ImageError as exc:
+        raise fail(f"{image}: {exc}") from None
+    if fmt is TableOrJson.json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        typer.echo("\n".join(report.lines()))
+
+
+def main() -> None:
+    """Console-script entry point (``pneumoscan``)."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

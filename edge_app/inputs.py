@@ -1,0 +1,99 @@
+"""Turn the PATHs a user typed into the list of images to screen, in a stable order.
+
+A file is taken as given (the decoder decides whether it is an image, so a wrong extension gets a
+clear "not an image" rather than being silently skipped). A folder is searched recursively for
+the supported extensions in any case. Nothing here raises for a bad path: a missing path, an
+unreadable folder or a folder without images becomes an :class:`InputItem` carrying the reason,
+so one typo never stops a batch and every PATH shows up in the results.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_app.preprocessing import SUPPORTED_SUFFIXES
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One thing to screen: ``source`` to open, ``path`` as it is reported (the same text unless
+    the name is not valid UTF-8) and ``error`` if it is already known that it cannot be screened."""
+
+    source: str
+    error: str | None = None
+
+    @property
+    def path(self) -> str:
+        return display_path(self.source)
+
+
+def is_supported(name: str) -> bool:
+    """``True`` for names ending in a supported image extension, in any case (``X.JPEG``)."""
+    return name.lower().endswith(SUPPORTED_SUFFIXES)
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as text that can always be printed and encoded as UTF-8.
+
+    File names on a USB stick need not be valid UTF-8; Python keeps the stray bytes as lone
+    surrogates, which would make ``print`` or a CSV writer crash on the whole batch.
+    """
+    text = os.fspath(path)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _walk_images(folder: Path) -> tuple[list[str], list[InputItem]]:
+    """Supported images under ``folder`` (sorted) and errors for sub-folders that can't be read.
+
+    Hidden files and folders are skipped: a Mac writes a ``._name.jpeg`` resource fork next to
+    every image it copies to a USB stick, and those are not images.
+    """
+    found: list[str] = []
+    errors: list[InputItem] = []
+
+    def on_error(exc: OSError) -> None:
+        errors.append(InputItem(os.fspath(exc.filename or folder), f"cannot read folder: {exc.strerror}"))
+
+    for root, dirs, files in os.walk(folder, onerror=on_error):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found.extend(
+            os.path.join(root, name) for name in files if not name.startswith(".") and is_supported(name)
+        )
+    return sorted(found), errors
+
+
+def expand_paths(paths: list[str | os.PathLike]) -> list[InputItem]:
+    """One or more :class:`InputItem` per PATH, in the order given; folders expand in sorted order.
+
+    A file reached twice (named twice, or also inside a named folder) is screened once, at its
+    first position, so a result list never double-counts an image.
+    """
+    items: list[InputItem] = []
+    seen: set[str] = set()
+
+    def add(item: InputItem, real: str | None = None) -> None:
+        key = real or item.source
+        if key not in seen:
+            seen.add(key)
+            items.append(item)
+
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found, errors = _walk_images(path)
+            if not found and not errors:
+                wanted = "/".join(s.lstrip(".") for s in SUPPORTED_SUFFIXES)
+                add(InputItem(str(path), f"folder contains no {wanted} images"))
+            for name in found:
+                add(InputItem(name), os.path.realpath(name))
+            for error in errors:
+                add(error)
+        elif path.exists():
+            add(InputItem(str(path)), os.path.realpath(path))
+        elif path.is_symlink():
+            add(InputItem(str(path), "broken link (its target does not exist)"))
+        else:
+            add(InputItem(str(path), "file not found"))
+    return items

@@ -1,0 +1,102 @@
+"""The Classifier on the tiny int8 model: contract checks, quantisation, probabilities."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import synthetic_film
+from edge_app.classifier import Classifier, sigmoid
+from edge_app.contract import ContractError, write_metadata
+from edge_app.preprocessing import ImageError, preprocess_file
+from edge_helpers import model_flatbuffer, tiny_model  # noqa: F401
+
+
+@pytest.fixture
+def classifier(tiny_model) -> Classifier:
+    return Classifier(tiny_model)
+
+
+def relabelled(tiny_model: Path, tmp_path: Path, **changes) -> Path:
+    """A copy of the tiny model carrying changed metadata."""
+    copy = tmp_path / "copy.tflite"
+    copy.write_bytes(model_flatbuffer(tiny_model))
+    metadata = json.loads(Path(f"{tiny_model}.json").read_text())
+    metadata.update(changes)
+    write_metadata(copy, metadata)
+    return copy
+
+
+def test_loads_contract_and_runtime(classifier):
+    assert classifier.runtime == "litert"
+    assert classifier.contract.labels == ("NORMAL", "PNEUMONIA")
+    assert classifier.preprocess.image_size == 64
+    assert classifier.input_details["shape"] == [1, 64, 64, 1]
+    assert classifier.input_details["dtype"] == "uint8"
+    assert classifier.output_details["dtype"] == "float32"
+
+
+def test_classify_gives_a_probability(classifier):
+    images = np.stack([synthetic_film(64, seed=s, opacity=s % 2) for s in range(4)])
+    probabilities = classifier.predict_batch(images)
+    assert probabilities.shape == (4,) and np.all((probabilities > 0) & (probabilities < 1))
+    assert classifier.classify(images[0]) == probabilities[0]  # deterministic
+    assert classifier.raw_output(images[0]) == pytest.approx(np.log(probabilities[0] / (1 - probabilities[0])), abs=1e-6)
+
+
+def test_classify_file_matches_classify(classifier, tmp_path):
+    path = tmp_path / "f.png"
+    Image.fromarray(synthetic_film(150)).save(path)
+    assert classifier.classify_file(path) == classifier.classify(preprocess_file(path, classifier.preprocess))
+    (tmp_path / "bad.jpeg").write_text("text")
+    with pytest.raises(ImageError):
+        classifier.classify_file(tmp_path / "bad.jpeg")
+
+
+def test_sigmoid_is_stable():
+    assert sigmoid(0.0) == 0.5
+    assert sigmoid(1000.0) == 1.0 and sigmoid(-1000.0) == 0.0
+    assert np.isfinite(sigmoid(np.array([-1e6, 1e6]))).all()
+
+
+def test_probability_output_is_not_squashed_twice(tiny_model, tmp_path):
+    model = Classifier(relabelled(tiny_model, tmp_path, output="probability"))
+    image = synthetic_film(64)
+    assert model.classify(image) == model.raw_output(image)
+
+
+def test_missing_model(tmp_path):
+    with pytest.raises(ContractError, match="model file not found"):
+        Classifier(tmp_path / "none.tflite")
+
+
+def test_model_without_metadata(tiny_model, tmp_path):
+    bare = tmp_path / "bare.tflite"
+    bare.write_bytes(model_flatbuffer(tiny_model))
+    with pytest.raises(ContractError, match="carries no pneumoscan metadata"):
+        Classifier(bare)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"image_size": 128, "preprocessing": {"image_size": 128}}, "input shape"),
+        ({"channels": 3}, "input shape"),
+        ({"input_dtype": "int8"}, "input type uint8 contradicts its metadata int8"),
+    ],
+)
+def test_metadata_contradicting_the_interpreter(tiny_model, tmp_path, changes, message):
+    with pytest.raises(ContractError, match=message):
+        Classifier(relabelled(tiny_model, tmp_path, **changes))
+
+
+def test_not_a_tflite_file(tiny_model, tmp_path):
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"\x00" * 1024)
+    write_metadata(junk, json.loads(Path(f"{tiny_model}.json").read_text()))
+    with pytest.raises(ContractError, match="not a loadable TFLite model"):
+        Classifier(junk)

@@ -1,0 +1,436 @@
+"""`pneumoscan` end to end: CliRunner for behaviour, real subprocesses for what a clinic runs."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from conftest import REPO, synthetic_film
+from edge_app import cli, model_file
+from edge_app.contract import write_metadata
+from edge_helpers import HOSTILE, model_flatbuffer, tiny_metadata, tiny_model, write_hostile_inputs  # noqa: F401
+
+runner = CliRunner()
+
+RESULT_KEYS = {"path", "probability", "score", "label", "uncertain", "threshold", "model_version", "latency_ms"}
+
+
+def run(*args: str, env: dict | None = None):
+    return runner.invoke(cli.app, [str(a) for a in args], env=env)
+
+
+@pytest.fixture
+def films(tmp_path: Path) -> Path:
+    """``films/`` with three good images, one in a sub-folder, and a non-image to ignore."""
+    folder = tmp_path / "films"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(synthetic_film(96, seed=1)).save(folder / "b.jpeg", quality=95)
+    Image.fromarray(synthetic_film(96, seed=2, opacity=1.0)).save(folder / "a.png")
+    Image.fromarray(synthetic_film(96, seed=3)).save(folder / "sub" / "c.JPG", quality=95)
+    (folder / "readme.txt").write_text("not an image")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    monkeypatch.delenv("PNEUMOSCAN_MODEL", raising=False)
+    monkeypatch.delenv("PNEUMOSCAN_RUNTIME", raising=False)
+
+
+def snapshot(folder: Path) -> dict:
+    """Every file under ``folder`` with its content hash and modification time."""
+    return {
+        str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+# -- predict: formats -------------------------------------------------------------------------
+
+
+def test_predict_table_is_readable(films, tiny_model):
+    result = run("predict", films / "b.jpeg", "--model", tiny_model)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["IMAGE", "RESULT"]
+    assert lines[1].startswith(str(films / "b.jpeg")) and "score" in lines[1]
+    assert "1 image:" in result.stdout
+    assert "not a diagnosis" in result.stdout
+
+
+def test_predict_json_folder_is_recursive_and_sorted(films, tiny_model):
+    result = run("predict", films, "--model", tiny_model, "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    meta = tiny_metadata()
+    assert [Path(r["path"]).relative_to(films).as_posix() for r in rows] == ["a.png", "b.jpeg", "sub/c.JPG"]
+    for row in rows:
+        assert set(row) == RESULT_KEYS
+        assert 0.0 <= row["probability"] <= 1.0
+        assert row["score"] == round(100 * row["probability"])
+        assert row["label"] in ("NORMAL", "PNEUMONIA")
+        assert row["threshold"] == meta["threshold"] and row["model_version"] == meta["version"]
+        assert row["latency_ms"] > 0
+
+
+def test_predict_jsonl_and_csv_parse(films, tiny_model):
+    as_json = json.loads(run("predict", films, "-m", tiny_model, "-f", "json").stdout)
+    jsonl = run("predict", films, "-m", tiny_model, "-f", "jsonl")
+    assert jsonl.exit_code == 0
+    lines = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    table = run("predict", films, "-m", tiny_model, "-f", "csv")
+    assert table.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(table.stdout)))
+    assert [r["path"] for r in lines] == [r["path"] for r in rows] == [r["path"] for r in as_json]
+    assert [r["probability"] for r in lines] == [r["probability"] for r in as_json]
+    assert [float(r["probability"]) for r in rows] == [r["probability"] for r in as_json]
+    assert list(rows[0]) == list(cli_columns())
+    assert all(r["error"] == "" for r in rows)
+
+
+def cli_columns():
+    from edge_app.formatting import CSV_COLUMNS
+
+    return CSV_COLUMNS
+
+
+def test_threshold_override_changes_labels_and_warns(films, tiny_model):
+    low = run("predict", films, "-m", tiny_model, "-f", "json", "--threshold", "0.01")
+    high = run("predict", films, "-m", tiny_model, "-f", "json", "--threshold", "0.99")
+    assert low.exit_code == high.exit_code == 0
+    assert {r["label"] for r in json.loads(low.stdout)} == {"PNEUMONIA"}
+    assert {r["label"] for r in json.loads(high.stdout)} == {"NORMAL"}
+    assert {r["threshold"] for r in json.loads(low.stdout)} == {0.01}
+    assert f"instead of the model's validated {tiny_metadata()['threshold']:g}" in low.stderr
+
+
+# -- predict: hostile inputs and exit codes ---------------------------------------------------
+
+
+def test_every_hostile_input_gets_a_one_line_reason(tmp_path, tiny_model):
+    paths = write_hostile_inputs(tmp_path / "inbox")
+    result = run("predict", tmp_path / "inbox", paths["missing"], "-m", tiny_model, "-f", "json")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    by_path = {row["path"]: row for row in json.loads(result.stdout)}
+    assert len(by_path) == len(HOSTILE)
+    for name, (_, reason) in HOSTILE.items():
+        row = by_path[str(paths[name])]
+        if reason is None:
+            assert set(row) == RESULT_KEYS, name
+        else:
+            assert set(row) == {"path", "error"}, name
+            assert reason in row["error"] and "\n" not in row["error"], (name, row)
+            assert f"{paths[name]}: {row['error']}" in result.stderr  # names the file on stderr
+    assert f"{sum(1 for _, r in HOSTILE.values() if r)} of {len(HOSTILE)} inputs" in result.stderr
+
+
+def test_failed_inputs_do_not_stop_the_batch_and_show_in_table(films, tiny_model):
+    result = run("predict", films / "nope.jpeg", films, "-m", tiny_model)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith(str(films / "nope.jpeg")) and "Could not screen: file not found" in lines[1]
+    assert len([line for line in lines if "score" in line]) == 3
+    assert "4 images:" in result.stdout and "1 could not be screened" in result.stdout
+
+
+def test_empty_folder_is_a_failed_input(tmp_path, tiny_model):
+    (tmp_path / "empty").mkdir()
+    result = run("predict", tmp_path / "empty", "-m", tiny_model, "-f", "json")
+    assert result.exit_code == 1
+    assert "contains no" in json.loads(result.stdout)[0]["error"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--threshold", "0"],
+        ["--threshold", "1"],
+        ["--threshold", "1.5"],
+        ["--threshold", "abc"],
+        ["--format", "xml"],
+        ["--threads", "0"],
+        ["--no-such-flag"],
+    ],
+)
+def test_usage_errors_exit_2(films, tiny_model, args):
+    result = run("predict", films, "-m", tiny_model, *args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+
+
+def test_no_paths_is_a_usage_error():
+    assert run("predict").exit_code == 2
+
+
+def one_error_line(result) -> str:
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pneumoscan: error: "), result.stderr
+    return lines[0]
+
+
+def test_missing_model_is_one_line(films, tmp_path):
+    assert "model file not found" in one_error_line(run("predict", films, "-m", tmp_path / "none.tflite"))
+
+
+def test_model_without_metadata_is_refused(films, tiny_model, tmp_path):
+    bare = tmp_path / "bare.tflite"
+    bare.write_bytes(model_flatbuffer(tiny_model))
+    assert "carries no pneumoscan metadata" in one_error_line(run("predict", films, "-m", bare))
+
+
+def test_model_contradicting_its_metadata_is_refused(films, tiny_model, tmp_path):
+    lying = tmp_path / "lying.tflite"
+    lying.write_bytes(model_flatbuffer(tiny_model))
+    metadata = json.loads(Path(f"{tiny_model}.json").read_text())
+    metadata["image_size"] = 128
+    metadata["preprocessing"]["image_size"] = 128
+    write_metadata(lying, metadata)
+    assert "contradicts its metadata" in one_error_line(run("info", "-m", lying))
+
+
+def test_garbage_model_is_refused(films, tiny_model, tmp_path):
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"\x00" * 4096)
+    write_metadata(junk, json.loads(Path(f"{tiny_model}.json").read_text()))
+    assert "not a loadable TFLite model" in one_error_line(run("predict", films, "-m", junk))
+
+
+def test_unknown_runtime_is_refused(films, tiny_model):
+    line = one_error_line(run("predict", films, "-m", tiny_model, env={"PNEUMOSCAN_RUNTIME": "onnx"}))
+    assert "unknown runtime 'onnx'" in line
+
+
+def test_default_model_missing_says_how_to_get_one(films, monkeypatch, tmp_path):
+    monkeypatch.setattr(model_file, "DEFAULT_MODEL", tmp_path / "models" / "pneumoscan-int8.tflite")
+    line = one_error_line(run("predict", films))
+    assert "--model" in line and "PNEUMOSCAN_MODEL" in line and "pneumoscan-export" in line
+
+
+def test_model_from_environment(films, tiny_model, monkeypatch, tmp_path):
+    monkeypatch.setattr(model_file, "DEFAULT_MODEL", tmp_path / "absent.tflite")
+    result = run("predict", films, "-f", "json", env={"PNEUMOSCAN_MODEL": str(tiny_model)})
+    assert result.exit_code == 0, result.output
+
+
+# -- predict: output files ----------------------------------------------------------------------
+
+
+def test_output_file_and_refusal_to_overwrite(films, tiny_model, tmp_path):
+    out = tmp_path / "results.csv"
+    first = run("predict", films, "-m", tiny_model, "-f", "csv", "-o", out)
+    assert first.exit_code == 0 and first.stdout == ""
+    assert "Wrote 3 results" in first.stderr
+    written = out.read_text()
+    assert len(list(csv.DictReader(io.StringIO(written)))) == 3
+
+    again = run("predict", films, "-m", tiny_model, "-f", "json", "-o", out)
+    assert "already exists" in one_error_line(again) and "--force" in again.stderr
+    assert out.read_text() == written
+
+    forced = run("predict", films, "-m", tiny_model, "-f", "json", "-o", out, "--force")
+    assert forced.exit_code == 0
+    assert len(json.loads(out.read_text())) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["films", "results.csv"]  # no temp files
+
+
+def test_output_never_overwrites_an_input(films, tiny_model):
+    target = films / "b.jpeg"
+    before = target.read_bytes()
+    result = run("predict", target, "-m", tiny_model, "-o", target, "--force")
+    assert "is one of the inputs" in one_error_line(result)
+    assert target.read_bytes() == before
+
+
+def test_output_in_missing_folder_is_a_usage_error(films, tiny_model, tmp_path):
+    assert "does not exist" in one_error_line(run("predict", films, "-m", tiny_model, "-o", tmp_path / "no" / "r.json"))
+
+
+def test_inputs_are_never_written_or_changed(tmp_path, tiny_model):
+    inbox = tmp_path / "inbox"
+    write_hostile_inputs(inbox)
+    before = snapshot(inbox)
+    for fmt in ("table", "json", "csv"):
+        run("predict", inbox, "-m", tiny_model, "-f", fmt)
+    run("predict", inbox, "-m", tiny_model, "-o", tmp_path / "out.json", "-f", "json")
+    assert snapshot(inbox) == before
+
+
+def test_progress_bar_goes_to_stderr(films, tiny_model, monkeypatch):
+    monkeypatch.setattr(cli, "_want_progress", lambda count: True)
+    result = run("predict", films, "-m", tiny_model, "-f", "json")
+    assert result.exit_code == 0
+    assert "Screening" in result.stderr
+    assert len(json.loads(result.stdout)) == 3
+
+
+def test_progress_only_for_more_than_a_few_images_on_a_terminal():
+    assert not cli._want_progress(cli.PROGRESS_MIN_IMAGES)
+
+
+# -- info and bench -----------------------------------------------------------------------------
+
+
+def test_info_table_and_json(tiny_model):
+    table = run("info", "-m", tiny_model)
+    assert table.exit_code == 0
+    assert "metadata.labels" in table.stdout and '["NORMAL", "PNEUMONIA"]' in table.stdout
+    assert "runtime" in table.stdout and "input.shape" in table.stdout
+    data = json.loads(run("info", "-m", tiny_model, "--format", "json").stdout)
+    assert data["model_path"] == str(tiny_model)
+    assert data["runtime"] == "litert"
+    assert data["input"] == {"shape": [1, 64, 64, 1], "dtype": "uint8", "quantization": data["input"]["quantization"]}
+    assert data["metadata"] == tiny_metadata()
+
+
+def test_bench_reports_latency_and_memory(tiny_model):
+    result = run("bench", "-m", tiny_model, "--runs", "3", "--warmup", "1", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    for part in ("preprocess", "inference", "total"):
+        assert 0 < report[part]["median_ms"] <= report[part]["p95_ms"]
+    assert report["peak_rss_mb"] > 10 and report["runs"] == 3
+    table = run("bench", "-m", tiny_model, "--runs", "2", "--warmup", "0")
+    assert "p95" in table.stdout and "peak memory" in table.stdout
+
+
+def test_bench_with_unusable_image_is_one_line(tiny_model, tmp_path):
+    bad = tmp_path / "bad.jpeg"
+    bad.write_text("no")
+    assert "not an image" in one_error_line(run("bench", bad, "-m", tiny_model, "--runs", "1"))
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0 and result.stdout.startswith("pneumoscan ")
+
+
+# -- real processes -----------------------------------------------------------------------------
+
+
+def subprocess_env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PNEUMOSCAN_")}
+    return {**env, **extra}
+
+
+def test_python_m_edge_app_runs_predict(films, tiny_model):
+    done = subprocess.run(
+        [sys.executable, "-m", "edge_app", "predict", str(films), "-m", str(tiny_model), "-f", "jsonl"],
+        capture_output=True, text=True, env=subprocess_env(), timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 3
+    assert done.stderr == ""  # the runtime's start-up INFO line is filtered out
+
+
+def test_console_script_exit_codes_and_no_traceback(tmp_path, tiny_model):
+    script = Path(sys.executable).with_name("pneumoscan")
+    if not script.exists():
+        pytest.skip("the pneumoscan console script is not installed in this environment")
+    paths = write_hostile_inputs(tmp_path / "inbox")
+    bad = subprocess.run(
+        [str(script), "predict", str(paths["bomb"]), str(paths["truncated"]), str(paths["rgba"]), "-m", str(tiny_model)],
+        capture_output=True, text=True, env=subprocess_env(), timeout=120,
+    )
+    assert bad.returncode == 1
+    assert "Traceback" not in bad.stderr + bad.stdout
+    assert "too large" in bad.stdout and "truncated" in bad.stdout and "score" in bad.stdout
+    usage = subprocess.run(
+        [str(script), "predict", str(paths["rgba"]), "-m", str(tmp_path / "x.tflite")],
+        capture_output=True, text=True, env=subprocess_env(), timeout=120,
+    )
+    assert usage.returncode == 2 and usage.stderr.count("\n") == 1
+
+
+NO_TF_PROBE = """
+import json, sys
+import edge_app.cli
+after_import = sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'keras', 'train', 'export'})
+sys.argv = ['pneumoscan', 'predict', *sys.argv[1:]]
+try:
+    edge_app.cli.main()
+except SystemExit as exc:
+    code = exc.code
+heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'keras', 'train', 'export'})
+print(json.dumps({'code': code, 'after_import': after_import, 'after_predict': heavy}))
+"""
+
+
+def test_cli_and_predict_never_import_tensorflow(films, tiny_model, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TF_PROBE, str(films), "-m", str(tiny_model), "-f", "json", "-o", str(tmp_path / "r.json")],
+        capture_output=True, text=True, env=subprocess_env(PNEUMOSCAN_RUNTIME="litert"), timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    probe = json.loads(done.stdout.splitlines()[-1])
+    assert probe == {"code": 0, "after_import": [], "after_predict": []}
+    assert len(json.loads((tmp_path / "r.json").read_text())) == 3
+
+
+def test_edge_app_source_imports_nothing_from_training():
+    forbidden = {"tensorflow", "keras", "train", "export"}
+    for source in sorted((REPO / "edge_app").rglob("*.py")):
+        tree = ast.parse(source.read_text(), filename=str(source))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] not in forbidden, f"{source.name} imports {name}"
+
+
+def runtime_available(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@pytest.mark.parametrize(
+    "runtime, module",
+    [
+        ("litert", "ai_edge_litert"),
+        ("tflite_runtime", "tflite_runtime"),
+        pytest.param("tensorflow", "tensorflow", marks=pytest.mark.slow),
+    ],
+)
+def test_predict_under_each_installed_runtime(films, tiny_model, runtime, module):
+    """CI runs this wherever a runtime is installed; every runtime must give the same numbers."""
+    if not runtime_available(module):
+        pytest.skip(f"{module} is not installed here")
+    outputs = {}
+    for name in {"litert", runtime}:
+        if not runtime_available({"litert": "ai_edge_litert"}.get(name, module)):
+            continue
+        done = subprocess.run(
+            [sys.executable, "-m", "edge_app", "predict", str(films), "-m", str(tiny_model), "-f", "json"],
+            capture_output=True, text=True, env=subprocess_env(PNEUMOSCAN_RUNTIME=name), timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        outputs[name] = [(r["path"], r["probability"]) for r in json.loads(done.stdout)]
+    info = subprocess.run(
+        [sys.executable, "-m", "edge_app", "info", "-m", str(tiny_model), "-f", "json"],
+        capture_output=True, text=True, env=subprocess_env(PNEUMOSCAN_RUNTIME=runtime), timeout=300,
+    )
+    assert json.loads(info.stdout)["runtime"] == runtime
+    if len(outputs) == 2:
+        for (path_a, p_a), (path_b, p_b) in zip(*outputs.values()):
+            assert path_a == path_b and abs(p_a - p_b) < 1e-6

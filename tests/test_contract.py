@@ -1,0 +1,106 @@
+"""The model contract: what metadata a model must carry, and how it is validated."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+
+from edge_app.contract import ContractError, ModelContract, read_contract, read_metadata, write_metadata
+from edge_app.preprocessing import PreprocessSpec
+
+
+def valid() -> dict:
+    return {
+        "format": "pneumoscan-model/1",
+        "labels": ["NORMAL", "PNEUMONIA"],
+        "image_size": 64,
+        "channels": 1,
+        "input_dtype": "uint8",
+        "output": "logit",
+        "threshold": 0.5,
+        "uncertain_band": [0.4, 0.6],
+        "version": "test",
+        "preprocessing": PreprocessSpec(64).to_dict(),
+        "metrics": {"val_auc": 0.9},
+    }
+
+
+def test_valid_contract_parses_and_keeps_every_key():
+    contract = ModelContract.from_dict(valid())
+    assert contract.labels == ("NORMAL", "PNEUMONIA")
+    assert contract.positive_label == "PNEUMONIA" and contract.negative_label == "NORMAL"
+    assert contract.image_size == 64 and contract.uncertain_band == (0.4, 0.6)
+    assert contract.raw["metrics"] == {"val_auc": 0.9}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"format": "other/2"}, "format 'other/2'"),
+        ({"labels": ["A"]}, "two distinct names"),
+        ({"labels": ["A", "A"]}, "two distinct names"),
+        ({"output": "softmax"}, "output 'softmax'"),
+        ({"threshold": 0.0}, "not inside"),
+        ({"threshold": 1.2}, "not inside"),
+        ({"uncertain_band": [0.6, 0.7]}, "does not contain threshold"),
+        ({"image_size": 128}, "disagrees with its preprocessing"),
+        ({"preprocessing": {"image_size": 64, "normalization": "magic"}}, "preprocessing is invalid"),
+        ({"preprocessing": {}}, "preprocessing is invalid"),
+    ],
+)
+def test_invalid_contracts_are_refused(change, message):
+    with pytest.raises(ContractError, match=message):
+        ModelContract.from_dict({**valid(), **change})
+
+
+@pytest.mark.parametrize("key", ["labels", "threshold", "version", "preprocessing"])
+def test_missing_keys_are_named(key):
+    data = valid()
+    del data[key]
+    with pytest.raises(ContractError, match=f"lacks {key}"):
+        ModelContract.from_dict(data)
+
+
+def test_input_details_check():
+    contract = ModelContract.from_dict(valid())
+    contract.check_input_details((1, 64, 64, 1), "uint8")
+    with pytest.raises(ContractError, match="input shape"):
+        contract.check_input_details((1, 128, 128, 1), "uint8")
+    with pytest.raises(ContractError, match="input type"):
+        contract.check_input_details((1, 64, 64, 1), "float32")
+
+
+def test_write_and_read_back(tmp_path):
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"TFL3" + b"\x00" * 100)
+    write_metadata(model, valid())
+    assert model.read_bytes().startswith(b"TFL3" + b"\x00" * 100)  # flatbuffer untouched
+    assert read_metadata(model) == valid()
+    assert json.loads((tmp_path / "m.tflite.json").read_text()) == valid()
+    assert read_contract(model).version == "test"
+    with pytest.raises(ContractError, match="already carries metadata"):
+        write_metadata(model, valid())
+
+
+def test_write_refuses_an_invalid_contract(tmp_path):
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"TFL3")
+    with pytest.raises(ContractError):
+        write_metadata(model, {**valid(), "threshold": 2})
+    assert model.read_bytes() == b"TFL3"
+
+
+def test_read_errors(tmp_path):
+    with pytest.raises(ContractError, match="not found"):
+        read_metadata(tmp_path / "none.tflite")
+    plain = tmp_path / "plain.tflite"
+    plain.write_bytes(b"TFL3" * 10)
+    with pytest.raises(ContractError, match="carries no pneumoscan metadata"):
+        read_metadata(plain)
+    broken = tmp_path / "broken.tflite"
+    with zipfile.ZipFile(broken, "w") as archive:
+        archive.writestr("metadata.json", "{not json")
+    with pytest.raises(ContractError, match="unreadable metadata"):
+        read_metadata(broken)

@@ -1,0 +1,65 @@
+"""Output formats: a table for people, and json/jsonl/csv that programs can parse back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from edge_app.formatting import CSV_COLUMNS, FORMATS, render
+from edge_app.results import Result
+
+RESULTS = [
+    Result("scans/a.jpeg", 0.91, 91, "PNEUMONIA", False, 0.5, "v1", 12.5),
+    Result("scans/b.jpeg", 0.52, 52, "PNEUMONIA", True, 0.5, "v1", 11.0),
+    Result("scans/c, with comma.png", 0.08, 8, "NORMAL", False, 0.5, "v1", 10.25),
+    Result("scans/d.jpeg", error="empty file"),
+]
+
+
+def test_table_has_a_line_per_image_and_a_summary():
+    text = render(RESULTS, "table")
+    lines = text.splitlines()
+    assert lines[0].split() == ["IMAGE", "RESULT"]
+    assert "Signs of pneumonia likely (score 91/100)" in lines[1]
+    assert "Uncertain (score 52/100)" in lines[2]
+    assert "No signs of pneumonia found (score 8/100)" in lines[3]
+    assert lines[4].startswith("scans/d.jpeg") and "Could not screen: empty file" in lines[4]
+    assert "4 images: 1 signs of pneumonia likely, 1 uncertain, 1 no signs found, 1 could not be screened." in text
+    assert "Model v1, threshold 0.5" in text
+    # the advice column starts at the same place on every line
+    column = len("scans/c, with comma.png  ")
+    assert all(line[column:].startswith(("Signs", "Uncertain", "No signs", "Could not")) for line in lines[1:5])
+
+
+def test_table_of_nothing():
+    assert render([], "table") == "No images to screen.\n"
+
+
+def test_json_round_trips():
+    rows = json.loads(render(RESULTS, "json"))
+    assert rows == [r.to_dict() for r in RESULTS]
+    assert rows[3] == {"path": "scans/d.jpeg", "error": "empty file"}
+
+
+def test_jsonl_is_one_object_per_line():
+    lines = render(RESULTS, "jsonl").splitlines()
+    assert [json.loads(line) for line in lines] == [r.to_dict() for r in RESULTS]
+
+
+def test_csv_parses_with_fixed_columns_and_extras():
+    extra = Result("e.jpeg", 0.3, 30, "NORMAL", False, 0.5, "v1", 9.0, extra={"heatmap": "h/e.png"})
+    rows = list(csv.DictReader(io.StringIO(render([*RESULTS, extra], "csv"))))
+    assert list(rows[0]) == [*CSV_COLUMNS, "heatmap"]
+    assert rows[2]["path"] == "scans/c, with comma.png"
+    assert rows[0]["probability"] == "0.91" and rows[0]["uncertain"] == "False"
+    assert rows[3]["error"] == "empty file" and rows[3]["probability"] == ""
+    assert rows[4]["heatmap"] == "h/e.png"
+
+
+def test_unknown_format():
+    assert set(FORMATS) == {"table", "json", "jsonl", "csv"}
+    with pytest.raises(ValueError, match="unknown format"):
+        render(RESULTS, "xml")

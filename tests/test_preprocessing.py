@@ -1,0 +1,182 @@
+"""The one preprocessing path: shapes, dtypes, odd-but-valid images, and refusals."""
+
+from __future__ import annotations
+
+import gc
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import synthetic_film
+from edge_app.preprocessing import (
+    MAX_PIXELS,
+    MIN_SIDE,
+    ImageError,
+    PreprocessSpec,
+    normalize_intensity,
+    open_image,
+    preprocess_array,
+    preprocess_file,
+    to_grayscale_float,
+)
+from edge_helpers import HOSTILE, exif_rotated_jpeg, png_header_only, write_hostile_inputs
+
+SPEC = PreprocessSpec(64)
+
+
+def save(array: np.ndarray, path: Path, **kw) -> Path:
+    Image.fromarray(array).save(path, **kw)
+    return path
+
+
+@pytest.mark.parametrize("size", [16, 64, 128])
+def test_output_shape_and_dtype(tmp_path, size):
+    out = preprocess_file(save(synthetic_film(200), tmp_path / "f.png"), PreprocessSpec(size))
+    assert out.shape == (size, size) and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (_, reason) in HOSTILE.items() if reason is None))
+def test_odd_but_valid_images_are_screened(tmp_path, name):
+    out = preprocess_file(write_hostile_inputs(tmp_path)[name], SPEC)
+    assert out.shape == (64, 64) and out.dtype == np.uint8 and out.max() > out.min()
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (_, reason) in HOSTILE.items() if reason is not None))
+def test_hostile_images_raise_image_error_with_reason(tmp_path, name):
+    path = write_hostile_inputs(tmp_path)[name]
+    with pytest.raises(ImageError, match=HOSTILE[name][1]):
+        preprocess_file(path, SPEC)
+
+
+def test_folder_is_not_an_image(tmp_path):
+    with pytest.raises(ImageError, match="folder"):
+        preprocess_file(tmp_path, SPEC)
+
+
+def test_sixteen_bit_keeps_its_depth(tmp_path):
+    film = synthetic_film(128).astype(np.float64)
+    as16 = save((film * 257).astype(np.uint16), tmp_path / "f16.png")
+    as12 = save((film * 16).astype(np.uint16), tmp_path / "f12.png")  # 12-bit in a 16-bit container
+    as8 = save(film.astype(np.uint8), tmp_path / "f8.png")
+    spec = PreprocessSpec(64, normalization="none")
+    ref = preprocess_file(as8, spec).astype(int)
+    assert Image.open(as16).mode.startswith("I")
+    assert np.abs(preprocess_file(as16, spec).astype(int) - ref).max() <= 1
+    assert np.abs(preprocess_file(as12, spec).astype(int) - ref).max() <= 2
+    gray, full_scale = to_grayscale_float(Image.open(as12))
+    assert full_scale == 4095.0 and gray.max() > 255
+
+
+def test_rgba_is_composited_on_black(tmp_path):
+    rgba = np.zeros((100, 100, 4), np.uint8)
+    rgba[..., :3] = 200
+    rgba[:, 50:, 3] = 255  # left half fully transparent
+    out = preprocess_file(save(rgba, tmp_path / "a.png"), PreprocessSpec(64, normalization="none"))
+    assert out[:, :28].max() == 0 and out[:, 36:].min() == 200
+
+
+def test_palette_image_matches_its_grayscale(tmp_path):
+    film = synthetic_film(128)
+    palette = Image.fromarray(film).convert("P")
+    palette.save(tmp_path / "p.png")
+    spec = PreprocessSpec(64)
+    diff = preprocess_file(tmp_path / "p.png", spec).astype(int) - preprocess_file(save(film, tmp_path / "g.png"), spec)
+    assert np.abs(diff).mean() < 2
+
+
+def test_exif_rotation_is_applied(tmp_path):
+    out = preprocess_file(exif_rotated_jpeg(tmp_path / "r.jpg"), PreprocessSpec(64, normalization="none"))
+    top, bottom = out[:28].mean(), out[36:].mean()
+    left, right = out[:, :28].mean(), out[:, 36:].mean()
+    assert top > 180 and bottom < 80  # displayed upright: bright half on top
+    assert abs(left - right) < 10
+
+
+def test_non_square_is_stretched_to_square(tmp_path):
+    wide = np.zeros((100, 300), np.uint8)
+    wide[:, 150:] = 255
+    out = preprocess_file(save(wide, tmp_path / "w.png"), PreprocessSpec(64, normalization="none"))
+    assert out.shape == (64, 64) and out[:, :30].max() == 0 and out[:, 34:].min() == 255
+
+
+def test_percentile_normalisation_removes_exposure_differences():
+    film = synthetic_film(128).astype(np.float32)
+    a = normalize_intensity(film, 255.0, "percentile")
+    b = normalize_intensity(film * 0.4 + 60, 255.0, "percentile")  # under-exposed, fogged
+    assert a.min() == 0 and a.max() == 255
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    # the 0.5% tails are clipped, not stretched over
+    low, high = np.percentile(film, (0.5, 99.5))
+    assert (a == 0).mean() <= 0.01 and (a == 255).mean() <= 0.01 and high > low
+
+
+def test_uniform_image_keeps_its_level():
+    out = normalize_intensity(np.full((64, 64), 100.0, np.float32), 255.0, "percentile")
+    assert np.all(out == 100)
+
+
+def test_normalisation_none_scales_by_bit_depth():
+    out = normalize_intensity(np.array([[0.0, 2047.5, 4095.0]], np.float32), 4095.0, "none")
+    assert out.tolist() == [[0, 128, 255]]
+
+
+def test_spec_round_trip_and_validation():
+    spec = PreprocessSpec(128, "none")
+    assert PreprocessSpec.from_dict(spec.to_dict()) == spec
+    assert spec.id == "gray-128px-none-v1"
+    with pytest.raises(ValueError):
+        PreprocessSpec(64, "zscore")
+    with pytest.raises(ValueError):
+        PreprocessSpec(8)
+
+
+def test_preprocess_array_checks_shape_and_size():
+    with pytest.raises(ImageError, match="single grayscale frame"):
+        preprocess_array(np.zeros((2, 64, 64)), 255.0, SPEC)
+    with pytest.raises(ImageError, match="too small"):
+        preprocess_array(np.zeros((MIN_SIDE - 1, 100)), 255.0, SPEC)
+    assert preprocess_array(np.zeros((100, 100)), 255.0, SPEC).shape == (64, 64)
+
+
+def test_refused_images_do_not_leak_file_handles(tmp_path):
+    path = save(synthetic_film(32), tmp_path / "small.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for _ in range(3):
+            with pytest.raises(ImageError, match="too small"):
+                open_image(path)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+BOMB_PROBE = """
+import json, resource, sys, time
+from edge_app.preprocessing import ImageError, PreprocessSpec, preprocess_file
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+try:
+    preprocess_file(sys.argv[1], PreprocessSpec(64))
+    error = None
+except ImageError as exc:
+    error = str(exc)
+print(json.dumps({"error": error, "seconds": time.perf_counter() - start,
+                  "grew_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before}))
+"""
+
+
+@pytest.mark.parametrize("side", [30_000, 7_000, 65_000])
+def test_decompression_bomb_is_refused_fast_without_allocating(tmp_path, side):
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header_only(side, side))
+    assert bomb.stat().st_size < 200 and side * side > MAX_PIXELS
+    done = subprocess.run([sys.executable, "-c", BOMB_PROBE, str(bomb)], capture_output=True, text=True, timeout=60)
+    probe = json.loads(done.stdout)
+    assert "too large" in probe["error"]
+    assert probe["seconds"] < 0.5
+    assert probe["grew_kb"] < 20_000  # decoding it would take side*side bytes (49 MB to 4 GB)

@@ -1,0 +1,74 @@
+"""Result records and the nurse-readable line."""
+
+from __future__ import annotations
+
+from edge_app.contract import ModelContract
+from edge_app.preprocessing import PreprocessSpec
+from edge_app.results import Result, advice, make_result
+
+CONTRACT = ModelContract(
+    labels=("NORMAL", "PNEUMONIA"),
+    preprocess=PreprocessSpec(64),
+    channels=1,
+    input_dtype="uint8",
+    output="logit",
+    threshold=0.5,
+    version="v7",
+    uncertain_band=(0.4, 0.6),
+)
+
+
+def test_make_result_labels_at_the_threshold():
+    assert make_result("a", 0.5, CONTRACT).label == "PNEUMONIA"
+    assert make_result("a", 0.4999, CONTRACT).label == "NORMAL"
+    low = make_result("a", 0.3, CONTRACT, threshold=0.25)
+    assert low.label == "PNEUMONIA" and low.threshold == 0.25
+
+
+def test_make_result_fields():
+    r = make_result("scans/a.jpeg", 0.87654321, CONTRACT, latency_ms=12.3456)
+    assert r.to_dict() == {
+        "path": "scans/a.jpeg",
+        "probability": 0.876543,
+        "score": 88,
+        "label": "PNEUMONIA",
+        "uncertain": False,
+        "threshold": 0.5,
+        "model_version": "v7",
+        "latency_ms": 12.35,
+    }
+    assert r.ok
+
+
+def test_uncertain_band_is_inclusive():
+    assert make_result("a", 0.4, CONTRACT).uncertain
+    assert make_result("a", 0.6, CONTRACT).uncertain
+    assert not make_result("a", 0.61, CONTRACT).uncertain
+    no_band = ModelContract(**{**CONTRACT.__dict__, "uncertain_band": None})
+    assert not make_result("a", 0.5, no_band).uncertain
+
+
+def test_failed_result_has_only_path_and_error():
+    r = Result("x.jpeg", error="empty file")
+    assert not r.ok
+    assert r.to_dict() == {"path": "x.jpeg", "error": "empty file"}
+
+
+def test_extra_fields_are_merged():
+    r = Result("x.jpeg", 0.1, 10, "NORMAL", False, 0.5, "v", 1.0, extra={"heatmap": "h.png"})
+    assert r.to_dict()["heatmap"] == "h.png" and "extra" not in r.to_dict()
+
+
+def test_advice_is_never_a_diagnosis():
+    lines = [
+        advice(make_result("a", 0.9, CONTRACT)),
+        advice(make_result("a", 0.5, CONTRACT)),
+        advice(make_result("a", 0.1, CONTRACT)),
+        advice(Result("a", error="empty file")),
+    ]
+    assert lines[0].startswith("Signs of pneumonia likely (score 90/100)")
+    assert lines[1].startswith("Uncertain (score 50/100)")
+    assert lines[2].startswith("No signs of pneumonia found (score 10/100)")
+    assert lines[3] == "Could not screen: empty file"
+    for line in lines:
+        assert "diagnos" not in line.lower() and "has pneumonia" not in line.lower()
