@@ -30,14 +30,15 @@ from pathlib import Path
 import edge_app
 from edge_app.results import Result
 
-#: Bumped with every change to the tables below; older files are migrated, newer ones refused.
+#: Bumped with every change to the tables below (adding a migration for older files); a file
+#: with a newer version is refused rather than misread.
 SCHEMA_VERSION = 1
 
 #: ``PRAGMA application_id`` marking a file as a pneumoscan audit log ("PNMS").
 APPLICATION_ID = 0x504E4D53
 
-#: How long a writer waits for another one's transaction before giving up (transactions here
-#: last milliseconds; only a stuck process holds the lock this long).
+#: SQLite's busy timeout: how long a writer waits for another one's transaction before giving up
+#: (transactions here last milliseconds; only a stuck process holds the lock this long).
 BUSY_TIMEOUT_S = 15.0
 
 #: A claim made on another machine (a database on a shared folder) is presumed abandoned after
@@ -271,7 +272,6 @@ class AuditLog:
             if fresh:
                 raise AuditLogError(f"{self.path} is empty: no results have been recorded yet")
             return
-        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
             if db.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
                 raise AuditLogError(f"cannot switch the audit log {self.path} to WAL mode")

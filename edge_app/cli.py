@@ -3,6 +3,7 @@
 - ``predict``  -> :mod:`edge_app.inputs`, :mod:`edge_app.screening`, :mod:`edge_app.formatting`
 - ``info``     -> :mod:`edge_app.model_file`, :mod:`edge_app.classifier`
 - ``bench``    -> :mod:`edge_app.bench`
+- ``watch``, ``history`` -> :mod:`edge_app.watch_cli`
 
 Exit codes: 0 every input was screened, 1 some input could not be (the others still were),
 2 the command cannot run at all (bad option, unusable model, output file exists). Results go to
@@ -275,6 +276,11 @@ def bench(
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         typer.echo("\n".join(report.lines()))
+
+
+from edge_app.watch_cli import register as _register_watch  # noqa: E402 (needs the app above)
+
+_register_watch(app)
 
 
 def main() -> None:

@@ -1,0 +1,133 @@
+"""The ``watch`` and ``history`` commands; :func:`register` adds them to the ``pneumoscan`` app.
+
+- ``watch``    -> :mod:`edge_app.watch` (the loop), :mod:`edge_app.audit_log` (the record),
+  :mod:`edge_app.screening` (scoring one image, exactly as ``predict`` does)
+- ``history``  -> :mod:`edge_app.audit_log`, :mod:`edge_app.history`
+
+Exit codes follow ``pneumoscan``'s: 0 done, 1 some image in this run could not be screened (it is
+recorded with its reason), 2 the command cannot run (bad option, model or database).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+class HistoryFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _say(message: str) -> None:
+    typer.echo(f"pneumoscan: {message}", err=True)
+
+
+def watch(
+    inbox: Annotated[
+        Path,
+        typer.Argument(help="Folder the X-ray unit or staff drop images into (searched recursively).", show_default=False),
+    ],
+    db: Annotated[
+        Optional[Path],
+        typer.Option("--db", envvar="PNEUMOSCAN_DB", help="Audit log (SQLite). Default: $PNEUMOSCAN_DB, else pneumoscan.sqlite beside INBOX (INBOX/../pneumoscan.sqlite).", show_default=False),
+    ] = None,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.05, max=3600, help="Seconds between looks at INBOX.")
+    ] = 2.0,
+    once: Annotated[
+        bool, typer.Option("--once", help="Screen what is in INBOX now, then exit (for cron and tests).")
+    ] = False,
+    retry_errors: Annotated[
+        bool, typer.Option("--retry-errors", help="Try images that failed before once more.")
+    ] = False,
+    model: Annotated[
+        Optional[Path],
+        typer.Option("--model", "-m", help="Model file. Default: $PNEUMOSCAN_MODEL, else the installed model.", show_default=False),
+    ] = None,
+    threads: Annotated[int, typer.Option("--threads", "-t", min=1, max=64, help="Interpreter threads.")] = 1,
+) -> None:
+    """Screen every new image in INBOX once and record it in the audit log; runs until stopped.
+
+    An image is identified by its content (SHA-256), so a renamed or copied file is not screened
+    again, and it is screened once per model version. Files are only read, never moved or
+    changed. Ctrl-C or SIGTERM finish the current image and exit.
+    """
+    from edge_app.audit_log import AuditLog, AuditLogError
+    from edge_app.cli import EXIT_FAILED_INPUTS, fail
+    from edge_app.contract import ContractError
+    from edge_app.model_file import load_classifier
+    from edge_app.runtime import RuntimeUnavailable
+    from edge_app.screening import Screener
+    from edge_app.watch import Watcher, default_db_path, stop_on_signals
+
+    if not inbox.is_dir():
+        raise fail(f"inbox {inbox} is not a folder" if inbox.exists() else f"inbox {inbox} does not exist")
+    db_path = db or default_db_path(inbox)
+    try:
+        classifier = load_classifier(model, threads=threads)
+    except (ContractError, RuntimeUnavailable) as exc:
+        raise fail(str(exc)) from None
+    try:
+        log = AuditLog(db_path)
+    except AuditLogError as exc:
+        raise fail(str(exc)) from None
+
+    def report(event: str, path: str, detail: str) -> None:
+        stamp = datetime.now().isoformat(timespec="seconds")
+        typer.echo(f"{stamp}  {event:<8} {path}  {detail}", err=event == "warning")
+
+    screener = Screener(classifier, on_warning=lambda path, message: report("warning", path, message))
+    version = classifier.contract.version
+    with log:
+        watcher = Watcher(inbox, log, screener.screen, version, retry_errors=retry_errors, report=report)
+        _say(f"watching {inbox} with model {version}; results in {db_path}" + ("" if once else "; Ctrl-C stops"))
+        with stop_on_signals(watcher, lambda name: _say(f"{name}: finishing the current image, then stopping")):
+            try:
+                stats = watcher.run(interval=interval, once=once)
+            except AuditLogError as exc:
+                raise fail(str(exc)) from None
+    waiting = f", {len(stats.waiting)} still being written" if stats.waiting else ""
+    _say(f"{stats.scored} screened, {stats.failed} could not be screened, {stats.skipped} already in the log{waiting}")
+    if stats.failed and once:
+        raise typer.Exit(EXIT_FAILED_INPUTS)
+
+
+def history(
+    db: Annotated[
+        Optional[Path],
+        typer.Option("--db", envvar="PNEUMOSCAN_DB", help="Audit log to read. Default: $PNEUMOSCAN_DB, else ./pneumoscan.sqlite.", show_default=False),
+    ] = None,
+    since: Annotated[
+        Optional[str],
+        typer.Option("--since", help="Only results from this local date/time on: YYYY-MM-DD[THH:MM], today, yesterday.", show_default=False),
+    ] = None,
+    fmt: Annotated[HistoryFormat, typer.Option("--format", "-f", help="Output format.")] = HistoryFormat.table,
+) -> None:
+    """Export the audit log, newest first, one row per image (and model version)."""
+    from edge_app.audit_log import AuditLog, AuditLogError
+    from edge_app.cli import fail
+    from edge_app.history import parse_since, render
+    from edge_app.watch import DB_NAME
+
+    try:
+        start = parse_since(since) if since else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
+    try:
+        with AuditLog(db or Path(DB_NAME), readonly=True) as log:
+            rows = log.rows(start)
+    except AuditLogError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(render(rows, fmt.value), nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``watch`` and ``history`` to ``app`` (:mod:`edge_app.cli` calls this)."""
+    app.command()(watch)
+    app.command()(history)
