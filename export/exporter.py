@@ -1,0 +1,221 @@
+"""One TFLite export, start to finish: run folder -> verified ``.tflite`` carrying its contract.
+
+Order matters and is chosen so that nothing is written unless it is right:
+
+1. check the run folder and the output path (cheap, before TensorFlow is even imported);
+2. load the checkpoint, check it against ``config.json``, add the heatmap output;
+3. decode validation and calibration images through the device's preprocessing;
+4. convert;
+5. score the converted file through the device's classifier (it needs a contract to load, so a
+   provisional one goes into a temporary copy), compare with Keras, measure latency;
+6. only if parity holds (or ``verify=False``): write the final file, whose metadata holds this
+   very file's validation metrics and parity, and re-load it to prove the device accepts it.
+
+The flatbuffer bytes that were verified are the bytes written; only the zip trailer differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edge_app.contract import write_metadata
+from export.calibration import (
+    CALIBRATION_IMAGES,
+    GATE_IMAGES,
+    MIN_CALIBRATION_IMAGES,
+    deterministic_sample,
+    gate_statistics,
+    load_images,
+    representative_dataset,
+    source_samples,
+)
+from export.errors import ExportError, ParityError
+from export.run import locate_run, split_samples
+from export.tflite import DESCRIPTIONS, QUANTIZATIONS, default_output
+from export.wrapper import logged
+from train.data import DataError
+from train.loading import load_samples
+
+#: Validation images timed again when ``threads`` > 1.
+LATENCY_IMAGES = 50
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    metadata: dict
+    parity: dict
+    failures: list[str] = field(default_factory=list)
+
+
+def check_output(out: Path, force: bool) -> None:
+    """Refuse to replace an existing model (or its JSON) unless ``force``."""
+    if out.suffix != ".tflite":
+        raise ExportError(f"output {out} should end in .tflite")
+    if force:
+        return
+    for path in (out, Path(f"{out}.json")):
+        if path.exists():
+            raise ExportError(f"{path} already exists (use --force to replace it)")
+
+
+def _describe(model_path: Path) -> tuple[dict, list[dict]]:
+    """The interpreter's input details and output details of a flatbuffer file."""
+    from edge_app.runtime import find_interpreter
+
+    _, interpreter_class = find_interpreter()
+    interpreter = interpreter_class(model_path=str(model_path))
+    return interpreter.get_input_details()[0], interpreter.get_output_details()
+
+
+@logged("tflite")
+def export_tflite(
+    run_or_model: str | Path,
+    *,
+    quantize: str = "int8",
+    calibration: str | Path | None = None,
+    out: str | Path | None = None,
+    force: bool = False,
+    verify: bool = True,
+    threads: int = 1,
+    calibration_images: int = CALIBRATION_IMAGES,
+    log: Callable[[str], None] = print,
+) -> ExportResult:
+    """Export a run (or its ``model.keras``) to a verified ``.tflite``; see the module docstring."""
+    from export.graph import export_graph, map_shape, predict_graph
+    from export.metadata import build_metadata, output_description, uncertain_band, weights_sha256
+    from export.parity import (
+        failures,
+        format_report,
+        keras_probabilities,
+        map_indices,
+        measure,
+        tflite_maps,
+        tflite_scores,
+    )
+    from export.run import load_model
+    from export.tflite import convert
+    from train.metrics import binary_metrics
+
+    if quantize not in QUANTIZATIONS:
+        raise ExportError(f"unknown quantisation {quantize!r}; one of {', '.join(QUANTIZATIONS)}")
+    if threads < 1 or calibration_images < 1:
+        raise ExportError("threads and calibration images must be at least 1")
+    run = locate_run(run_or_model)
+    out = Path(out) if out else default_output(run.folder, quantize)
+    check_output(out, force)
+    spec = run.spec
+    validation_samples = split_samples(run, "validation")
+    pool, source = source_samples(run, calibration)
+    sampled = deterministic_sample(pool, max(GATE_IMAGES, calibration_images), run.config.seed)
+
+    model = load_model(run)
+    graph = export_graph(model)
+    heat_shape = map_shape(graph)
+    if heat_shape[1] * heat_shape[2] < 2:
+        raise ExportError(
+            f"the last feature map is {heat_shape[1]}x{heat_shape[2]}: too small for a heatmap "
+            f"(train with a larger image_size or fewer blocks)"
+        )
+
+    log(f"decoding {len(validation_samples)} validation and {len(sampled)} calibration images at {spec.id}")
+    try:
+        validation = load_samples(validation_samples, spec)
+    except DataError as exc:
+        raise ExportError(f"validation images: {exc}") from None
+    images = load_images(sampled, spec, log)
+    if not len(images):
+        raise ExportError(f"no readable calibration images in the {source}")
+    representative = images[:calibration_images]
+    calibration_info = {
+        "source": source,
+        "images": int(len(representative)) if quantize == "int8" else 0,
+        "seed": run.config.seed,
+        "augmentation": "none",
+        "preprocessing_id": spec.id,
+    }
+    if quantize == "int8" and len(representative) < MIN_CALIBRATION_IMAGES:
+        log(
+            f"warning: only {len(representative)} calibration images (fewer than "
+            f"{MIN_CALIBRATION_IMAGES}); int8 ranges may clip rare intensities"
+        )
+    gate = {**gate_statistics(images), "source": source}
+
+    log(f"converting ({DESCRIPTIONS[quantize]})")
+    flatbuffer = convert(
+        graph, quantize, spec.image_size, representative_dataset(representative) if quantize == "int8" else None
+    )
+
+    logits, keras_maps = predict_graph(graph, validation.images)
+    reference = keras_probabilities(logits)
+    weights_hash = weights_sha256(model)
+    common = dict(
+        run=run,
+        quantize=quantize,
+        quantization_description=DESCRIPTIONS[quantize],
+        weights_hash=weights_hash,
+        calibration=calibration_info,
+        gate=gate,
+    )
+    with tempfile.TemporaryDirectory(prefix="pneumoscan-export-") as tmp:
+        candidate = Path(tmp) / out.name
+        candidate.write_bytes(flatbuffer)
+        input_details, output_details = _describe(candidate)
+        common["input_details"] = input_details
+        common["outputs"] = output_description(output_details, heat_shape)
+        write_metadata(candidate, build_metadata(**common))
+        log(f"scoring {len(validation.images)} validation images with the device runtime (1 thread)")
+        scores, latencies, runtime = tflite_scores(candidate, validation.images, threads=1)
+        chosen = map_indices(len(validation.images))
+        device_maps = tflite_maps(candidate, validation.images[chosen])
+        more_threads = {}
+        if threads > 1:
+            _, timed, _ = tflite_scores(candidate, validation.images[:LATENCY_IMAGES], threads=threads)
+            more_threads[str(threads)] = float(np.median(timed))
+
+    report = measure(
+        validation.labels, reference, scores, run.threshold, keras_maps[chosen], device_maps,
+        latencies, len(flatbuffer), runtime,
+    )
+    if more_threads:
+        report["latency_ms_more_threads"] = more_threads
+    problems = failures(report)
+    report["passed"] = not problems
+    report["flatbuffer_sha256"] = hashlib.sha256(flatbuffer).hexdigest()
+    log(format_report(report))
+    if problems and verify:
+        raise ParityError(
+            f"parity failed: {'; '.join(problems)}. Nothing written; use --no-verify to write it anyway"
+        )
+    if problems:
+        log(f"warning: parity failed ({'; '.join(problems)}); writing anyway because of --no-verify")
+
+    validation_metrics = {**binary_metrics(validation.labels, scores, run.threshold), "runtime": runtime}
+    metadata = build_metadata(
+        **common,
+        validation_metrics=validation_metrics,
+        uncertain=uncertain_band(validation.labels, scores, run.threshold),
+        parity=report,
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (out, Path(f"{out}.json")):
+        stale.unlink(missing_ok=True)  # reached only with force, or when neither exists
+    out.write_bytes(flatbuffer)
+    write_metadata(out, metadata)
+    _prove_loadable(out, validation.images[0], scores[0])
+    return ExportResult(out, metadata, report, problems)
+
+
+def _prove_loadable(path: Path, image: np.ndarray, expected: float) -> None:
+    """The written file loads in the device's classifier and gives the score that was verified."""
+    from edge_app.classifier import Classifier
+
+    got = Classifier(path, threads=1).classify(image)
+    if abs(got - expected) > 1e-9:
+        raise ExportError(f"{path} scores {got} on re-load but {expected} when verified")
