@@ -42,7 +42,7 @@ def local_time(stamp: str) -> str:
 
 def _outcome(row: dict) -> str:
     if row["status"] == "pending":
-        return "being screened (or interrupted; the next watch completes it)"
+        return "not finished: being screened, or interrupted (a watch completes it while the file is in the inbox)"
     if row["status"] == "error":
         return f"could not screen: {row['error']}"
     return f"{row['label']}{' (uncertain)' if row['uncertain'] else ''}"
