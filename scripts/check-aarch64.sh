@@ -44,6 +44,7 @@ say() { printf '\n== %s  [%s s]\n' "$*" "$(seconds_since "$started")"; }
 die() { printf '\ncheck-aarch64: FAIL: %s\n' "$*" >&2; exit 1; }
 skip() { printf '\ncheck-aarch64: SKIP: %s\n' "$*"; exit 0; }
 seconds_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+trap 'die "unexpected failure (exit $?) at line $LINENO: $BASH_COMMAND"' ERR
 
 # A failing apt/pip step is a skip only when its log shows the registry could not be reached.
 unreachable='Temporary failure (in name resolution|resolving)|Could not resolve|Name or service not known|Failed to establish a new connection|NewConnectionError|ConnectTimeout|Connection (timed out|refused|failed)|Network is unreachable|No route to host|Could not connect|Unable to connect|ProxyError'
@@ -113,6 +114,10 @@ if ! command -v qemu-aarch64-static >/dev/null; then
   echo "installed qemu-user-static"
 fi
 qemu-aarch64-static --version | sed -n 1p
+known_cpus=$(qemu-aarch64-static -cpu help | tr -s ' \n' ' ' || true) # `-cpu help` exits 1
+for cpu in "${cpus[@]}"; do
+  grep -qw -- "${cpu%%,*}" <<<"$known_cpus" || die "qemu does not know CPU '$cpu' (PNEUMOSCAN_AARCH64_CPUS);$known_cpus"
+done
 
 say "aarch64 sysroot (Debian bookworm arm64 packages)"
 newest_deb() { find "$debdir" -maxdepth 1 -name "${1}_*.deb" | sort -V | tail -n 1; }
