@@ -383,15 +383,18 @@ for a, b in zip(x86, arm):
     print(f"   {name:<40} {a['probability']:>12.6f} {b['probability']:>12.6f} {diff:>9.1e}  "
           f"{b['label']}{'' if ok else '  <-- MISMATCH'}")
 print(f"   max |diff| {worst:.1e} (tolerance {tolerance:g}); {len(x86) - bad} of {len(x86)} equal")
-screened = sum("probability" in a for a in x86)
-if not screened:
-    sys.exit("   no image was screened, so nothing was compared")
+if not any("probability" in a for a in x86):
+    print("   no image was screened, so no probability was compared")
+    sys.exit(2)
 sys.exit(1 if bad else 0)
 PY
 
 failures=() summary=()
-# predict exits 1 when some input could not be screened; the comparison judges those rows.
-allowed() { [ "$1" = 0 ] || { [ "$2" = predict ] && [ "$1" = 1 ]; }; }
+# A run is usable when it printed JSON and exited 0, or 1 for predict (some input could not be
+# screened: the comparison judges those rows). A traceback also exits 1, but prints no JSON.
+usable() { # usable STATUS COMMAND JSON_FILE
+  { [ "$1" = 0 ] || { [ "$2" = predict ] && [ "$1" = 1 ]; }; } && "$host_python" -m json.tool "$3" >/dev/null 2>&1
+}
 record() { summary+=("$(printf '%-12s %-11s %-34s %-8s %7s s  %s' "$@")"); }
 
 for model in "${models[@]}"; do
@@ -408,8 +411,8 @@ for model in "${models[@]}"; do
       status=0
       (cd "$run" && env -u PNEUMOSCAN_MODEL -u PNEUMOSCAN_RUNTIME "$installs/host-$extra/bin/pneumoscan" \
         "${args[@]}" >"$out/x86-$cmd.json" 2>"$out/x86-$cmd.err") || status=$?
-      if ! allowed "$status" "$cmd"; then
-        cat "$out/x86-$cmd.err" >&2
+      if ! usable "$status" "$cmd" "$out/x86-$cmd.json"; then
+        tail -n 15 "$out/x86-$cmd.err" >&2
         failures+=("x86 $extra $name $cmd exited $status (see above)")
         host_ok=""
       fi
@@ -428,23 +431,28 @@ for model in "${models[@]}"; do
         emulated "$cpu" "$installs/aarch64-$extra" "${args[@]}" >"$out/$cpu-$cmd.json" 2>"$out/$cpu-$cmd.err" || status=$?
         wall=$(seconds_since "$t0")
         echo "   emulated wall time: $wall s"
-        if ! allowed "$status" "$cmd"; then
+        if ! usable "$status" "$cmd" "$out/$cpu-$cmd.json"; then
           tail -n 15 "$out/$cpu-$cmd.err" >&2
           failures+=("aarch64 $cpu $extra $name $cmd exited $status")
-          record "$extra" "$cpu" "$name" "$cmd" "$wall" "CRASHED (exit $status)"
-        elif "$host_python" "$run/compare.py" "$cmd" "$out/x86-$cmd.json" "$out/$cpu-$cmd.json" "$tolerance"; then
-          record "$extra" "$cpu" "$name" "$cmd" "$wall" "equal to x86"
+          record "$extra" "$cpu" "$name" "$cmd" "$wall" "FAILED (exit $status, see above)"
         else
-          failures+=("aarch64 $cpu $extra $name $cmd differs from x86")
-          record "$extra" "$cpu" "$name" "$cmd" "$wall" "DIFFERS from x86"
+          verdict=0
+          "$host_python" "$run/compare.py" "$cmd" "$out/x86-$cmd.json" "$out/$cpu-$cmd.json" "$tolerance" || verdict=$?
+          case $verdict in
+            0) record "$extra" "$cpu" "$name" "$cmd" "$wall" "equal to x86" ;;
+            2) failures+=("aarch64 $cpu $extra $name $cmd: no image was screened (on x86 either)")
+               record "$extra" "$cpu" "$name" "$cmd" "$wall" "NOTHING SCREENED" ;;
+            *) failures+=("aarch64 $cpu $extra $name $cmd differs from x86")
+               record "$extra" "$cpu" "$name" "$cmd" "$wall" "DIFFERS from x86" ;;
+          esac
         fi
       done
     done
   done
-  if [ -f "$run/out/edge/$name/x86-predict.json" ] && [ -f "$run/out/edge-legacy/$name/x86-predict.json" ]; then
+  if [ -s "$run/out/edge/$name/x86-predict.json" ] && [ -s "$run/out/edge-legacy/$name/x86-predict.json" ]; then
     say "$name: LiteRT (.[edge]) vs tflite-runtime (.[edge-legacy]) on x86 (reported, not judged)"
     "$host_python" "$run/compare.py" runtimes "$run/out/edge/$name/x86-predict.json" \
-      "$run/out/edge-legacy/$name/x86-predict.json" "$tolerance"
+      "$run/out/edge-legacy/$name/x86-predict.json" "$tolerance" || echo "   (not comparable)"
   fi
 done
 
