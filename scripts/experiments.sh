@@ -10,9 +10,11 @@ declare -A cfg=(
   [small96]="--image-size 96 --blur-probability 0.5 --label-smoothing 0.1"
   [strong128]="--image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --rotation 0.08 --zoom 0.2 --shift 0.1 --contrast 0.3 --dropout 0.5"
   [slim128]="--image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --rotation 0.08 --zoom 0.2 --shift 0.1 --contrast 0.3 --filters 8,16,32,64,128"
+  [eq128]="--image-size 128 --normalization equalize --blur-probability 0.5 --label-smoothing 0.1"
+  [eqstrong128]="--image-size 128 --normalization equalize --blur-probability 0.5 --label-smoothing 0.1 --rotation 0.08 --zoom 0.2 --shift 0.1 --contrast 0.3 --dropout 0.5"
   [big192]="--image-size 192 --blur-probability 0.5 --label-smoothing 0.1"
 )
-names=("$@"); [ ${#names[@]} -gt 0 ] || names=(base128 blur128 raw128 small96 strong128 slim128 big192)
+names=("$@"); [ ${#names[@]} -gt 0 ] || names=(base128 blur128 raw128 small96 strong128 slim128 eq128 eqstrong128 big192)
 # NAME@earliest validates on the earliest-numbered patients instead of random ones.
 for name in "${names[@]}"; do
   base=${name%@*}; flags=${cfg[$base]}

@@ -29,7 +29,7 @@ def fit_command(
     dropout: float = typer.Option(_defaults.dropout),
     l2: float = typer.Option(_defaults.l2, help="L2 weight decay on conv and dense kernels"),
     label_smoothing: float = typer.Option(_defaults.label_smoothing, "--label-smoothing"),
-    normalization: str = typer.Option(_defaults.normalization, help="Intensity normalisation: percentile or none"),
+    normalization: str = typer.Option(_defaults.normalization, help="Intensity normalisation: percentile, equalize or none"),
     blur_probability: float = typer.Option(_defaults.blur_probability, "--blur-probability", help="Share of training images blurred by augmentation"),
     augment: bool = typer.Option(True, "--augment/--no-augment"),
     rotation: float = typer.Option(_defaults.rotation, help="Max rotation, fraction of a full turn"),
