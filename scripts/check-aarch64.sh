@@ -231,14 +231,20 @@ logged "$logs/wheel.log" "${pip[@]}" wheel --disable-pip-version-check --no-deps
   --find-links "$cache/wheels/build" -w "$run/dist" "$src"
 wheel=$(find "$run/dist" -name 'pneumoscan-*.whl')
 [ -n "$wheel" ] || die "no pneumoscan wheel was built (log: $logs/wheel.log)"
-"$host_python" - "$wheel" <<'PY' || die "the wheel is not pure python"
+# What pip is asked for. With the same key the resolution is the same, so the cached install is
+# reused and only the project's own code is replaced in it (warm runs skip the dependency install).
+requires=$("$host_python" - "$wheel" <<'PY'
 import sys, zipfile
 with zipfile.ZipFile(sys.argv[1]) as z:
-    meta = next(n for n in z.namelist() if n.endswith(".dist-info/WHEEL"))
-    tags = [l.split(": ", 1)[1] for l in z.read(meta).decode().splitlines() if l.startswith("Tag: ")]
-print(sys.argv[1].rsplit("/", 1)[-1], "tags:", ", ".join(tags))
-sys.exit(0 if tags == ["py3-none-any"] else 1)
+    info = next(n for n in z.namelist() if n.endswith(".dist-info/WHEEL")).rsplit("/", 1)[0]
+    tags = [l[5:] for l in z.read(f"{info}/WHEEL").decode().splitlines() if l.startswith("Tag: ")]
+    requires = [l for l in z.read(f"{info}/METADATA").decode().splitlines() if l.startswith("Requires-")]
+if tags != ["py3-none-any"]:
+    sys.exit(f"{sys.argv[1]} is tagged {tags}: the project's wheel must be pure python")
+print("\n".join(requires))
 PY
+) || die "the project's wheel is not usable on the Pi as built (see above)"
+echo "${wheel##*/}: pure python (py3-none-any)"
 
 # The installed distributions of a folder: name version [binary tag], to show what pip resolved.
 installed_list() {
@@ -246,7 +252,8 @@ installed_list() {
 import pathlib, sys
 rows = []
 for info in sorted(pathlib.Path(sys.argv[1]).glob("**/*.dist-info")):
-    meta = dict(l.split(": ", 1) for l in (info / "METADATA").read_text().splitlines() if ": " in l)
+    headers = (info / "METADATA").read_text().split("\n\n", 1)[0]  # the description follows
+    meta = dict(l.split(": ", 1) for l in headers.splitlines() if ": " in l)
     tags = [l.split(": ", 1)[1] for l in (info / "WHEEL").read_text().splitlines() if l.startswith("Tag: ")]
     binary = [t for t in tags if not t.endswith("-any")]
     rows.append(f"{meta['Name']} {meta['Version']}" + (f" [{binary[0].split('-')[-1]}]" if binary else ""))
@@ -254,15 +261,6 @@ print("   " + ", ".join(rows))
 PY
 }
 
-# What pip is asked for. With the same key the resolution is the same, so the cached install is
-# reused and only the project's own code is replaced in it (warm runs skip the dependency install).
-requires=$("$host_python" - "$wheel" <<'PY'
-import sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as z:
-    meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
-    print("\n".join(l for l in z.read(meta).decode().splitlines() if l.startswith("Requires-")))
-PY
-)
 install_key() { printf '%s\n' "$requires" "$@" | sha256sum | cut -c1-16; }
 host_id=$("$host_python" -c 'import sys; print(sys.executable, sys.version)')
 
