@@ -82,3 +82,14 @@ def test_fit_on_real_xrays(shared_data, tmp_path):
             shutil.copy(src, target / src.name)
     metrics = fit(tiny_config(root, epochs=3, filters=(8, 16, 16, 32, 32), dense_units=16, validation_fraction=0.25, image_size=96), tmp_path / "run", log=lambda m: None)
     assert metrics["auc"] > 0.7
+
+
+@pytest.mark.slow
+def test_same_seed_gives_the_same_model(tiny_dataset, tmp_path):
+    import numpy as np
+
+    scores = []
+    for name in ("a", "b"):
+        fit(tiny_config(tiny_dataset, epochs=1), tmp_path / name, log=lambda m: None)
+        scores.append(np.load(tmp_path / name / "validation_scores.npy"))
+    assert np.array_equal(scores[0], scores[1])
