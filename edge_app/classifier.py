@@ -3,6 +3,10 @@
 The classifier trusts nothing it can read instead: labels, input size, preprocessing and
 threshold come from the model's contract, quantisation parameters from the interpreter, and the
 two are checked against each other before the first image is scored.
+
+A model exported with a heatmap has a second output, a local logit map ``[1, h, w, 1]`` (see
+``export/graph.py``). The classifier finds it by the shape the contract records, never by output
+order, and :meth:`Classifier.classify_with_map` returns it from the same single invocation.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from edge_app.contract import ContractError, ModelContract, read_contract
-from edge_app.preprocessing import PreprocessSpec, preprocess_file
+from edge_app.preprocessing import PreprocessSpec
+from edge_app.sources import load_model_input
 from edge_app.runtime import find_interpreter
 
 
@@ -51,7 +56,27 @@ class Classifier:
         self._output = next((o for o in outputs if int(np.prod(o["shape"])) == 1), None)
         if self._output is None:
             raise ContractError(f"{self.model_path} has no single-value output")
+        self._map = self._find_map_output(outputs)
         self.contract.check_input_details(tuple(self._input["shape"]), np.dtype(self._input["dtype"]).name)
+
+    def _find_map_output(self, outputs: list[dict]) -> dict | None:
+        """The heatmap output the contract describes, or None if the contract describes none."""
+        described = (self.contract.raw.get("outputs") or {}).get("heatmap")
+        if not described:
+            return None
+        shape = tuple(int(x) for x in described.get("shape", ()))
+        matches = [o for o in outputs if tuple(int(x) for x in o["shape"]) == shape]
+        if len(shape) != 4 or shape[0] != 1 or shape[3] != 1 or len(matches) != 1:
+            raise ContractError(
+                f"{self.model_path}: metadata describes a heatmap output of shape {list(shape)}, "
+                "the model has no such single output"
+            )
+        return matches[0]
+
+    @property
+    def has_heatmap(self) -> bool:
+        """True if the model carries the local logit map output (see :meth:`classify_with_map`)."""
+        return self._map is not None
 
     @property
     def preprocess(self) -> PreprocessSpec:
@@ -77,28 +102,52 @@ class Classifier:
             x = np.clip(x, info.min, info.max)
         return x.astype(dtype)
 
-    def _dequantize_output(self, value: np.ndarray) -> float:
-        scale, zero_point = self._output["quantization"]
-        value = value.astype(np.float64).reshape(-1)[0]
-        if np.issubdtype(np.dtype(self._output["dtype"]), np.integer) and scale:
+    @staticmethod
+    def _dequantize(details: dict, value: np.ndarray) -> np.ndarray:
+        scale, zero_point = details["quantization"]
+        value = value.astype(np.float64)
+        if np.issubdtype(np.dtype(details["dtype"]), np.integer) and scale:
             value = (value - zero_point) * scale
-        return float(value)
+        return value
+
+    def _dequantize_output(self, value: np.ndarray) -> float:
+        return float(self._dequantize(self._output, value).reshape(-1)[0])
+
+    def _invoke(self, image: np.ndarray) -> None:
+        self._interpreter.set_tensor(self._input["index"], self._quantize_input(image))
+        self._interpreter.invoke()
 
     def raw_output(self, image: np.ndarray) -> float:
         """The model's output for one ``(s, s)`` uint8 image, dequantised (a logit or a probability)."""
-        self._interpreter.set_tensor(self._input["index"], self._quantize_input(image))
-        self._interpreter.invoke()
+        self._invoke(image)
         return self._dequantize_output(self._interpreter.get_tensor(self._output["index"]))
+
+    def _probability(self, value: float) -> float:
+        return float(sigmoid(value)) if self.contract.output == "logit" else value
 
     def classify(self, image: np.ndarray) -> float:
         """P(pneumonia) for one preprocessed ``(s, s)`` uint8 image."""
-        value = self.raw_output(image)
-        return float(sigmoid(value)) if self.contract.output == "logit" else value
+        return self._probability(self.raw_output(image))
+
+    def classify_with_map(self, image: np.ndarray) -> tuple[float, np.ndarray]:
+        """P(pneumonia) and the local logit map ``(h, w)`` float64 from one invocation.
+
+        Raises :class:`ContractError` for a model exported without the heatmap output.
+        """
+        if self._map is None:
+            raise ContractError(
+                f"{self.model_path} has no heatmap output: re-export it with pneumoscan-export"
+            )
+        self._invoke(image)
+        value = self._dequantize_output(self._interpreter.get_tensor(self._output["index"]))
+        local = self._dequantize(self._map, self._interpreter.get_tensor(self._map["index"]))
+        return self._probability(value), local[0, :, :, 0]
 
     def predict_batch(self, images: np.ndarray) -> np.ndarray:
         """P(pneumonia) for a stack of preprocessed images ``(n, s, s)``."""
         return np.array([self.classify(img) for img in images], dtype=np.float64)
 
     def classify_file(self, path: str | Path) -> float:
-        """P(pneumonia) for an image file (raises ``ImageError`` with the reason if unusable)."""
-        return self.classify(preprocess_file(path, self.preprocess))
+        """P(pneumonia) for a PNG/JPEG/DICOM file (raises ``ImageError`` with the reason if
+        unusable). No input gate here: :class:`~edge_app.screening.Screener` applies it."""
+        return self.classify(load_model_input(path, self.preprocess).image)

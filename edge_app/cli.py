@@ -1,6 +1,7 @@
 """``pneumoscan``: the command a clinic runs. Thin commands over the library modules.
 
-- ``predict``  -> :mod:`edge_app.inputs`, :mod:`edge_app.screening`, :mod:`edge_app.formatting`
+- ``predict``  -> :mod:`edge_app.inputs`, :mod:`edge_app.screening` (:mod:`edge_app.sources`,
+  :mod:`edge_app.gate`, :mod:`edge_app.heatmap`), :mod:`edge_app.formatting`
 - ``info``     -> :mod:`edge_app.model_file`, :mod:`edge_app.classifier`
 - ``bench``    -> :mod:`edge_app.bench`
 - ``watch``, ``history`` -> :mod:`edge_app.watch_cli`
@@ -151,7 +152,8 @@ def predict(
     paths: Annotated[
         list[str],
         typer.Argument(
-            help="Image files (.jpg/.jpeg/.png) or folders, searched recursively.",
+            help="Image files (.jpg/.jpeg/.png, DICOM) or folders, searched recursively "
+            "(DICOM found by content too).",
             metavar="PATH",
             show_default=False,
         ),
@@ -173,9 +175,29 @@ def predict(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Allow --output to replace an existing file.")] = False,
     threads: ThreadsOption = 1,
+    heatmap: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--heatmap",
+            help="Write a PNG per image showing where the model looked into this folder "
+            "(created if needed; not an input folder). Never replaces a file.",
+            metavar="DIR",
+            show_default=False,
+        ),
+    ] = None,
+    no_gate: Annotated[
+        bool,
+        typer.Option("--no-gate", help="Screen every image, even ones that do not look like a chest X-ray."),
+    ] = False,
+    with_ids: Annotated[
+        bool,
+        typer.Option("--with-ids", help="Include DICOM patient name, ID and birth date in the results."),
+    ] = False,
 ) -> None:
     """Screen chest X-ray images and report P(pneumonia), a 0-100 score and a label for each."""
     from edge_app.formatting import render
+    from edge_app.gate import GateUnavailable
+    from edge_app.heatmap import HeatmapError, HeatmapWriter, check_folder
     from edge_app.inputs import expand_paths
     from edge_app.screening import Screener
 
@@ -185,9 +207,25 @@ def predict(
     contract = classifier.contract
     if threshold is not None and threshold != contract.threshold:
         warn(f"using threshold {threshold:g} instead of the model's validated {contract.threshold:g}")
+    if no_gate:
+        warn("input gate off: images that are not chest X-rays will be scored too")
 
     warnings_seen: list[str] = []
-    screener = Screener(classifier, threshold, on_warning=lambda p, m: warnings_seen.append(f"{p}: {m}"))
+    try:
+        screener = Screener(
+            classifier,
+            threshold,
+            on_warning=lambda p, m: warnings_seen.append(f"{p}: {m}"),
+            gate=not no_gate,
+            with_ids=with_ids,
+            heatmaps=None if heatmap is None else HeatmapWriter(heatmap),
+        )
+        if heatmap is not None:
+            check_folder(heatmap, paths)  # creates it: only once everything else is known to work
+    except GateUnavailable as exc:
+        raise fail(f"{exc}, or pass --no-gate to screen without the input gate") from None
+    except (ContractError, HeatmapError) as exc:
+        raise fail(str(exc)) from None
     items = expand_paths(paths)
     if _want_progress(len(items)):
         with typer.progressbar(

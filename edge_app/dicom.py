@@ -33,7 +33,15 @@ from typing import Any
 
 import numpy as np
 
-from edge_app.preprocessing import ImageError, PreprocessSpec, check_dimensions, preprocess_array
+from edge_app.preprocessing import (
+    ImageError,
+    Prepared,
+    PreprocessSpec,
+    check_dimensions,
+    measure_colourfulness,
+    prepare_array,
+    preprocess_array,
+)
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 
@@ -86,7 +94,7 @@ def read_dicom(path: str | Path) -> tuple[np.ndarray, float]:
     Raises :class:`ImageError` with a one-line reason (no patient data) if the file cannot be
     used: pydicom missing, not DICOM, multi-frame, no pixel data, undecodable transfer syntax.
     """
-    gray, full_scale, _ = _read(path)
+    gray, full_scale, _, _ = _read(path)
     return gray, full_scale
 
 
@@ -98,9 +106,20 @@ def preprocess_dicom(path: str | Path, spec: PreprocessSpec) -> np.ndarray:
 def load_dicom(
     path: str | Path, spec: PreprocessSpec, with_ids: bool = False
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Model input and :func:`dicom_info` from one read of the file (what the CLI calls)."""
-    gray, full_scale, ds = _read(path)
-    return preprocess_array(gray, full_scale, spec), dicom_info(ds, with_ids=with_ids)
+    """Model input and :func:`dicom_info` from one read of the file."""
+    prepared, info = prepare_dicom(path, spec, with_ids=with_ids)
+    return prepared.pixels, info
+
+
+def prepare_dicom(
+    path: str | Path, spec: PreprocessSpec, with_ids: bool = False, display_side: int | None = None
+) -> tuple[Prepared, dict[str, Any]]:
+    """:class:`~edge_app.preprocessing.Prepared` (model input, colourfulness of a colour
+    image, optional display copy) and :func:`dicom_info`, from one read of the file."""
+    gray, full_scale, colour, ds = _read(path)
+    measured = 0.0 if colour is None else measure_colourfulness(*colour)
+    prepared = prepare_array(gray, full_scale, spec, measured, display_side)
+    return prepared, dicom_info(ds, with_ids=with_ids)
 
 
 def dicom_info(dataset: Any, with_ids: bool = False) -> dict[str, Any]:
@@ -195,11 +214,12 @@ def _read(path: str | Path):
     try:
         with _quiet():
             gray, full_scale = _to_grayscale(ds, pixels)
+            colour = _colour_source(ds, pixels)
     except ImageError:
         raise
     except Exception:
         raise ImageError("corrupt DICOM header (pixel transformation unreadable)") from None
-    return gray, full_scale, ds
+    return gray, full_scale, colour, ds
 
 
 def _check_header(ds) -> None:
@@ -289,6 +309,19 @@ def _to_grayscale(ds, pixels: np.ndarray) -> tuple[np.ndarray, float]:
     if photometric == "MONOCHROME1" or shape == "INVERSE":
         gray = full_scale - gray
     return gray.astype(np.float32), float(full_scale)
+
+
+def _colour_source(ds, pixels: np.ndarray) -> tuple[np.ndarray, float] | None:
+    """``(RGB array, full scale)`` of a colour image, for the input gate; None for monochrome."""
+    from pydicom.pixels import apply_color_lut
+
+    if str(ds.get("PhotometricInterpretation", "")).strip().upper() == "PALETTE COLOR":
+        rgb = apply_color_lut(pixels, ds)
+        return rgb, float(np.iinfo(rgb.dtype).max)
+    if pixels.ndim == 3:
+        bits = int(ds.get("BitsStored") or ds.get("BitsAllocated") or 8)
+        return pixels, float(2**bits - 1)
+    return None
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:

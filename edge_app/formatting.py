@@ -2,7 +2,8 @@
 
 Every machine format is built from :meth:`Result.to_dict`, so all of them carry the same fields
 under the same names. A failed input is ``{"path", "error"}`` in JSON and a row with an empty
-probability and a filled ``error`` column in CSV.
+probability and a filled ``error`` column in CSV. Nested fields (a DICOM file's ``"dicom"``
+header fields) become dotted CSV columns such as ``dicom.modality``.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def format_table(results: list[Result], positive_label: str = "PNEUMONIA") -> st
         return "No images to screen.\n"
     width = min(max(len(r.path) for r in results), MAX_PATH_WIDTH)
     lines = [f"{'IMAGE':<{width}}  RESULT"]
-    lines += [f"{r.path:<{width}}  {advice(r)}" for r in results]
+    lines += [f"{r.path:<{width}}  {advice(r, positive_label)}" for r in results]
     summary = Summary.of(results, positive_label)
     lines += ["", summary_line(summary)]
     versions = sorted({r.model_version for r in results if r.model_version})
@@ -74,8 +75,18 @@ def format_jsonl(results: list[Result]) -> str:
     return "".join(json.dumps(r.to_dict()) + "\n" for r in results)
 
 
+def _flat(row: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def format_csv(results: list[Result]) -> str:
-    rows = [r.to_dict() for r in results]
+    rows = [_flat(r.to_dict()) for r in results]
     extra = sorted({key for row in rows for key in row} - set(CSV_COLUMNS))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[*CSV_COLUMNS, *extra], lineterminator="\n")

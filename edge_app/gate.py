@@ -4,12 +4,14 @@ A model scores anything it is given, so a photo of a receipt would come back "NO
 confident number. The gate compares a handful of simple per-image statistics with the range the
 model's own training images covered. Export measures those ranges (:func:`fit_gate`) and stores
 them in the model's contract under ``"gate"``, so the device never relies on magic numbers and a
-retrained model carries ranges that match its data. The refusal policy (which features, what
-message) is built on top of :func:`image_features` and :func:`out_of_range`.
+retrained model carries ranges that match its data. The refusal policy (:func:`refusal`) turns
+the features outside their ranges into one reason a person can act on.
 
-Everything here is plain numpy on the *preprocessed* ``(s, s)`` uint8 image, exactly what the
-model sees, so the statistics do not depend on the file format. Colour is gone at that point: a
-check for colour photos belongs on the decoded image, before grayscale conversion.
+Every feature but one is plain numpy on the *preprocessed* ``(s, s)`` uint8 image, exactly what
+the model sees, so the statistics do not depend on the file format. Colour is gone at that point,
+so ``colourfulness`` is measured while the file is decoded
+(:func:`edge_app.preprocessing.colourfulness`, in :class:`~edge_app.preprocessing.Prepared`) and
+passed in.
 
 Stability: the feature names, their meaning and the stored format are part of the model contract.
 Change any of them only together with :data:`FEATURES_VERSION`; the device must refuse to apply
@@ -22,8 +24,10 @@ from typing import Iterable
 
 import numpy as np
 
+from edge_app.contract import ContractError
+
 #: Bumped whenever a feature's definition changes; stored beside the ranges.
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 
 #: Every feature, in a stable order; values are floats on the scales documented below.
 FEATURE_NAMES = (
@@ -39,6 +43,8 @@ FEATURE_NAMES = (
     "center_border",  # mean of the central half-box minus mean of the outer 10% frame, -1..1
     "mediastinum_contrast",  # central vertical strip minus both lung strips (mid rows), -1..1
     "edge_energy",  # mean absolute gradient (horizontal + vertical), 0..2
+    "texture_ratio",  # mean |Laplacian| / mean |gradient|: fine texture relative to edges, 0..8
+    "colourfulness",  # Hasler-Suesstrunk M of the decoded file (64 px copy), 8-bit units, 0 = gray
 )
 
 #: Pixels at or below / at or above these count as near black / near white.
@@ -46,12 +52,22 @@ DARK_LEVEL = 12
 BRIGHT_LEVEL = 243
 
 #: Stored ranges: these quantiles of the training images, widened by ``MARGIN`` x their span.
-#: Measured on the Kermany training split at 128 px (ranges fitted on 1000 training images,
-#: refusing when any feature is out of range): margin 0.1 refused 1.0% of training films, 0.2
-#: refused 0.43% (validation 0.13%) while still refusing 17 of 18 scikit-image photos; 0.3
-#: refused 0.23% but let a quarter of the photos through.
+#: Measured with ``benchmarks/gate_rates.py`` on the Kermany training films at 128 px (ranges
+#: fitted on 1000 of them, refusing when any feature is out of range; rates on the 4216 films
+#: not used for fitting). Features version 1 (no texture_ratio, no colourfulness): margin 0.2
+#: refused 0.76% of films, 0.3 refused 0.47% but accepted a smooth gradient, 0.5 refused 0.12%
+#: but accepted 5 of 57 photos and synthetic non-X-rays (cameraman, coins, smooth gradients and
+#: noise). Version 2 adds texture_ratio, which refuses those without refusing any more films:
+#: margin 0.5 refuses 0.12% of films and all 57; 0.75 refuses 0.02% and accepts one (clock).
 QUANTILES = (0.001, 0.999)
-MARGIN = 0.20
+MARGIN = 0.5
+
+#: Smallest span a stored range is widened from. Training films are exactly gray (colourfulness
+#: 0 on all 5216 Kermany films), which would make a range of width 0 and refuse a gray film that
+#: a colour-managed viewer exported with +-1 level of channel noise (colourfulness ~0.9). Hasler
+#: & Suesstrunk's scale calls photos below ~15 "not colourful"; a span of 10 puts the limit at 5
+#: with margin 0.5: a mild colour cast from photographing a film (~9) is still refused.
+MIN_SPANS = {"colourfulness": 10.0}
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -62,8 +78,11 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / denominator) if denominator > 1e-12 else 0.0
 
 
-def image_features(img: np.ndarray) -> dict[str, float]:
+def image_features(img: np.ndarray, *, colourfulness: float) -> dict[str, float]:
     """The gate statistics of one preprocessed image (2-D uint8), keyed by :data:`FEATURE_NAMES`.
+
+    ``colourfulness`` is the file's :attr:`~edge_app.preprocessing.Prepared.colourfulness`; it is
+    a required argument so that nobody passes 0 for a file whose colours were never measured.
 
     Geometry-based features assume the film's usual orientation (patient upright, facing the
     viewer): a frontal chest film is roughly left/right symmetric, brighter in the centre
@@ -95,6 +114,10 @@ def image_features(img: np.ndarray) -> dict[str, float]:
     mediastinum = strip(0.42, 0.58)
 
     gradient = np.abs(np.diff(x, axis=0)).mean() + np.abs(np.diff(x, axis=1)).mean()
+    # A radiograph always carries fine texture (trabeculae, vessels, quantum noise) in proportion
+    # to its edges; drawings, gradients and smooth photos have far less, text and noise far more.
+    laplacian = 4 * x[1:-1, 1:-1] - x[:-2, 1:-1] - x[2:, 1:-1] - x[1:-1, :-2] - x[1:-1, 2:]
+    texture = float(np.abs(laplacian).mean() / gradient) if gradient > 1e-12 else 0.0
     return {
         "mean": float(x.mean()),
         "std": float(x.std()),
@@ -108,6 +131,8 @@ def image_features(img: np.ndarray) -> dict[str, float]:
         "center_border": float(center.mean() - x[border].mean()),
         "mediastinum_contrast": float(mediastinum.mean() - lungs.mean()),
         "edge_energy": float(gradient),
+        "texture_ratio": texture,
+        "colourfulness": float(colourfulness),
     }
 
 
@@ -115,11 +140,12 @@ def fit_gate(features: Iterable[dict[str, float]], margin: float = MARGIN) -> di
     """Robust per-feature ranges from the training images' features, in the contract's format.
 
     For each feature: ``q_low``/``q_high`` are the 0.1th/99.9th percentiles, and ``low``/``high``
-    the same widened by ``margin`` times their span, so one odd training film neither sets the
-    range alone nor is refused by it. ``median`` and ``iqr`` let a refusal rule speak in robust
-    z-scores, and the raw quantiles let it choose another margin, without re-exporting. Format::
+    the same widened by ``margin`` times their span (at least :data:`MIN_SPANS`), so one odd
+    training film neither sets the range alone nor is refused by it. ``median`` and ``iqr`` let a
+    refusal rule speak in robust z-scores, and the raw quantiles let it choose another margin,
+    without re-exporting. Format::
 
-        {"features_version": 1, "n_images": 1000, "quantiles": [0.001, 0.999], "margin": 0.2,
+        {"features_version": 2, "n_images": 1000, "quantiles": [0.001, 0.999], "margin": 0.5,
          "features": {"mean": {"low": .., "high": .., "q_low": .., "q_high": ..,
                                "median": .., "iqr": ..}, ...}}
     """
@@ -130,7 +156,7 @@ def fit_gate(features: Iterable[dict[str, float]], margin: float = MARGIN) -> di
     for name in FEATURE_NAMES:
         values = np.array([row[name] for row in rows], dtype=np.float64)
         q_low, q_high = np.quantile(values, QUANTILES)
-        span = q_high - q_low
+        span = max(q_high - q_low, MIN_SPANS.get(name, 0.0))
         q25, q50, q75 = np.quantile(values, (0.25, 0.5, 0.75))
         stats[name] = {
             "low": float(q_low - margin * span),
@@ -165,3 +191,74 @@ def out_of_range(features: dict[str, float], gate: dict) -> list[str]:
         for name, limits in gate["features"].items()
         if not limits["low"] <= features[name] <= limits["high"]
     ]
+
+
+#: Why an image is refused: ``(features, side, reason)`` tried in order, the first whose feature is
+#: beyond its stored range on ``side`` names the refusal. Specific causes come before the chest
+#: shape, which almost every non-radiograph also lacks.
+REASONS = (
+    (("colourfulness",), "high", "colour image (a photo or a screenshot?)"),
+    (("std",), "low", "blank or nearly uniform image"),
+    (("gray_levels",), "low", "too few gray levels (a screenshot, document or graphic?)"),
+    (("bright_fraction",), "high", "saturated (too much pure white)"),
+    (("dark_fraction",), "high", "saturated (too much pure black)"),
+    (("edge_energy", "texture_ratio"), "high", "too much fine detail (text, a screenshot or noise?)"),
+    (("edge_energy", "texture_ratio"), "low", "too smooth for a radiograph (a drawing or a gradient?)"),
+    (
+        ("lr_symmetry", "mediastinum_contrast", "center_border"),
+        "any",
+        "no frontal chest shape (two lung fields either side of a bright mediastinum)",
+    ),
+)
+
+
+class GateUnavailable(ContractError):
+    """The model carries no input-gate statistics this device can apply (a model problem, found
+    when the model is loaded, so callers that report a bad model report this too)."""
+
+
+def stored_gate(metadata: dict) -> dict:
+    """The ``gate`` section of a model's metadata, checked before any image is seen.
+
+    Raises :class:`GateUnavailable` when it is missing or from another feature definition: a
+    gate that silently let everything through would be worse than an error.
+    """
+    gate = metadata.get("gate")
+    hint = "re-export the model with pneumoscan-export"
+    if not isinstance(gate, dict) or not isinstance(gate.get("features"), dict):
+        raise GateUnavailable(f"the model carries no input-gate statistics; {hint}")
+    version = gate.get("features_version")
+    if version != FEATURES_VERSION:
+        raise GateUnavailable(
+            f"the model's input-gate statistics are version {version}, this pneumoscan "
+            f"computes version {FEATURES_VERSION}; {hint}"
+        )
+    missing = [name for name in FEATURE_NAMES if name not in gate["features"]]
+    if missing:
+        raise GateUnavailable(f"the model's input-gate statistics lack {', '.join(missing)}; {hint}")
+    return gate
+
+
+def refusal(features: dict[str, float], gate: dict) -> str | None:
+    """Why an image with these features is not plausibly a frontal chest radiograph, or None.
+
+    The reason is the first of :data:`REASONS` that applies; features outside their range that no
+    reason covers are named as they are.
+    """
+    outside = out_of_range(features, gate)
+    if not outside:
+        return None
+    limits = gate["features"]
+    for names, side, reason in REASONS:
+        for name in names:
+            if name not in outside:
+                continue
+            above = features[name] > limits[name]["high"]
+            if side == "any" or (side == "high") == above:
+                return reason
+    return "image statistics unlike the training X-rays (" + ", ".join(outside) + ")"
+
+
+def check_image(pixels: np.ndarray, colourfulness: float, gate: dict) -> str | None:
+    """:func:`refusal` for one preprocessed image and its measured colourfulness."""
+    return refusal(image_features(pixels, colourfulness=colourfulness), gate)

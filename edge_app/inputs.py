@@ -2,7 +2,8 @@
 
 A file is taken as given (the decoder decides whether it is an image, so a wrong extension gets a
 clear "not an image" rather than being silently skipped). A folder is searched recursively for
-the supported extensions in any case. Nothing here raises for a bad path: a missing path, an
+the supported extensions in any case, and for DICOM files by content too: X-ray units and PACS
+exports often name files by number or UID (``IM000012``, ``1.2.840....7.3``) without ``.dcm``. Nothing here raises for a bad path: a missing path, an
 unreadable folder or a folder without images becomes an :class:`InputItem` carrying the reason,
 so one typo never stops a batch and every PATH shows up in the results.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_app.preprocessing import SUPPORTED_SUFFIXES
+from edge_app.sources import is_input_file
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,16 @@ def display_path(path: str | os.PathLike) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+#: A DICOM media folder's index (PS3.10): a DICOM file, but it lists images, it is not one.
+DICOMDIR = "DICOMDIR"
+
+
 def _walk_images(folder: Path) -> tuple[list[str], list[InputItem]]:
     """Supported images under ``folder`` (sorted) and errors for sub-folders that can't be read.
 
     Hidden files and folders are skipped: a Mac writes a ``._name.jpeg`` resource fork next to
-    every image it copies to a USB stick, and those are not images.
+    every image it copies to a USB stick, and those are not images. Files without an image
+    extension are opened to look for the DICOM preamble (132 bytes read from each).
     """
     found: list[str] = []
     errors: list[InputItem] = []
@@ -58,9 +65,12 @@ def _walk_images(folder: Path) -> tuple[list[str], list[InputItem]]:
 
     for root, dirs, files in os.walk(folder, onerror=on_error):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found.extend(
-            os.path.join(root, name) for name in files if not name.startswith(".") and is_supported(name)
-        )
+        for name in files:
+            if name.startswith(".") or name.upper() == DICOMDIR:
+                continue
+            path = os.path.join(root, name)
+            if is_supported(name) or is_input_file(path):
+                found.append(path)
     return sorted(found), errors
 
 
@@ -84,8 +94,7 @@ def expand_paths(paths: list[str | os.PathLike]) -> list[InputItem]:
         if path.is_dir():
             found, errors = _walk_images(path)
             if not found and not errors:
-                wanted = "/".join(s.lstrip(".") for s in SUPPORTED_SUFFIXES)
-                add(InputItem(str(path), f"folder contains no {wanted} images"))
+                add(InputItem(str(path), "folder contains no JPEG, PNG or DICOM images"))
             for name in found:
                 add(InputItem(name), os.path.realpath(name))
             for error in errors:

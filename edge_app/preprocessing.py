@@ -10,6 +10,12 @@ other way than the ones it was trained on. The steps, in order:
 4. resize to a square ``size x size`` (aspect ratio is not kept, like the training set);
 5. normalise intensity (see :data:`NORMALIZATIONS`) and round to uint8.
 
+The device also needs two things this one decode can give and the model input cannot: how
+colourful the decoded image was (the input gate refuses colour photos, and grayscale conversion
+erases the evidence) and, for a heatmap, the film at its own aspect ratio. :func:`prepare_file`
+returns them beside the model input in a :class:`Prepared`; neither changes the pixels a model
+sees, so they need no new :data:`PREPROCESSING_VERSION`.
+
 Errors are :class:`ImageError` with a short reason a person can act on; callers add the path.
 """
 
@@ -45,6 +51,20 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 class ImageError(ValueError):
     """An input that cannot be turned into model input; ``str()`` is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Model input plus what was measured on the way there, from a single decode.
+
+    ``colourfulness``: :func:`measure_colourfulness` of the decoded colours, 0.0 for a grayscale
+    source. ``display``: the film as uint8 at its own aspect ratio (see
+    :func:`prepare_image`), or None when not asked for.
+    """
+
+    pixels: np.ndarray
+    colourfulness: float = 0.0
+    display: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +143,16 @@ def to_grayscale_float(image: Image.Image) -> tuple[np.ndarray, float]:
     black (film background). 16-bit images keep their depth; a 16-bit container whose largest
     value fits in 12 bits is treated as 12-bit, which is how most detectors store their data.
     """
+    gray, full_scale, _ = _decode(image)
+    return gray, full_scale
+
+
+#: Pillow modes that carry colour (after transparency is composited away).
+_COLOUR_MODES = ("RGB", "RGBA", "RGBX", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV")
+
+
+def _decode(image: Image.Image) -> tuple[np.ndarray, float, Image.Image | None]:
+    """:func:`to_grayscale_float`, plus the decoded image as RGB when it has colour (else None)."""
     try:
         image = ImageOps.exif_transpose(image)
         mode = image.mode
@@ -132,21 +162,56 @@ def to_grayscale_float(image: Image.Image) -> tuple[np.ndarray, float]:
             full_scale = 4095.0 if peak <= 4095 else 65535.0
             if mode == "I" and peak > 65535:
                 full_scale = peak
-            return array, full_scale
+            return array, full_scale, None
         if mode == "F":
             array = np.asarray(image, dtype=np.float32)
-            return array, max(float(array.max(initial=0.0)), 1.0)
+            return array, max(float(array.max(initial=0.0)), 1.0), None
         if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
             rgba = image.convert("RGBA")
             background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
             image = Image.alpha_composite(background, rgba)
+            if mode == "LA":
+                image = image.convert("L")
         gray = image.convert("L")
-        return np.asarray(gray, dtype=np.float32), 255.0
+        colour = None
+        if image.mode in _COLOUR_MODES:
+            colour = image if image.mode == "RGB" else image.convert("RGB")
+        return np.asarray(gray, dtype=np.float32), 255.0, colour
     except ImageError:
         raise
     except (OSError, SyntaxError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ImageError(f"truncated or corrupt image ({reason})") from None
+
+
+def colourfulness(rgb: np.ndarray, full_scale: float = 255.0) -> float:
+    """Hasler & Suesstrunk's colourfulness ``M`` of an ``(h, w, 3)`` image, in 8-bit units.
+
+    ``M = hypot(std(rg), std(yb)) + 0.3 * hypot(mean(rg), mean(yb))`` with ``rg = R - G`` and
+    ``yb = (R + G) / 2 - B``: 0 for any gray image however it is stored, about 15 for a
+    "slightly colourful" photo and 30-110 for ordinary ones (Hasler & Suesstrunk 2003). The input
+    gate compares it with the range the training films had, which it cannot see after grayscale.
+    """
+    x = np.asarray(rgb, dtype=np.float64)[..., :3] * (255.0 / full_scale)
+    rg = x[..., 0] - x[..., 1]
+    yb = 0.5 * (x[..., 0] + x[..., 1]) - x[..., 2]
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+#: Colourfulness is measured on a copy this size: enough pixels for a steady value, and
+#: independent of the file's and the model's resolution (export and device measure alike).
+COLOUR_SIDE = 64
+
+
+def measure_colourfulness(rgb: Image.Image | np.ndarray, full_scale: float = 255.0) -> float:
+    """:func:`colourfulness` of an RGB image or ``(h, w, 3)`` array, on a ``COLOUR_SIDE`` square
+    copy (a box reduction first, so a large photo costs ~0.1 ms, not a full-size resize)."""
+    if isinstance(rgb, Image.Image):
+        factor = max(1, min(rgb.size) // COLOUR_SIDE)
+        small = rgb.reduce(factor) if factor > 1 else rgb
+        return colourfulness(np.asarray(small.resize((COLOUR_SIDE, COLOUR_SIDE), Image.Resampling.BILINEAR)))
+    channels = [resize_square(np.asarray(rgb[..., c], dtype=np.float32), COLOUR_SIDE) for c in range(3)]
+    return colourfulness(np.stack(channels, axis=-1), full_scale)
 
 
 def resize_square(gray: np.ndarray, size: int) -> np.ndarray:
@@ -175,31 +240,85 @@ def normalize_intensity(gray: np.ndarray, full_scale: float, normalization: str)
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
-def preprocess_image(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
-    """Turn an opened image into a ``(size, size)`` uint8 array as the model expects it."""
+def display_shape(height: int, width: int, max_side: int) -> tuple[int, int]:
+    """``(height, width)`` scaled down (never up) so the longer side is at most ``max_side``."""
+    scale = min(1.0, max_side / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _prepared(
+    gray: np.ndarray,
+    full_scale: float,
+    spec: PreprocessSpec,
+    colour: float,
+    display_side: int | None,
+    original: tuple[int, int] | None = None,
+) -> Prepared:
+    pixels = normalize_intensity(resize_square(gray, spec.image_size), full_scale, spec.normalization)
+    display = None
+    if display_side is not None:
+        # Sized from the file's own dimensions, so a JPEG decoded at reduced scale gives the
+        # same size as the same film stored as PNG (just less sharp).
+        height, width = display_shape(*(original or gray.shape), display_side)
+        resized = Image.fromarray(gray.astype(np.float32, copy=False), mode="F").resize(
+            (width, height), Image.Resampling.BILINEAR
+        )
+        display = normalize_intensity(np.asarray(resized, np.float32), full_scale, spec.normalization)
+    return Prepared(pixels, colour, display)
+
+
+def prepare_image(image: Image.Image, spec: PreprocessSpec, display_side: int | None = None) -> Prepared:
+    """Model input and measurements for an opened image (see :class:`Prepared`).
+
+    ``display_side``: also return the film at its own aspect ratio, longer side at most this.
+    """
     check_dimensions(image.size)
+    original = (image.height, image.width)
     if image.format == "JPEG" and image.mode in ("L", "RGB", "CMYK", "YCbCr"):
         # Let libjpeg decode large films at a reduced scale (DCT-domain, high quality) while
         # keeping at least 2x the model's resolution: a 2000 px film decodes ~8x faster.
         image.draft(image.mode, (2 * spec.image_size, 2 * spec.image_size))
-    gray, full_scale = to_grayscale_float(image)
-    return normalize_intensity(resize_square(gray, spec.image_size), full_scale, spec.normalization)
+    gray, full_scale, colour = _decode(image)
+    measured = 0.0 if colour is None else measure_colourfulness(colour)
+    if (gray.shape[0] > gray.shape[1]) != (original[0] > original[1]):
+        original = original[::-1]  # EXIF orientation turned the film
+    return _prepared(gray, full_scale, spec, measured, display_side, original)
 
 
-def preprocess_file(path: str | Path, spec: PreprocessSpec) -> np.ndarray:
-    """Read ``path`` and return model input, or raise :class:`ImageError` with the reason."""
+def preprocess_image(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
+    """Turn an opened image into a ``(size, size)`` uint8 array as the model expects it."""
+    return prepare_image(image, spec).pixels
+
+
+def prepare_file(path: str | Path, spec: PreprocessSpec, display_side: int | None = None) -> Prepared:
+    """Read ``path`` once into a :class:`Prepared`, or raise :class:`ImageError` with the reason."""
     image = open_image(path)
     try:
-        return preprocess_image(image, spec)
+        return prepare_image(image, spec, display_side)
     finally:
         image.close()
 
 
-def preprocess_array(gray: np.ndarray, full_scale: float, spec: PreprocessSpec) -> np.ndarray:
-    """Model input from an already-decoded grayscale array (the DICOM path uses this)."""
+def preprocess_file(path: str | Path, spec: PreprocessSpec) -> np.ndarray:
+    """Read ``path`` and return model input, or raise :class:`ImageError` with the reason."""
+    return prepare_file(path, spec).pixels
+
+
+def prepare_array(
+    gray: np.ndarray,
+    full_scale: float,
+    spec: PreprocessSpec,
+    colour: float = 0.0,
+    display_side: int | None = None,
+) -> Prepared:
+    """:class:`Prepared` from an already-decoded grayscale array (the DICOM path uses this);
+    ``colour`` is the :func:`colourfulness` the caller measured before converting to gray."""
     if gray.ndim != 2:
         raise ImageError(f"expected a single grayscale frame, got shape {gray.shape}")
     check_dimensions((gray.shape[1], gray.shape[0]))
-    return normalize_intensity(
-        resize_square(gray.astype(np.float32), spec.image_size), full_scale, spec.normalization
-    )
+    return _prepared(gray.astype(np.float32, copy=False), full_scale, spec, colour, display_side)
+
+
+def preprocess_array(gray: np.ndarray, full_scale: float, spec: PreprocessSpec) -> np.ndarray:
+    """Model input from an already-decoded grayscale array (the DICOM path uses this)."""
+    return prepare_array(gray, full_scale, spec).pixels

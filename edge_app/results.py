@@ -63,12 +63,21 @@ def make_result(
     )
 
 
-def advice(result: Result) -> str:
-    """One plain-language line for the table format; never phrased as a diagnosis."""
+#: The dash between what the score says and what to do, as in the clinic's written guidance.
+DASH = "\u2014"
+
+
+def advice(result: Result, positive_label: str = "PNEUMONIA") -> str:
+    """One plain-language line for the table format; never phrased as a diagnosis.
+
+    It says how likely signs of pneumonia are and what to do next; inside the uncertain band it
+    says only that a clinician must look, whichever side of the threshold the score fell.
+    """
     if not result.ok:
         return f"Could not screen: {result.error}"
+    score = f"(score {result.score}/100)"
     if result.uncertain:
-        return f"Uncertain (score {result.score}/100) - needs review by a clinician"
-    if result.label == "PNEUMONIA":
-        return f"Signs of pneumonia likely (score {result.score}/100) - refer for clinical review"
-    return f"No signs of pneumonia found (score {result.score}/100) - use clinical judgement"
+        return f"Uncertain {DASH} needs review by a clinician {score}"
+    if result.label == positive_label:
+        return f"Signs of pneumonia likely {score} {DASH} refer for clinical review"
+    return f"No signs of pneumonia found {score} {DASH} use clinical judgement"

@@ -5,6 +5,13 @@ a :class:`Screener` wraps a loaded :class:`~edge_app.classifier.Classifier` and 
 into a result. An unusable image becomes a result with a one-line ``error``; only a broken model
 stops anything, and that happens when the classifier is loaded, before the first image.
 
+Per input, in order: decode once (:func:`edge_app.sources.load_model_input`: PNG, JPEG or DICOM,
+with the colourfulness the gate needs and, for a heatmap, the film at its own aspect ratio);
+the input gate (:mod:`edge_app.gate`, refusing what is not plausibly a frontal chest film with
+``"not a chest X-ray: <reason>"``); one model invocation (score, and the local logit map if a
+heatmap is wanted); the heatmap file (:mod:`edge_app.heatmap`). DICOM header fields join the
+result under ``"dicom"``; patient identifiers only with ``with_ids``.
+
 Images are screened one after another: ``threads`` speeds up the interpreter only. Decoding in a
 thread pool was measured on this machine and gained nothing (the GIL-holding parts of Pillow and
 numpy dominate a draft-mode JPEG decode), so it is not worth its complexity.
@@ -20,15 +27,22 @@ from time import perf_counter
 import numpy as np
 
 from edge_app.classifier import Classifier
+from edge_app.contract import ContractError
+from edge_app.gate import GateUnavailable, check_image, stored_gate  # noqa: F401 (re-exported)
+from edge_app.heatmap import OVERLAY_MAX_SIDE, HeatmapError, HeatmapWriter
 from edge_app.inputs import InputItem
-from edge_app.preprocessing import ImageError, preprocess_file
+from edge_app.preprocessing import ImageError
 from edge_app.results import Result, make_result
+from edge_app.sources import ModelInput, load_model_input
+
+#: Prefix of every refusal by the input gate; the reason follows.
+NOT_A_CHEST_XRAY = "not a chest X-ray"
 
 
 @dataclass
 class _Prepared:
     item: InputItem
-    image: np.ndarray | None
+    loaded: ModelInput | None
     error: str | None
     seconds: float
     warnings: list[str]
@@ -45,6 +59,12 @@ class Screener:
 
     ``on_warning(path, message)`` receives the warnings a decoder emits for an image that was
     still usable (e.g. corrupt EXIF), so a caller can show them without them breaking a display.
+
+    ``gate``: refuse inputs that are not plausibly frontal chest films (on by default; raises
+    :class:`GateUnavailable` here, before any image, if the model carries no usable statistics).
+    ``with_ids``: put DICOM patient name, ID and birth date in results. ``heatmaps``: write an
+    overlay per screened image and record its path under ``"heatmap"`` (the model must have the
+    map output: :class:`~edge_app.contract.ContractError` here otherwise).
     """
 
     def __init__(
@@ -52,18 +72,30 @@ class Screener:
         classifier: Classifier,
         threshold: float | None = None,
         on_warning: Callable[[str, str], None] | None = None,
+        *,
+        gate: bool = True,
+        with_ids: bool = False,
+        heatmaps: HeatmapWriter | None = None,
     ):
         if threshold is not None and not 0.0 < float(threshold) < 1.0:
             raise ValueError(f"threshold must be between 0 and 1 (exclusive), got {threshold}")
         self.classifier = classifier
         self.threshold = None if threshold is None else float(threshold)
         self.on_warning = on_warning
+        self.with_ids = bool(with_ids)
+        self.gate = stored_gate(classifier.contract.raw) if gate else None
+        if heatmaps is not None and not classifier.has_heatmap:
+            raise ContractError(
+                f"{classifier.model_path} has no heatmap output: re-export it with pneumoscan-export"
+            )
+        self.heatmaps = heatmaps
 
     def _prepare(self, item: InputItem) -> _Prepared:
         if item.error is not None:
             return _Prepared(item, None, item.error, 0.0, [])
         start = perf_counter()
-        image = error = None
+        loaded = error = None
+        display_side = OVERLAY_MAX_SIDE if self.heatmaps is not None else None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             # Only what the decoder says about this image; ResourceWarnings arrive at garbage
@@ -71,7 +103,9 @@ class Screener:
             warnings.simplefilter("ignore", ResourceWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
             try:
-                image = preprocess_file(item.source, self.classifier.preprocess)
+                loaded = load_model_input(
+                    item.source, self.classifier.preprocess, with_ids=self.with_ids, display_side=display_side
+                )
             except ImageError as exc:
                 error = str(exc)
             except MemoryError:
@@ -81,23 +115,41 @@ class Screener:
             except Exception as exc:  # noqa: BLE001 - one odd file must never stop a batch
                 error = _reason(exc)
         messages = [str(w.message).splitlines()[0] for w in caught if str(w.message)]
-        return _Prepared(item, image, error, perf_counter() - start, messages)
+        return _Prepared(item, loaded, error, perf_counter() - start, messages)
 
     def _score(self, prepared: _Prepared) -> Result:
         for message in prepared.warnings:
             if self.on_warning is not None:
                 self.on_warning(prepared.item.path, message)
+        path, loaded = prepared.item.path, prepared.loaded
         if prepared.error is not None:
-            return Result(path=prepared.item.path, error=prepared.error)
+            return Result(path=path, error=prepared.error)
+        extra = {"dicom": loaded.info} if loaded.kind == "dicom" else {}
         start = perf_counter()
+        local_map = None
         try:
-            probability = self.classifier.classify(prepared.image)
+            if self.gate is not None:
+                reason = check_image(loaded.image, loaded.colourfulness, self.gate)
+                if reason is not None:
+                    return Result(path=path, error=f"{NOT_A_CHEST_XRAY}: {reason}", extra=extra)
+            if self.heatmaps is None:
+                probability = self.classifier.classify(loaded.image)
+            else:
+                probability, local_map = self.classifier.classify_with_map(loaded.image)
         except Exception as exc:  # noqa: BLE001
-            return Result(path=prepared.item.path, error=_reason(exc))
+            return Result(path=path, error=_reason(exc), extra=extra)
         latency_ms = 1000.0 * (prepared.seconds + perf_counter() - start)
-        return make_result(
-            prepared.item.path, probability, self.classifier.contract, self.threshold, latency_ms
-        )
+        if local_map is not None:
+            # The score stands without its picture: a full disk costs the heatmap, not the result.
+            try:
+                extra["heatmap"] = str(self.heatmaps.write(prepared.item.source, loaded.display, local_map))
+            except HeatmapError as exc:
+                extra["heatmap"] = None
+                if self.on_warning is not None:
+                    self.on_warning(path, str(exc))
+        result = make_result(path, probability, self.classifier.contract, self.threshold, latency_ms)
+        result.extra = extra
+        return result
 
     def screen(self, item: InputItem | str) -> Result:
         """The result for one input: a path string or an :class:`InputItem`."""

@@ -49,15 +49,20 @@ def deterministic_sample(samples: list[Sample], n: int, seed: int) -> list[Sampl
     return ordered[:n]
 
 
-def load_images(samples: list[Sample], spec: PreprocessSpec, log: Callable[[str], None]) -> np.ndarray:
-    """Decode through the device's preprocessing; unreadable files are skipped and counted."""
+def load_images(
+    samples: list[Sample], spec: PreprocessSpec, log: Callable[[str], None]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode through the device's preprocessing; unreadable files are skipped and counted.
+
+    Returns the images and each file's colourfulness (measured in the same decode, for the gate).
+    """
     try:
         loaded = load_samples(samples, spec, skip_bad=True)
     except DataError as exc:
         raise ExportError(f"calibration images: {exc}") from None
     if loaded.bad:
         log(f"calibration: skipped {len(loaded.bad)} unreadable image(s), e.g. {loaded.bad[0][0]}: {loaded.bad[0][1]}")
-    return loaded.images
+    return loaded.images, loaded.colourfulness
 
 
 def representative_dataset(images: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
@@ -71,6 +76,9 @@ def representative_dataset(images: np.ndarray) -> Callable[[], Iterator[list[np.
     return generate
 
 
-def gate_statistics(images: np.ndarray) -> dict:
-    """The input gate's stored ranges (see :mod:`edge_app.gate`), from preprocessed images."""
-    return fit_gate(image_features(img) for img in images)
+def gate_statistics(images: np.ndarray, colourfulness: np.ndarray) -> dict:
+    """The input gate's stored ranges (see :mod:`edge_app.gate`), from preprocessed images and
+    the colourfulness their files had before grayscale conversion."""
+    if len(images) != len(colourfulness):
+        raise ValueError(f"{len(images)} images but {len(colourfulness)} colourfulness values")
+    return fit_gate(image_features(img, colourfulness=c) for img, c in zip(images, colourfulness))

@@ -129,7 +129,7 @@ def export_tflite(
         validation = load_samples(validation_samples, spec)
     except DataError as exc:
         raise ExportError(f"validation images: {exc}") from None
-    images = load_images(sampled, spec, log)
+    images, colourfulness = load_images(sampled, spec, log)
     if not len(images):
         raise ExportError(f"no readable calibration images in the {source}")
     representative = images[:calibration_images]
@@ -145,7 +145,7 @@ def export_tflite(
             f"warning: only {len(representative)} calibration images (fewer than "
             f"{MIN_CALIBRATION_IMAGES}); int8 ranges may clip rare intensities"
         )
-    gate = {**gate_statistics(images), "source": source}
+    gate = {**gate_statistics(images, colourfulness), "source": source}
 
     log(f"converting ({DESCRIPTIONS[quantize]})")
     flatbuffer = convert(

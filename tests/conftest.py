@@ -27,13 +27,20 @@ def synthetic_film(size: int = 128, seed: int = 0, opacity: float = 0.0) -> np.n
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def write_dataset(root: Path, per_class: int = 12, size: int = 96, patients: int = 6) -> Path:
-    """``root/train/{NORMAL,PNEUMONIA}`` with Kermany-style names and learnable classes."""
+def write_dataset(
+    root: Path, per_class: int = 12, size: int | tuple[int, ...] = 96, patients: int = 6
+) -> Path:
+    """``root/train/{NORMAL,PNEUMONIA}`` with Kermany-style names and learnable classes.
+
+    ``size`` may be several sizes, used in turn: a model's input-gate ranges then cover films of
+    all of them, as the tests' films come in many sizes.
+    """
+    sizes = (size,) if isinstance(size, int) else tuple(size)
     for label, folder in enumerate(("NORMAL", "PNEUMONIA")):
         d = root / "train" / folder
         d.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            img = synthetic_film(size, seed=label * 1000 + i, opacity=float(label))
+            img = synthetic_film(sizes[i % len(sizes)], seed=label * 1000 + i, opacity=float(label))
             patient = i % patients
             name = f"IM-{patient:04d}-{i:04d}.jpeg" if label == 0 else f"person{patient}_bacteria_{i}.jpeg"
             Image.fromarray(img).save(d / name, quality=95)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -121,8 +122,9 @@ def test_threshold_override_changes_labels_and_warns(films, tiny_model):
 
 
 def test_every_hostile_input_gets_a_one_line_reason(tmp_path, tiny_model):
+    # Decoding, not gating: a two-tone EXIF test card is rightly "not a chest X-ray" (test_gate.py).
     paths = write_hostile_inputs(tmp_path / "inbox")
-    result = run("predict", tmp_path / "inbox", paths["missing"], "-m", tiny_model, "-f", "json")
+    result = run("predict", tmp_path / "inbox", paths["missing"], "-m", tiny_model, "-f", "json", "--no-gate")
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     by_path = {row["path"]: row for row in json.loads(result.stdout)}
@@ -434,3 +436,168 @@ def test_predict_under_each_installed_runtime(films, tiny_model, runtime, module
     if len(outputs) == 2:
         for (path_a, p_a), (path_b, p_b) in zip(*outputs.values()):
             assert path_a == path_b and abs(p_a - p_b) < 1e-6
+
+
+# -- predict: DICOM, privacy, the input gate, heatmaps, the uncertain band --------------------
+
+
+def dicom_cases() -> list[str]:
+    """Encodings a clinic's X-ray unit may send, compressed ones where a codec is installed."""
+    from pydicom.pixels import get_decoder, get_encoder
+    from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
+
+    names = ["mono2-8bit", "mono2-12bit", "mono2-16bit", "mono1-8bit", "mono1-12bit", "rescale",
+             "voi-window", "voi-window-mono1", "voi-lut"]
+    for syntax in (RLELossless, JPEGLSLossless, JPEG2000Lossless):
+        if get_decoder(syntax).is_available and get_encoder(syntax).is_available:
+            names.append(f"mono2-12bit+{syntax.name}")
+    return names
+
+
+@pytest.fixture
+def dicom_folder(tmp_path) -> Path:
+    """``dicom/`` with each case twice: as DICOM and as the PNG it must look like."""
+    pytest.importorskip("pydicom")
+    from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
+    from test_dicom import case, save, save_png
+
+    syntaxes = {s.name: s for s in (RLELossless, JPEGLSLossless, JPEG2000Lossless)}
+    folder = tmp_path / "dicom"
+    folder.mkdir()
+    for i, name in enumerate(dicom_cases()):
+        base, _, syntax = name.partition("+")
+        ds, expected = case(base, synthetic_film(128, seed=20 + i, opacity=float(i % 2)))
+        if syntax:
+            ds.compress(syntaxes[syntax])
+        save(ds, folder / f"{i:02d}.dcm")
+        save_png(expected, folder / f"{i:02d}.png")
+    return folder
+
+
+def test_dicom_gives_the_same_probability_as_the_equivalent_png(dicom_folder, tiny_model):
+    result = run("predict", dicom_folder, "-m", tiny_model, "-f", "json")
+    assert result.exit_code == 0, result.output  # and every one passes the input gate
+    rows = {Path(r["path"]).name: r for r in json.loads(result.stdout)}
+    names = dicom_cases()
+    assert len(rows) == 2 * len(names)
+    for i, name in enumerate(names):
+        dcm, png = rows[f"{i:02d}.dcm"], rows[f"{i:02d}.png"]
+        assert abs(dcm["probability"] - png["probability"]) <= 0.02, (name, dcm, png)
+        assert dcm["dicom"]["modality"] == "DX" and dcm["dicom"]["view_position"] == "PA"
+        assert "dicom" not in png
+
+
+def test_extensionless_dicom_in_a_folder_is_screened(dicom_folder, tiny_model, tmp_path):
+    scanner = tmp_path / "export"
+    scanner.mkdir()
+    (scanner / "IM000001").write_bytes((dicom_folder / "00.dcm").read_bytes())
+    (scanner / "DICOMDIR").write_bytes((dicom_folder / "00.dcm").read_bytes())  # an index: skipped
+    result = run("predict", scanner, "-m", tiny_model, "-f", "json")
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)
+    assert row["path"].endswith("IM000001") and row["dicom"]["bits_stored"] == 8
+
+
+PATIENT_VALUES = ("Doe", "Jane", "PID-0042", "20190304")
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+def test_no_patient_identifiers_unless_asked(dicom_folder, tiny_model, fmt):
+    private = run("predict", dicom_folder / "00.dcm", "-m", tiny_model, "-f", fmt)
+    assert private.exit_code == 0, private.output
+    assert not any(value in private.output for value in PATIENT_VALUES)
+    shared = run("predict", dicom_folder / "00.dcm", "-m", tiny_model, "-f", fmt, "--with-ids")
+    if fmt == "table":  # the table shows no header fields at all
+        assert not any(value in shared.output for value in PATIENT_VALUES)
+    else:
+        assert all(value in shared.stdout for value in PATIENT_VALUES)
+    if fmt == "json":
+        info = json.loads(shared.stdout)[0]["dicom"]
+        assert info["patient_id"] == "PID-0042" and info["patient_birth_date"] == "20190304"
+        assert "patient_id" not in json.loads(private.stdout)[0]["dicom"]
+
+
+def test_dicom_without_pydicom_is_one_line_saying_how_to_install(dicom_folder, tiny_model, monkeypatch):
+    from edge_app.dicom import INSTALL_HINT
+
+    monkeypatch.setitem(sys.modules, "pydicom", None)  # import pydicom now raises ImportError
+    result = run("predict", dicom_folder / "00.dcm", dicom_folder / "00.png", "-m", tiny_model, "-f", "json")
+    assert result.exit_code == 1
+    rows = json.loads(result.stdout)
+    assert rows[0]["error"] == INSTALL_HINT and rows[1]["probability"] is not None
+
+
+def test_not_a_chest_xray_is_refused_unless_no_gate(films, tiny_model, tmp_path):
+    photo = tmp_path / "receipt.png"
+    Image.fromarray((np.dstack([synthetic_film(200)] * 3) * np.array([1.0, 0.7, 0.4])).astype(np.uint8)).save(photo)
+    gated = run("predict", photo, films / "b.jpeg", "-m", tiny_model, "-f", "json")
+    assert gated.exit_code == 1
+    rows = json.loads(gated.stdout)
+    assert rows[0] == {"path": str(photo), "error": "not a chest X-ray: colour image (a photo or a screenshot?)"}
+    assert rows[1]["probability"] is not None
+    assert f"{photo}: not a chest X-ray" in gated.stderr
+
+    table = run("predict", photo, "-m", tiny_model)
+    assert "Could not screen: not a chest X-ray: colour image" in table.stdout
+
+    ungated = run("predict", photo, "-m", tiny_model, "-f", "json", "--no-gate")
+    assert ungated.exit_code == 0 and json.loads(ungated.stdout)[0]["score"] is not None
+    assert "input gate off" in ungated.stderr
+
+
+def test_model_without_gate_statistics_needs_no_gate(films, tiny_model, tmp_path):
+    old = tmp_path / "old.tflite"
+    old.write_bytes(model_flatbuffer(tiny_model))
+    metadata = tiny_metadata()
+    del metadata["gate"]
+    write_metadata(old, metadata)
+    line = one_error_line(run("predict", films, "-m", old))
+    assert "no input-gate statistics" in line and "--no-gate" in line
+    assert run("predict", films, "-m", old, "--no-gate").exit_code == 0
+
+
+def test_heatmaps_go_to_their_folder_never_beside_the_inputs(films, tiny_model, tmp_path):
+    before = snapshot(films)
+    out = tmp_path / "heatmaps"
+    result = run("predict", films, "-m", tiny_model, "-f", "json", "--heatmap", out)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    written = sorted(out.iterdir())
+    assert sorted(Path(r["heatmap"]) for r in rows) == written and len(written) == 3
+    for row in rows:
+        name = Path(row["path"]).name
+        heat = Path(row["heatmap"])
+        assert heat.name.startswith(f"{name}-") and heat.name.endswith(".heatmap.png")
+        with Image.open(row["path"]) as film, Image.open(heat) as image:
+            assert image.size == film.size and image.mode == "RGB"  # 96 px films keep their size
+    assert snapshot(films) == before
+
+    first = snapshot(out)
+    again = run("predict", films, "-m", tiny_model, "-f", "json", "--heatmap", out)
+    assert again.exit_code == 0 and len(list(out.iterdir())) == 6  # new names, nothing replaced
+    assert {name: value for name, value in snapshot(out).items() if name in first} == first
+
+
+@pytest.mark.parametrize("where", ["input folder", "inside it", "beside an input file"])
+def test_heatmap_folder_among_the_inputs_is_refused(films, tiny_model, where):
+    target = {"input folder": films, "inside it": films / "heat", "beside an input file": films / "sub"}[where]
+    args = [films / "sub" / "c.JPG"] if where == "beside an input file" else [films]
+    before = snapshot(films)
+    line = one_error_line(run("predict", *args, "-m", tiny_model, "--heatmap", target))
+    assert "heatmaps must go elsewhere" in line
+    assert snapshot(films) == before and not (films / "heat").exists()
+
+
+def test_uncertain_band_reads_uncertain(films, tiny_model, tmp_path):
+    wide = tmp_path / "wide-band.tflite"
+    wide.write_bytes(model_flatbuffer(tiny_model))
+    metadata = tiny_metadata()
+    metadata["uncertain_band"] = [0.0, 1.0]
+    write_metadata(wide, metadata)
+    rows = json.loads(run("predict", films, "-m", wide, "-f", "json").stdout)
+    assert {r["uncertain"] for r in rows} == {True}
+    table = run("predict", films, "-m", wide).stdout
+    assert table.count("Uncertain \u2014 needs review by a clinician (score ") == 3
+    assert "3 uncertain" in table
+    point = json.loads(run("predict", films, "-m", tiny_model, "-f", "json").stdout)  # band = the threshold
+    assert {r["uncertain"] for r in point} == {False}

@@ -21,6 +21,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from edge_app.classifier import Classifier  # noqa: E402
 from edge_app.contract import read_contract, read_metadata  # noqa: E402
+from edge_app.gate import FEATURES_VERSION  # noqa: E402
 from edge_app.preprocessing import preprocess_file  # noqa: E402
 from export.cli import app  # noqa: E402
 from export.errors import ExportError, ParityError  # noqa: E402
@@ -126,7 +127,7 @@ def test_metadata_round_trips_and_describes_the_file(run, exports):
     assert stored["outputs"]["logit"]["position"] == 0
     assert stored["outputs"]["heatmap"]["shape"] == [1, 2, 2, 1]
     assert stored["validation_metrics"]["n"] == len(json.loads((run / "split.json").read_text())["validation"])
-    assert stored["gate"]["features_version"] == 1 and "mean" in stored["gate"]["features"]
+    assert stored["gate"]["features_version"] == FEATURES_VERSION and "mean" in stored["gate"]["features"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stored["created"])
 
 

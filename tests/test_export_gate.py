@@ -19,20 +19,20 @@ def films() -> list[np.ndarray]:
 
 
 def test_features_have_stable_names_and_plain_floats(film):
-    features = image_features(film)
+    features = image_features(film, colourfulness=0.0)
     assert tuple(features) == FEATURE_NAMES
     assert all(type(v) is float and np.isfinite(v) for v in features.values())
 
 
 def test_chest_like_film_reads_as_one(film):
-    f = image_features(film)
+    f = image_features(film, colourfulness=0.0)
     assert f["lr_symmetry"] > 0.5  # two lung fields mirror each other
     assert f["mediastinum_contrast"] > 0.1  # bright centre between dark lungs
     assert 0.0 <= f["dark_fraction"] <= 1.0 and 0.0 <= f["bright_fraction"] <= 1.0
 
 
 def test_uniform_image_has_no_structure():
-    f = image_features(np.full((64, 64), 200, np.uint8))
+    f = image_features(np.full((64, 64), 200, np.uint8), colourfulness=0.0)
     assert f["std"] == pytest.approx(0.0, abs=1e-9) and f["edge_energy"] == 0.0
     assert f["gray_levels"] == pytest.approx(1 / 256)
     assert f["lr_symmetry"] == 0.0  # constant halves: nothing to correlate, not "perfectly symmetric"
@@ -40,27 +40,27 @@ def test_uniform_image_has_no_structure():
 
 def test_rejects_wrong_input():
     with pytest.raises(ValueError, match="2-D uint8"):
-        image_features(np.zeros((64, 64, 3), np.uint8))
+        image_features(np.zeros((64, 64, 3), np.uint8), colourfulness=0.0)
     with pytest.raises(ValueError, match="2-D uint8"):
-        image_features(np.zeros((64, 64), np.float32))
+        image_features(np.zeros((64, 64), np.float32), colourfulness=0.0)
 
 
 def test_fitted_ranges_contain_the_training_images(films):
-    gate = fit_gate(image_features(img) for img in films)
+    gate = fit_gate(image_features(img, colourfulness=0.0) for img in films)
     assert gate["features_version"] == FEATURES_VERSION and gate["n_images"] == len(films)
     assert set(gate["features"]) == set(FEATURE_NAMES)
     for limits in gate["features"].values():
         assert limits["low"] <= limits["median"] <= limits["high"] and limits["iqr"] >= 0
-    assert all(out_of_range(image_features(img), gate) == [] for img in films)
+    assert all(out_of_range(image_features(img, colourfulness=0.0), gate) == [] for img in films)
 
 
 def test_non_xrays_fall_outside(films):
-    gate = fit_gate(image_features(img) for img in films)
+    gate = fit_gate(image_features(img, colourfulness=0.0) for img in films)
     blank = np.full((64, 64), 255, np.uint8)
     noise = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
     stripes = np.tile(np.repeat(np.array([0, 255], np.uint8), 4), (64, 8))
     for img in (blank, noise, stripes):
-        assert out_of_range(image_features(img), gate)
+        assert out_of_range(image_features(img, colourfulness=0.0), gate)
 
 
 def test_natural_photo_falls_outside(films):
@@ -69,14 +69,14 @@ def test_natural_photo_falls_outside(films):
 
     from edge_app.preprocessing import PreprocessSpec, preprocess_image
 
-    gate = fit_gate(image_features(img) for img in films)
+    gate = fit_gate(image_features(img, colourfulness=0.0) for img in films)
     photo = preprocess_image(Image.fromarray(data.astronaut()), PreprocessSpec(image_size=64))
-    assert out_of_range(image_features(photo), gate)
+    assert out_of_range(image_features(photo, colourfulness=0.0), gate)
 
 
 def test_refuses_ranges_from_another_feature_version(films):
-    gate = fit_gate(image_features(img) for img in films)
+    gate = fit_gate(image_features(img, colourfulness=0.0) for img in films)
     with pytest.raises(ValueError, match="features version"):
-        out_of_range(image_features(films[0]), {**gate, "features_version": FEATURES_VERSION + 1})
+        out_of_range(image_features(films[0], colourfulness=0.0), {**gate, "features_version": FEATURES_VERSION + 1})
     with pytest.raises(ValueError, match="at least one image"):
         fit_gate([])

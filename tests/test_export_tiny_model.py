@@ -12,6 +12,7 @@ import numpy as np
 
 from edge_app.classifier import Classifier
 from edge_app.contract import read_metadata
+from edge_app.gate import FEATURES_VERSION
 
 TINY_MODEL = Path(__file__).resolve().parent / "data" / "tiny-int8.tflite"
 
@@ -36,5 +37,5 @@ def test_carries_heatmap_output_and_gate_statistics():
     metadata = read_metadata(TINY_MODEL)
     assert metadata["outputs"]["heatmap"]["shape"] == [1, 2, 2, 1]
     assert metadata["outputs"]["logit"]["position"] == 0
-    assert metadata["gate"]["features_version"] == 1
+    assert metadata["gate"]["features_version"] == FEATURES_VERSION
     assert metadata["parity"]["passed"] is True

@@ -24,7 +24,7 @@ def test_table_has_a_line_per_image_and_a_summary():
     lines = text.splitlines()
     assert lines[0].split() == ["IMAGE", "RESULT"]
     assert "Signs of pneumonia likely (score 91/100)" in lines[1]
-    assert "Uncertain (score 52/100)" in lines[2]
+    assert "Uncertain \u2014 needs review by a clinician (score 52/100)" in lines[2]
     assert "No signs of pneumonia found (score 8/100)" in lines[3]
     assert lines[4].startswith("scans/d.jpeg") and "Could not screen: empty file" in lines[4]
     assert "4 images: 1 signs of pneumonia likely, 1 uncertain, 1 no signs found, 1 could not be screened." in text
@@ -63,3 +63,10 @@ def test_unknown_format():
     assert set(FORMATS) == {"table", "json", "jsonl", "csv"}
     with pytest.raises(ValueError, match="unknown format"):
         render(RESULTS, "xml")
+
+
+def test_csv_flattens_dicom_fields_into_dotted_columns():
+    dicom = {"modality": "DX", "view_position": "PA", "bits_stored": 12}
+    rows = list(csv.DictReader(io.StringIO(render([Result("f.dcm", 0.2, 20, "NORMAL", False, 0.5, "v1", 9.0, extra={"dicom": dicom})], "csv"))))
+    assert rows[0]["dicom.modality"] == "DX" and rows[0]["dicom.bits_stored"] == "12"
+    assert "dicom" not in rows[0]

@@ -36,14 +36,24 @@ def test_supported_suffixes_in_any_case():
 
 def test_folders_are_searched_recursively_in_sorted_order(tree):
     items = expand_paths([tree])
-    assert rel(items, tree) == ["a.PNG", "b.jpeg", "z/c.JpG", "z/y/d.jpg"]
+    assert rel(items, tree) == ["a.PNG", "b.jpeg", "scan.dcm", "z/c.JpG", "z/y/d.jpg"]
     assert all(i.error is None for i in items)
 
 
 def test_hidden_files_and_other_extensions_are_skipped_in_folders(tree):
     names = rel(expand_paths([tree]), tree)
     assert "._a.PNG" not in names and ".hidden/e.jpeg" not in names
-    assert not any(n.endswith((".txt", ".dcm", ".bak")) for n in names)
+    assert not any(n.endswith((".txt", ".bak")) for n in names)
+
+
+def test_dicom_is_found_by_name_or_preamble_but_not_the_media_index(tree):
+    # Scanners name files by number or UID; the 128-byte preamble + "DICM" gives them away.
+    for name in ("IM000012", "1.2.840.113619.7.3", "DICOMDIR"):
+        (tree / "z" / name).write_bytes(b"\0" * 128 + b"DICM" + b"\0" * 16)
+    (tree / "z" / "IM000013").write_bytes(b"\0" * 200)  # no preamble: not an image
+    names = rel(expand_paths([tree]), tree)
+    assert "scan.dcm" in names and "z/IM000012" in names and "z/1.2.840.113619.7.3" in names
+    assert "z/DICOMDIR" not in names and "z/IM000013" not in names
 
 
 def test_named_files_are_kept_whatever_their_extension(tree):
@@ -54,7 +64,7 @@ def test_named_files_are_kept_whatever_their_extension(tree):
 
 def test_order_of_arguments_is_kept_and_duplicates_dropped(tree):
     items = expand_paths([tree / "z", tree / "b.jpeg", tree, tree / "b.jpeg"])
-    assert rel(items, tree) == ["z/c.JpG", "z/y/d.jpg", "b.jpeg", "a.PNG"]
+    assert rel(items, tree) == ["z/c.JpG", "z/y/d.jpg", "b.jpeg", "a.PNG", "scan.dcm"]
 
 
 def test_missing_path_becomes_an_error_item(tree):

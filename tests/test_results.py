@@ -66,9 +66,23 @@ def test_advice_is_never_a_diagnosis():
         advice(make_result("a", 0.1, CONTRACT)),
         advice(Result("a", error="empty file")),
     ]
-    assert lines[0].startswith("Signs of pneumonia likely (score 90/100)")
-    assert lines[1].startswith("Uncertain (score 50/100)")
-    assert lines[2].startswith("No signs of pneumonia found (score 10/100)")
+    # The wording, em dashes included.
+    assert lines[0] == "Signs of pneumonia likely (score 90/100) \u2014 refer for clinical review"
+    assert lines[1] == "Uncertain \u2014 needs review by a clinician (score 50/100)"
+    assert lines[2] == "No signs of pneumonia found (score 10/100) \u2014 use clinical judgement"
     assert lines[3] == "Could not screen: empty file"
     for line in lines:
         assert "diagnos" not in line.lower() and "has pneumonia" not in line.lower()
+
+
+def test_uncertain_wins_on_either_side_of_the_threshold():
+    below, above = make_result("a", 0.41, CONTRACT), make_result("a", 0.59, CONTRACT)
+    assert below.label == "NORMAL" and above.label == "PNEUMONIA"
+    assert advice(below).startswith("Uncertain") and advice(above).startswith("Uncertain")
+    assert below.to_dict()["uncertain"] is True and below.to_dict()["score"] == 41
+
+
+def test_advice_uses_the_models_positive_label():
+    contract = ModelContract(**{**CONTRACT.__dict__, "labels": ("clear", "opacity")})
+    assert advice(make_result("a", 0.9, contract), "opacity").startswith("Signs of pneumonia likely")
+    assert advice(make_result("a", 0.1, contract), "opacity").startswith("No signs")

@@ -14,6 +14,7 @@ from edge_app.classifier import Classifier
 from edge_app.inputs import InputItem
 from edge_app.results import Result
 from edge_app.screening import Screener, Summary
+from edge_app.sources import ModelInput
 from edge_helpers import HOSTILE, tiny_model, write_hostile_inputs  # noqa: F401
 
 
@@ -37,7 +38,7 @@ def test_screen_gives_a_complete_result(classifier, tmp_path):
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_inputs_never_raise(classifier, tmp_path, name):
     paths = write_hostile_inputs(tmp_path)
-    result = Screener(classifier).screen(paths[name])
+    result = Screener(classifier, gate=False).screen(paths[name])  # decoding, not gating
     reason = HOSTILE[name][1]
     if reason is None:
         assert result.ok, result.error
@@ -51,22 +52,23 @@ def test_known_errors_pass_through(classifier):
 
 
 def test_unexpected_exception_becomes_a_one_line_error(classifier, monkeypatch):
-    def explode(path, spec):
+    def explode(path, spec, **options):
         raise KeyError("weird EXIF tag\nsecond line")
 
-    monkeypatch.setattr(screening, "preprocess_file", explode)
+    monkeypatch.setattr(screening, "load_model_input", explode)
     result = Screener(classifier).screen("a.jpeg")
     assert result.error.startswith("unexpected error (KeyError") and "\n" not in result.error
 
 
 def test_decoder_warnings_go_to_the_callback(classifier, monkeypatch):
-    def noisy(path, spec):
+    def noisy(path, spec, **options):
         warnings.warn("Possibly corrupt EXIF data", UserWarning)
-        return np.zeros((64, 64), np.uint8)
+        return ModelInput(np.zeros((64, 64), np.uint8), "image", {})
 
-    monkeypatch.setattr(screening, "preprocess_file", noisy)
+    monkeypatch.setattr(screening, "load_model_input", noisy)
     seen = []
-    result = Screener(classifier, on_warning=lambda p, m: seen.append((p, m))).screen("a.jpeg")
+    screener = Screener(classifier, on_warning=lambda p, m: seen.append((p, m)), gate=False)
+    result = screener.screen("a.jpeg")
     assert result.ok and seen == [("a.jpeg", "Possibly corrupt EXIF data")]
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from edge_app.preprocessing import ImageError, PreprocessSpec, preprocess_file
+from edge_app.preprocessing import ImageError, PreprocessSpec, prepare_file
 from train.data import DataError, Sample
 
 
@@ -23,14 +23,17 @@ class LoadedSet:
     labels: np.ndarray  # (n,) int
     samples: list[Sample]
     bad: list[tuple[Path, str]]
+    #: (n,) colourfulness of each decoded file, measured in the same decode (export's input gate).
+    colourfulness: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-def _decode(args: tuple[str, PreprocessSpec]) -> np.ndarray | str:
+def _decode(args: tuple[str, PreprocessSpec]) -> tuple[np.ndarray, float] | str:
     path, spec = args
     try:
-        return preprocess_file(path, spec)
+        prepared = prepare_file(path, spec)
     except ImageError as exc:
         return str(exc)
+    return prepared.pixels, prepared.colourfulness
 
 
 def load_samples(
@@ -57,6 +60,7 @@ def load_samples(
     if not good:
         raise DataError("no readable images left")
     size = spec.image_size
-    images = np.stack([img for _, img in good]) if good else np.zeros((0, size, size), np.uint8)
+    images = np.stack([out[0] for _, out in good]) if good else np.zeros((0, size, size), np.uint8)
     labels = np.array([s.label for s, _ in good], dtype=np.int32)
-    return LoadedSet(images, labels, [s for s, _ in good], bad)
+    colour = np.array([out[1] for _, out in good], dtype=np.float64)
+    return LoadedSet(images, labels, [s for s, _ in good], bad, colour)

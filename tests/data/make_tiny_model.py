@@ -75,7 +75,9 @@ def train_tiny_run(workdir: Path) -> Path:
     from train.config import TrainConfig
     from train.fit import fit
 
-    data = write_dataset(workdir / "data", per_class=40, size=96, patients=20)
+    # Films of several sizes, so the input gate's ranges (fitted on these films at export) accept
+    # the synthetic films of any size the edge-app tests screen.
+    data = write_dataset(workdir / "data", per_class=40, size=(64, 96, 160, 320, 640), patients=20)
     config = TrainConfig(
         data=str(data),
         image_size=64,

@@ -1,0 +1,271 @@
+"""How often the input gate refuses real chest films, and how often it refuses what is not one.
+
+    python benchmarks/gate_rates.py --model path/to/pneumoscan-int8.tflite
+    python benchmarks/gate_rates.py --fit 1000 --image-size 128     # no model at hand
+
+Every image goes through the device's own path (``edge_app.sources.load_model_input`` then
+``edge_app.gate.refusal``), from a file on disk. Prints:
+
+- the false-refusal rate on every training film in ``--data`` (goal <= 0.5%), with the reasons;
+  with ``--fit`` the gate is fitted like export fits it (``fit_gate`` on a seeded sample of the
+  training films) and the rate is also given for the films outside that sample;
+- the refusal rate on scikit-image's natural photos and on synthetic non-X-rays (uniform,
+  noise, gradients, documents and screenshots, saturated films) (goal >= 95%);
+- for information only: other scikit-image pictures, and real films shown the wrong way
+  (inverted as an unconverted MONOCHROME1 would be, rotated 90 degrees).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from edge_app.contract import read_contract
+from edge_app.gate import fit_gate, image_features, refusal, stored_gate
+from edge_app.preprocessing import ImageError, PreprocessSpec
+from edge_app.sources import load_model_input
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chest_xray"
+SUFFIXES = (".jpeg", ".jpg", ".png")
+
+#: scikit-image's photographs of real scenes (documents photographed count: a phone snap of a page).
+PHOTOS = (
+    "astronaut", "camera", "cat", "chelsea", "clock", "coffee", "coins", "moon", "rocket",
+    "brick", "grass", "gravel", "hubble_deep_field", "immunohistochemistry", "retina", "cell",
+    "page", "text", "stereo_motorcycle",
+)
+#: Other scikit-image pictures: drawings, test patterns, a CT phantom (reported, not in the goal).
+OTHERS = ("colorwheel", "logo", "checkerboard", "horse", "shepp_logan_phantom")
+
+
+def training_films(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES and not p.name.startswith("."))
+
+
+def features_of(path: Path, spec: PreprocessSpec) -> dict | str:
+    """Gate features of one file through the device path, or the preprocessing error."""
+    try:
+        loaded = load_model_input(path, spec)
+    except ImageError as exc:
+        return f"unusable: {exc}"
+    return image_features(loaded.image, colourfulness=loaded.colourfulness)
+
+
+# --- what is not a chest film ----------------------------------------------------------------
+
+
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one bitmap size
+        return ImageFont.load_default()
+
+
+def _text_page(rng: np.random.Generator, width: int, height: int, dark: bool) -> np.ndarray:
+    page = Image.new("L", (width, height), 20 if dark else 250)
+    draw = ImageDraw.Draw(page)
+    font = _font(int(rng.integers(12, 22)))
+    words = ["patient", "ward", "dose", "mg", "08:30", "total", "paid", "x-ray", "chest", "report"]
+    y = 10
+    while y < height - 20:
+        line = " ".join(rng.choice(words) for _ in range(int(rng.integers(3, 12))))
+        draw.text((10, y), line, fill=230 if dark else 10, font=font)
+        y += int(rng.integers(18, 30))
+    return np.asarray(page)
+
+
+def _screenshot(rng: np.random.Generator, width: int, height: int, colour: bool) -> np.ndarray:
+    mode, background = ("RGB", (236, 239, 244)) if colour else ("L", 238)
+    shot = Image.new(mode, (width, height), background)
+    draw = ImageDraw.Draw(shot)
+    bar = (40, 90, 160) if colour else 60
+    draw.rectangle([0, 0, width, 40], fill=bar)
+    draw.text((10, 12), "PACS Viewer - Worklist", fill=(255, 255, 255) if colour else 255, font=_font(16))
+    for row in range(8):
+        y = 60 + row * 40
+        fill = (255, 255, 255) if colour else 255
+        draw.rectangle([20, y, width - 20, y + 30], fill=fill, outline=(200, 200, 200) if colour else 200)
+        draw.text((30, y + 8), f"Study {row + 1}  CR CHEST  2024-0{row + 1}-12", fill=(20, 20, 20) if colour else 20, font=_font(14))
+        if colour:
+            draw.ellipse([width - 60, y + 5, width - 40, y + 25], fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+    return np.asarray(shot)
+
+
+def _saturated(film: np.ndarray, rng: np.random.Generator, kind: str) -> np.ndarray:
+    x = film.astype(np.float64)
+    if kind == "white":
+        x = x * rng.uniform(2.5, 4.0)
+    elif kind == "black":
+        x = (x - 200) * rng.uniform(3.0, 5.0)
+    else:  # thresholded: a photocopy of a film
+        x = np.where(x > np.median(x), 255.0, 0.0)
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def synthetic_non_xrays(film: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """Named uint8 images (gray or RGB) that are not chest films; ``film`` is a real one to abuse."""
+    rng = np.random.default_rng(seed)
+    h, w = 600, 500
+    y, x = np.mgrid[0:h, 0:w]
+    out: dict[str, np.ndarray] = {}
+    for level in (0, 30, 128, 200, 255):
+        out[f"uniform-{level}"] = np.full((h, w), level, np.uint8)
+    out["uniform-rgb"] = np.full((h, w, 3), (180, 120, 60), np.uint8)
+    for i in range(3):
+        out[f"noise-uniform-{i}"] = rng.integers(0, 256, (h, w), dtype=np.uint8)
+        out[f"noise-gauss-{i}"] = np.clip(rng.normal(128, 40, (h, w)), 0, 255).astype(np.uint8)
+        out[f"noise-rgb-{i}"] = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    out["noise-salt-pepper"] = np.where(rng.random((h, w)) < 0.5, 0, 255).astype(np.uint8)
+    out["noise-smooth"] = np.asarray(
+        Image.fromarray(rng.integers(0, 256, (12, 10), dtype=np.uint8)).resize((w, h), Image.Resampling.BICUBIC)
+    )
+    out["gradient-horizontal"] = (255 * x / (w - 1)).astype(np.uint8)
+    out["gradient-vertical"] = (255 * y / (h - 1)).astype(np.uint8)
+    out["gradient-diagonal"] = (255 * (x + y) / (w + h - 2)).astype(np.uint8)
+    radius = np.hypot(x - w / 2, y - h / 2)
+    out["gradient-radial"] = (255 * (1 - radius / radius.max())).astype(np.uint8)
+    out["gradient-radial-inverse"] = (255 * radius / radius.max()).astype(np.uint8)
+    out["stripes"] = np.where((x // 25) % 2 == 0, 40, 220).astype(np.uint8)
+    out["checker"] = np.where(((x // 50) + (y // 50)) % 2 == 0, 0, 255).astype(np.uint8)
+    for i in range(3):
+        out[f"document-{i}"] = _text_page(rng, w, h, dark=False)
+        out[f"terminal-{i}"] = _text_page(rng, w, h, dark=True)
+    out["receipt"] = _text_page(rng, 300, 900, dark=False)
+    out["screenshot-gray"] = _screenshot(rng, 800, 450, colour=False)
+    out["screenshot-colour"] = _screenshot(rng, 800, 450, colour=True)
+    out["qr-like"] = np.kron(rng.integers(0, 2, (25, 25)) * 255, np.ones((16, 16))).astype(np.uint8)
+    for kind in ("white", "black", "threshold"):
+        out[f"saturated-{kind}"] = _saturated(film, rng, kind)
+    return out
+
+
+def wrong_way_films(films: list[Path], count: int, seed: int = 0) -> dict[str, np.ndarray]:
+    chosen = random.Random(seed).sample(films, min(count, len(films)))
+    out = {}
+    for path in chosen:
+        with Image.open(path) as image:
+            gray = np.asarray(image.convert("L"))
+        out[f"inverted-{path.stem}"] = 255 - gray
+        out[f"rotated-{path.stem}"] = np.rot90(gray).copy()
+    return out
+
+
+def skimage_images(names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    from skimage import data
+
+    out = {}
+    for name in names:
+        try:
+            value = getattr(data, name)()
+        except Exception as exc:  # noqa: BLE001 - some need optional downloads
+            print(f"  (skipped {name}: {type(exc).__name__})")
+            continue
+        images = value[:2] if isinstance(value, tuple) else (value,)
+        for i, img in enumerate(images):
+            img = np.asarray(img)
+            if img.dtype == bool:
+                img = img.astype(np.uint8) * 255
+            elif img.dtype != np.uint8:
+                img = np.clip(255 * (img - img.min()) / max(float(np.ptp(img)), 1e-9), 0, 255).astype(np.uint8)
+            out[name if len(images) == 1 else f"{name}-{i}"] = img
+    return out
+
+
+def refusal_rate(images: dict[str, np.ndarray], folder: Path, spec: PreprocessSpec, gate: dict, label: str) -> float:
+    """Save each image (PNG; JPEG for every third, as phones send) and run it through the gate."""
+    folder.mkdir(parents=True, exist_ok=True)
+    refused = 0
+    lines = []
+    for i, (name, img) in enumerate(images.items()):
+        path = folder / f"{name}.{'jpeg' if i % 3 == 2 else 'png'}"
+        Image.fromarray(img).save(path, **({"quality": 90} if path.suffix == ".jpeg" else {}))
+        features = features_of(path, spec)
+        reason = features if isinstance(features, str) else refusal(features, gate)
+        refused += reason is not None
+        lines.append(f"    {name:<28} {reason or 'ACCEPTED'}")
+    rate = refused / max(len(images), 1)
+    print(f"{label}: refused {refused}/{len(images)} = {rate:.1%}")
+    print("\n".join(lines))
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, help="use this model's stored gate and preprocessing")
+    parser.add_argument("--fit", type=int, metavar="N", help="fit the gate on N training films instead (like export)")
+    parser.add_argument("--image-size", type=int, default=128, help="with --fit: model input size")
+    parser.add_argument("--data", type=Path, default=DATA / "train", help="training films (searched recursively)")
+    parser.add_argument("--limit", type=int, help="measure only this many training films (a quick look)")
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    if (args.model is None) == (args.fit is None):
+        parser.error("give exactly one of --model or --fit")
+
+    films = training_films(args.data)
+    if not films:
+        parser.error(f"no training films under {args.data}")
+    start = time.perf_counter()
+    fitted_on: set[Path] = set()
+    if args.model:
+        contract = read_contract(args.model)
+        spec, gate = contract.preprocess, stored_gate(contract.raw)
+        print(f"model {args.model}: {spec.id}, gate fitted on {gate['n_images']} films ({gate.get('source', '?')})")
+    else:
+        spec = PreprocessSpec(args.image_size)
+        sample = random.Random(args.seed).sample(films, min(args.fit, len(films)))
+        fitted_on = set(sample)
+        rows = [f for f in (features_of(p, spec) for p in sample) if not isinstance(f, str)]
+        gate = fit_gate(rows)
+        print(f"gate fitted here on {len(rows)} training films at {spec.id} (seed {args.seed})")
+    print(f"margin {gate['margin']}, quantiles {gate['quantiles']}")
+
+    measured = films if args.limit is None else random.Random(args.seed).sample(films, min(args.limit, len(films)))
+    reasons: Counter[str] = Counter()
+    refused_held_out = held_out = 0
+    examples: list[str] = []
+    for path in measured:
+        features = features_of(path, spec)
+        reason = features if isinstance(features, str) else refusal(features, gate)
+        if path not in fitted_on:
+            held_out += 1
+            refused_held_out += reason is not None
+        if reason is not None:
+            reasons[reason] += 1
+            if len(examples) < 10:
+                examples.append(f"    {path}: {reason}")
+    refused = sum(reasons.values())
+    print(f"\ntraining films: refused {refused}/{len(measured)} = {refused / len(measured):.2%} (goal <= 0.5%)")
+    if fitted_on:
+        print(f"  not used for fitting: refused {refused_held_out}/{held_out} = {refused_held_out / max(held_out, 1):.2%}")
+    for reason, count in reasons.most_common():
+        print(f"  {count:5d}  {reason}")
+    print("\n".join(examples))
+
+    with tempfile.TemporaryDirectory(prefix="pneumoscan-gate-") as tmp:
+        tmp = Path(tmp)
+        with Image.open(films[0]) as first:
+            film = np.asarray(first.convert("L"))
+        print()
+        photos = refusal_rate(skimage_images(PHOTOS), tmp / "photos", spec, gate, "natural photos (scikit-image)")
+        synthetic = refusal_rate(synthetic_non_xrays(film, args.seed), tmp / "synthetic", spec, gate, "synthetic non-X-rays")
+        print("\n-- for information (not in the goal) --")
+        refusal_rate(skimage_images(OTHERS), tmp / "others", spec, gate, "other scikit-image pictures")
+        refusal_rate(wrong_way_films(films, 5, args.seed), tmp / "wrong", spec, gate, "real films shown the wrong way")
+
+    print(
+        f"\nSUMMARY false refusals {refused / len(measured):.2%} of {len(measured)} training films (goal <= 0.5%); "
+        f"refused {photos:.1%} of natural photos and {synthetic:.1%} of synthetic non-X-rays (goal >= 95%). "
+        f"{time.perf_counter() - start:.0f} s"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Where the model looked: its local logit map drawn over the film, as a PNG a clinician can open.
+
+The map is the model's second output (``[1, h, w, 1]``, see ``export/graph.py``): the model's own
+dense head applied at each cell of its last feature map, so it needs no gradients and no
+TensorFlow, only the one invocation that also gives the score. Here it is stretched over the
+film at the film's own aspect ratio (the model saw a square; the map's cells follow the same
+squeeze) and coloured from transparent (least pneumonia-like in this image) to red and yellow
+(most). Colours are relative within one image: a map shows *where*, never *how likely*, which is
+the score's job.
+
+Files go into the folder the user names with ``--heatmap``, which may not be an input folder or
+sit beside an input file, so a later run over the same folder never mistakes a heatmap for a
+film. Names come from the input's name plus a digest of its full path (``a/x.png`` and
+``b/x.png`` differ): ``x.png-1a2b3c4d.heatmap.png``. An existing file is never replaced: the
+name gets ``-2``, ``-3``, ... instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+#: The overlay's longer side, at most: enough to see lung zones and ribs on a tablet, small
+#: enough to write in a few milliseconds on the device. Smaller films keep their size.
+OVERLAY_MAX_SIDE = 512
+
+#: Opacity of the colour where the map is at its maximum; the film stays readable beneath.
+MAX_ALPHA = 0.55
+
+#: Characters kept from an input's name; anything else (spaces, accents, separators) becomes "_".
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+#: Tries before giving up on finding a free name (another process writing the same names).
+_MAX_TRIES = 1000
+
+
+class HeatmapError(ValueError):
+    """A heatmap folder that must not be used, or a heatmap that could not be written."""
+
+
+def upsample(local_map: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The ``(h, w)`` map resized bilinearly to ``(height, width)``; cell centres stay aligned."""
+    image = Image.fromarray(np.asarray(local_map, dtype=np.float32), mode="F")
+    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float64)
+
+
+def relative_weights(values: np.ndarray) -> np.ndarray:
+    """``values`` scaled to 0..1 within the image; a flat map (nothing stands out) is all 0."""
+    low, high = float(values.min()), float(values.max())
+    if high - low < 1e-9:
+        return np.zeros_like(values, dtype=np.float64)
+    return (values - low) / (high - low)
+
+
+def overlay(film: np.ndarray, local_map: np.ndarray) -> Image.Image:
+    """An RGB image: ``film`` (2-D uint8) with ``local_map`` drawn over it in transparent-to-red-
+    to-yellow, the size of ``film``."""
+    film = np.asarray(film)
+    if film.ndim != 2 or film.dtype != np.uint8:
+        raise ValueError(f"overlay expects a 2-D uint8 film, got {film.dtype} {film.shape}")
+    weights = relative_weights(upsample(local_map, *film.shape))
+    # A "hot" ramp: red rises first, then green (towards yellow).
+    colour = np.stack(
+        [np.clip(2.0 * weights, 0, 1), np.clip(2.0 * weights - 1.0, 0, 1), np.zeros_like(weights)], axis=-1
+    ) * 255.0
+    alpha = (MAX_ALPHA * weights)[..., None]
+    gray = np.repeat(film[..., None].astype(np.float64), 3, axis=-1)
+    blended = gray * (1.0 - alpha) + colour * alpha
+    return Image.fromarray(np.clip(np.rint(blended), 0, 255).astype(np.uint8), mode="RGB")
+
+
+def check_folder(folder: str | os.PathLike, inputs: list[str]) -> Path:
+    """The heatmap folder, created if missing, or :class:`HeatmapError` if it must not be used:
+    an input folder, a folder inside one, or the folder an input file lies in."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise HeatmapError(f"--heatmap {folder} is a file; give a folder")
+    real = Path(os.path.realpath(folder))
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            inside = Path(os.path.realpath(path))
+            if real == inside or inside in real.parents:
+                raise HeatmapError(
+                    f"--heatmap {folder} is inside the input folder {raw}; heatmaps must go elsewhere"
+                )
+        elif Path(os.path.realpath(path)).parent == real:
+            raise HeatmapError(f"--heatmap {folder} is the folder of the input {raw}; heatmaps must go elsewhere")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HeatmapError(f"--heatmap {folder}: cannot create the folder ({exc.strerror or exc})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise HeatmapError(f"--heatmap {folder}: folder is not writable")
+    return folder
+
+
+def base_name(source: str | os.PathLike) -> str:
+    """``<input name>-<8 hex of its full path>``, safe on any file system."""
+    source = os.fspath(source)
+    digest = hashlib.sha256(os.path.realpath(source).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    stem = Path(source).name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    stem = _UNSAFE.sub("_", stem).strip("._") or "image"
+    return f"{stem[:80]}-{digest}"
+
+
+class HeatmapWriter:
+    """Writes overlays into one folder (checked with :func:`check_folder` by the caller)."""
+
+    def __init__(self, folder: str | os.PathLike, max_side: int = OVERLAY_MAX_SIDE):
+        self.folder = Path(folder)
+        self.max_side = int(max_side)
+
+    def write(self, source: str | os.PathLike, film: np.ndarray, local_map: np.ndarray) -> Path:
+        """Write the overlay for input ``source`` and return its path; never replaces a file.
+
+        Each name is created exclusively (``O_EXCL``), so a name taken by an earlier run or by
+        another process at the same moment is skipped, not overwritten; this also works on the
+        FAT-formatted USB sticks clinics carry, which cannot hard-link a temporary file into place.
+        """
+        buffer = io.BytesIO()
+        overlay(film, local_map).save(buffer, format="PNG")
+        base = base_name(source)
+        for attempt in range(1, _MAX_TRIES + 1):
+            target = self.folder / (f"{base}.heatmap.png" if attempt == 1 else f"{base}-{attempt}.heatmap.png")
+            try:
+                handle = open(target, "xb")
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise HeatmapError(f"cannot write heatmap {target}: {exc.strerror or exc}") from None
+            try:
+                with handle:
+                    handle.write(buffer.getvalue())
+            except OSError as exc:
+                target.unlink(missing_ok=True)  # ours, half-written: never leave it
+                raise HeatmapError(f"cannot write heatmap {target}: {exc.strerror or exc}") from None
+            return target
+        raise HeatmapError(f"no free heatmap name for {base} in {self.folder}")

@@ -1,0 +1,201 @@
+"""The input gate on the device: what it refuses, why it says so, and where its limits come from.
+
+Ranges come from the tiny model's contract (fitted at export on its synthetic training films, of
+several sizes) or are fitted here; the images are made here. The rates on real films and photos
+are measured by ``benchmarks/gate_rates.py``, not asserted in a unit test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from conftest import synthetic_film
+from edge_app import preprocessing
+from edge_app.classifier import Classifier
+from edge_app.contract import ContractError, read_metadata
+from edge_app.gate import (
+    FEATURE_NAMES,
+    FEATURES_VERSION,
+    MIN_SPANS,
+    GateUnavailable,
+    fit_gate,
+    image_features,
+    refusal,
+    stored_gate,
+)
+from edge_app.preprocessing import PreprocessSpec, colourfulness, prepare_file
+from edge_app.screening import NOT_A_CHEST_XRAY, Screener
+from edge_helpers import TINY_MODEL, tiny_model  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def gate() -> dict:
+    return stored_gate(read_metadata(TINY_MODEL))
+
+
+@pytest.fixture
+def screener(tiny_model) -> Screener:
+    return Screener(Classifier(tiny_model))
+
+
+def save(array: np.ndarray, path, **kw):
+    Image.fromarray(array).save(path, **kw)
+    return path
+
+
+def text_page(width: int = 400, height: int = 500) -> np.ndarray:
+    page = Image.new("L", (width, height), 250)
+    draw = ImageDraw.Draw(page)
+    for y in range(10, height - 20, 18):
+        draw.text((10, y), "Amoxicillin 250 mg  3x daily  ward 4  paid 1200", fill=10)
+    return np.asarray(page)
+
+
+# --- what is refused, and the words for it -----------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [64, 128, 300, 900])
+@pytest.mark.parametrize("fmt", ["png", "jpeg"])
+def test_chest_films_of_any_size_pass(screener, tmp_path, size, fmt):
+    path = save(synthetic_film(size, seed=size, opacity=float(size % 2)), tmp_path / f"f.{fmt}")
+    result = screener.screen(path)
+    assert result.ok, result.error
+
+
+NON_XRAYS = {
+    # name -> (image, words the reason must contain)
+    "colour photo": (lambda: np.dstack([synthetic_film(200, seed=5)] * 3) * np.array([1.0, 0.6, 0.3]), "colour"),
+    "blank white": (lambda: np.full((300, 300), 255), "blank"),
+    "blank gray": (lambda: np.full((300, 300), 90), "blank"),
+    "noise": (lambda: np.random.default_rng(0).integers(0, 256, (300, 300)), "fine detail"),
+    "document": (text_page, None),
+    "overexposed film": (lambda: np.clip(synthetic_film(300, seed=7).astype(int) * 1.5, 0, 255), "pure white"),
+    "underexposed film": (lambda: np.clip(synthetic_film(300, seed=7).astype(int) - 100, 0, 255), "pure black"),
+    "checkerboard": (lambda: np.kron(np.indices((8, 8)).sum(0) % 2 * 255, np.ones((40, 40))), None),
+    "smooth gradient": (lambda: np.tile(np.linspace(0, 255, 300), (300, 1)), None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NON_XRAYS))
+def test_non_xrays_are_refused_with_a_coded_reason(screener, tmp_path, name):
+    make, words = NON_XRAYS[name]
+    path = save(np.asarray(make()).astype(np.uint8), tmp_path / "x.png")
+    result = screener.screen(path)
+    assert not result.ok and result.error.startswith(f"{NOT_A_CHEST_XRAY}: "), result.error
+    assert words is None or words in result.error, result.error
+    assert result.to_dict() == {"path": str(path), "error": result.error}
+
+
+def test_natural_photos_are_refused(screener, tmp_path):
+    data = pytest.importorskip("skimage.data")
+    for name in ("astronaut", "coffee", "chelsea", "camera", "rocket", "coins"):
+        result = screener.screen(save(getattr(data, name)(), tmp_path / f"{name}.png"))
+        assert not result.ok and result.error.startswith(NOT_A_CHEST_XRAY), (name, result.error)
+
+
+def test_without_the_gate_anything_is_scored(tiny_model, tmp_path):
+    path = save(np.full((300, 300), 255, np.uint8), tmp_path / "blank.png")
+    assert Screener(Classifier(tiny_model), gate=False).screen(path).ok
+
+
+def test_refusal_names_the_first_applicable_reason(gate):
+    inside = {name: gate["features"][name]["median"] for name in FEATURE_NAMES}
+    assert refusal(inside, gate) is None
+    colour = {**inside, "colourfulness": 40.0, "std": 0.0}
+    assert refusal(colour, gate).startswith("colour image")  # colour is named before blankness
+    blank = {**inside, "std": 0.0}
+    assert refusal(blank, gate) == "blank or nearly uniform image"
+    tilted = {**inside, "lr_symmetry": -0.5}
+    assert refusal(tilted, gate).startswith("no frontal chest shape")
+    exposure = {**inside, "p50": 2.0}  # no specific reason covers it: the feature is named
+    assert refusal(exposure, gate) == "image statistics unlike the training X-rays (p50)"
+
+
+# --- colour: measured on the decoded image, once -----------------------------------------------
+
+
+def test_colourfulness_is_zero_for_gray_stored_as_colour(tmp_path):
+    film = synthetic_film(200)
+    spec = PreprocessSpec(64)
+    gray = prepare_file(save(film, tmp_path / "g.png"), spec)
+    as_rgb = prepare_file(save(np.dstack([film] * 3), tmp_path / "rgb.jpeg", quality=90), spec)
+    assert gray.colourfulness == 0.0 and as_rgb.colourfulness < 1.0
+    assert colourfulness(np.dstack([film] * 3)) == 0.0
+
+
+def test_colour_managed_gray_film_passes_but_a_tinted_photo_of_one_does_not(screener, tmp_path):
+    film = synthetic_film(256, seed=3)
+    noise = np.random.default_rng(1).integers(-1, 2, film.shape + (3,))
+    jitter = np.clip(np.dstack([film] * 3).astype(int) + noise, 0, 255).astype(np.uint8)
+    assert screener.screen(save(jitter, tmp_path / "managed.png")).ok
+    sepia = (np.dstack([film] * 3) * np.array([1.0, 0.85, 0.65])).astype(np.uint8)
+    result = screener.screen(save(sepia, tmp_path / "sepia.png"))
+    assert not result.ok and "colour" in result.error
+
+
+def test_the_file_is_decoded_once_for_model_input_and_gate(screener, tmp_path, monkeypatch):
+    path = save(np.dstack([synthetic_film(128)] * 3), tmp_path / "f.png")
+    opened = []
+    real_open = preprocessing.open_image
+    monkeypatch.setattr(preprocessing, "open_image", lambda p: opened.append(p) or real_open(p))
+    assert screener.screen(path).ok
+    assert [str(p) for p in opened] == [str(path)]
+
+
+def test_colour_in_dicom_is_measured_too(screener, tmp_path):
+    pytest.importorskip("pydicom")
+    from test_dicom import make_dataset, save as save_dicom
+
+    photo = (np.dstack([synthetic_film(128)] * 3) * np.array([1.0, 0.5, 0.2])).astype(np.uint8)
+    result = screener.screen(save_dicom(make_dataset(photo, 8, "RGB"), tmp_path / "photo.dcm"))
+    assert not result.ok and "colour" in result.error
+    gray_rgb = np.dstack([synthetic_film(128)] * 3)
+    assert screener.screen(save_dicom(make_dataset(gray_rgb, 8, "RGB"), tmp_path / "gray.dcm")).ok
+
+
+# --- where the limits come from ----------------------------------------------------------------
+
+
+def test_limits_come_from_the_contract_not_the_code(tiny_model, tmp_path):
+    """The same image is refused or screened depending only on the ranges the model carries."""
+    import json
+
+    from edge_app.contract import write_metadata
+    from edge_helpers import model_flatbuffer
+
+    wide = json.loads(Path(f"{tiny_model}.json").read_text())
+    for limits in wide["gate"]["features"].values():
+        limits["low"], limits["high"] = -1e9, 1e9
+    other = tmp_path / "wide.tflite"
+    other.write_bytes(model_flatbuffer(tiny_model))
+    write_metadata(other, wide)
+    path = save(np.full((300, 300), 255, np.uint8), tmp_path / "blank.png")
+    assert not Screener(Classifier(tiny_model)).screen(path).ok
+    assert Screener(Classifier(other)).screen(path).ok
+
+
+def test_flat_training_colour_gets_a_minimum_span():
+    films = [synthetic_film(64, seed=i) for i in range(20)]
+    fitted = fit_gate(image_features(f, colourfulness=0.0) for f in films)
+    limits = fitted["features"]["colourfulness"]
+    assert limits["q_high"] == 0.0 and limits["high"] == pytest.approx(fitted["margin"] * MIN_SPANS["colourfulness"])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda m: m.pop("gate"), "no input-gate statistics"),
+        (lambda m: m["gate"].update(features_version=FEATURES_VERSION - 1), "version"),
+        (lambda m: m["gate"]["features"].pop("texture_ratio"), "lack texture_ratio"),
+    ],
+)
+def test_a_model_without_usable_statistics_is_refused_before_any_image(tiny_model, change, message):
+    metadata = read_metadata(tiny_model)
+    change(metadata)
+    with pytest.raises(GateUnavailable, match=message) as caught:
+        stored_gate(metadata)
+    assert isinstance(caught.value, ContractError) and "re-export" in str(caught.value)
