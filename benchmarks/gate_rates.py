@@ -13,6 +13,11 @@ Every image goes through the device's own path (``edge_app.sources.load_model_in
   noise, gradients, documents and screenshots, saturated films) (goal >= 95%);
 - for information only: other scikit-image pictures, and real films shown the wrong way
   (inverted as an unconverted MONOCHROME1 would be, rotated 90 degrees).
+
+Last measured (gate features version 2, margin 0.5, max_unusual 3, 128 px, ~10 s on 2 cores):
+``--model`` with /work/runs/base128 exported: 3 of 5216 training films refused (0.06%), 20/20
+photos and 37/37 synthetic non-X-rays refused; ``--fit 1000``: 0.17% (0.17% of the 4216 films
+not used for fitting), 20/20 and 37/37. Rotated films pass (5 of 5); inverted ones are refused.
 """
 
 from __future__ import annotations

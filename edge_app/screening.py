@@ -142,7 +142,9 @@ class Screener:
         if local_map is not None:
             # The score stands without its picture: a full disk costs the heatmap, not the result.
             try:
-                extra["heatmap"] = str(self.heatmaps.write(prepared.item.source, loaded.display, local_map))
+                threshold = self.classifier.contract.threshold if self.threshold is None else self.threshold
+                written = self.heatmaps.write(prepared.item.source, loaded.display, local_map, threshold)
+                extra["heatmap"] = str(written)
             except HeatmapError as exc:
                 extra["heatmap"] = None
                 if self.on_warning is not None:

@@ -82,7 +82,10 @@ def watch(
         stamp = datetime.now().isoformat(timespec="seconds")
         typer.echo(f"{stamp}  {event:<8} {path}  {detail}", err=event == "warning")
 
-    screener = Screener(classifier, on_warning=lambda path, message: report("warning", path, message))
+    try:
+        screener = Screener(classifier, on_warning=lambda path, message: report("warning", path, message))
+    except ContractError as exc:  # a model without input-gate statistics: one line, no traceback
+        raise fail(str(exc)) from None
     version = classifier.contract.version
     with log:
         watcher = Watcher(inbox, log, screener.screen, version, retry_errors=retry_errors, report=report)

@@ -115,6 +115,28 @@ def test_refusal_names_the_first_applicable_reason(gate):
     assert refusal(exposure, gate) == "image statistics unlike the training X-rays (p50)"
 
 
+def test_unusual_in_many_ways_at_once_is_refused(gate):
+    """Inside every widened range, but beyond the training quantiles in more than max_unusual
+    features: a gray photo that is a little off everywhere (scikit-image's clock is one)."""
+    limits = gate["features"]
+    inside = {name: limits[name]["median"] for name in FEATURE_NAMES}
+    names = ["mean", "p50", "p95", "edge_energy", "std"]
+
+    def nudged(count):
+        out = dict(inside)
+        for name in names[:count]:
+            lim = limits[name]
+            out[name] = (lim["q_high"] + lim["high"]) / 2  # past the quantile, inside the range
+        return out
+
+    most = gate["max_unusual"]
+    assert refusal(nudged(most), gate) is None
+    assert refusal(nudged(most + 1), gate) == (
+        "image statistics unlike the training X-rays (" + ", ".join(n for n in FEATURE_NAMES if n in names[: most + 1]) + ")"
+    )
+    assert refusal(nudged(most + 1), {k: v for k, v in gate.items() if k != "max_unusual"}) is None
+
+
 # --- colour: measured on the decoded image, once -----------------------------------------------
 
 
@@ -169,7 +191,7 @@ def test_limits_come_from_the_contract_not_the_code(tiny_model, tmp_path):
 
     wide = json.loads(Path(f"{tiny_model}.json").read_text())
     for limits in wide["gate"]["features"].values():
-        limits["low"], limits["high"] = -1e9, 1e9
+        limits["low"], limits["high"] = limits["q_low"], limits["q_high"] = -1e9, 1e9
     other = tmp_path / "wide.tflite"
     other.write_bytes(model_flatbuffer(tiny_model))
     write_metadata(other, wide)
@@ -199,3 +221,23 @@ def test_a_model_without_usable_statistics_is_refused_before_any_image(tiny_mode
     with pytest.raises(GateUnavailable, match=message) as caught:
         stored_gate(metadata)
     assert isinstance(caught.value, ContractError) and "re-export" in str(caught.value)
+
+
+def test_watch_refuses_a_model_without_gate_statistics_in_one_line(tiny_model, tmp_path):
+    from typer.testing import CliRunner
+
+    from edge_app import cli
+    from edge_app.contract import write_metadata
+    from edge_helpers import model_flatbuffer
+
+    metadata = read_metadata(tiny_model)
+    del metadata["gate"]
+    old = tmp_path / "old.tflite"
+    old.write_bytes(model_flatbuffer(tiny_model))
+    write_metadata(old, metadata)
+    (tmp_path / "inbox").mkdir()
+    result = CliRunner().invoke(
+        cli.app, ["watch", str(tmp_path / "inbox"), "--once", "--model", str(old), "--db", str(tmp_path / "a.sqlite")]
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "no input-gate statistics" in result.stderr.strip().splitlines()[-1]
