@@ -1,6 +1,7 @@
 """``pneumoscan bench``: how fast and how big the app is on this device, in the terms IT checks.
 
-Preprocessing (decode, grayscale, resize, normalise) and inference are timed separately, after a
+Preprocessing (decode, grayscale, resize, normalise: the same call ``predict`` makes, so PNG,
+JPEG and DICOM alike) and inference are timed separately, after a
 warm-up that lets the interpreter and the caches settle, and reported as median and p95. Peak
 memory is the process's maximum resident set size, which includes the interpreter and the
 decoded image, i.e. what the device must have free.
@@ -19,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from edge_app.classifier import Classifier
-from edge_app.preprocessing import preprocess_file
+from edge_app.sources import load_model_input
 
 #: A typical pediatric film as it comes off a digitiser (the public set's median is ~1,300 px wide).
 SYNTHETIC_SIZE = (1400, 1100)
@@ -108,13 +109,13 @@ def run_bench(
         else:
             path, label = Path(image), str(image)
         spec = classifier.preprocess
-        model_input = preprocess_file(path, spec)  # fails early, with the reason, on a bad image
+        model_input = load_model_input(path, spec).image  # fails early, with the reason, on a bad image
         for _ in range(warmup):
-            classifier.classify(preprocess_file(path, spec))
+            classifier.classify(load_model_input(path, spec).image)
         pre, inf = [], []
         for _ in range(runs):
             t0 = perf_counter()
-            model_input = preprocess_file(path, spec)
+            model_input = load_model_input(path, spec).image
             t1 = perf_counter()
             classifier.classify(model_input)
             t2 = perf_counter()

@@ -601,3 +601,9 @@ def test_uncertain_band_reads_uncertain(films, tiny_model, tmp_path):
     assert "3 uncertain" in table
     point = json.loads(run("predict", films, "-m", tiny_model, "-f", "json").stdout)  # band = the threshold
     assert {r["uncertain"] for r in point} == {False}
+
+
+def test_bench_times_a_dicom_file_like_predict_reads_it(dicom_folder, tiny_model):
+    result = run("bench", dicom_folder / "01.dcm", "-m", tiny_model, "--runs", "3", "--warmup", "0", "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["runs"] == 3
