@@ -18,6 +18,7 @@ foreign, newer or read-only database is reported in one line and left exactly as
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -32,7 +33,7 @@ from edge_app.results import Result
 
 #: Bumped with every change to the tables below (adding a migration for older files); a file
 #: with a newer version is refused rather than misread.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: ``PRAGMA application_id`` marking a file as a pneumoscan audit log ("PNMS").
 APPLICATION_ID = 0x504E4D53
@@ -67,6 +68,7 @@ CREATE TABLE results (
     claimed_at    TEXT,
     attempts      INTEGER NOT NULL DEFAULT 0,
     app_version   TEXT,
+    extra         TEXT,               -- JSON: the heatmap's path, DICOM header fields
     UNIQUE (sha256, model_version)
 )""",
     "CREATE INDEX results_created_at ON results (created_at)",
@@ -74,7 +76,12 @@ CREATE TABLE results (
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 
-#: Columns ``history`` exports, in order.
+#: What turns a file of version ``n - 1`` into version ``n``.
+MIGRATIONS = {
+    2: ("ALTER TABLE results ADD COLUMN extra TEXT",),
+}
+
+#: Columns ``history`` exports, in order (then the keys stored in ``extra``).
 EXPORT_COLUMNS = (
     "created_at",
     "path",
@@ -288,6 +295,15 @@ class AuditLog:
                 f"{self.path} is damaged ({check}); it was left untouched: restore it from a "
                 "backup, or move it aside and give --db a new file"
             )
+        if version < SCHEMA_VERSION:
+            with self._write():
+                # Re-read inside the lock: another watcher may have migrated it meanwhile.
+                current = db.execute("PRAGMA user_version").fetchone()[0]
+                for step in range(current + 1, SCHEMA_VERSION + 1):
+                    for statement in MIGRATIONS[step]:
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {max(current, SCHEMA_VERSION)}")
+            version = SCHEMA_VERSION
         with self._write():  # fail now, not at the first image, if the file is read-only
             db.execute(f"PRAGMA user_version = {version}")  # a real write, rolled back below
             raise _Probe
@@ -355,7 +371,7 @@ class AuditLog:
         with self._write():
             cursor = self._db.execute(
                 "UPDATE results SET status = ?, probability = ?, score = ?, label = ?, "
-                "uncertain = ?, threshold = ?, latency_ms = ?, error = ?, created_at = ?, "
+                "uncertain = ?, threshold = ?, latency_ms = ?, error = ?, extra = ?, created_at = ?, "
                 "attempts = attempts + 1 WHERE id = ? AND claimed_by = ? AND status = 'pending'",
                 (
                     "done" if ok else "error",
@@ -366,6 +382,7 @@ class AuditLog:
                     result.threshold if ok else None,
                     result.latency_ms,
                     result.error,
+                    json.dumps(result.extra, default=str) if result.extra else None,
                     utc_now(),
                     claim.id,
                     claim.owner,
@@ -409,8 +426,11 @@ class AuditLog:
     # --- the reader's side -----------------------------------------------------------------
 
     def rows(self, since: datetime | None = None) -> list[dict]:
-        """Every row, newest first, as dicts keyed by :data:`EXPORT_COLUMNS`."""
-        query = f"SELECT {', '.join(EXPORT_COLUMNS)} FROM results"
+        """Every row, newest first, as dicts keyed by :data:`EXPORT_COLUMNS` and ``extra`` (a
+        dict, empty for a file older than that column, which a reader does not migrate)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(results)")}
+        extra = "extra" if "extra" in columns else "NULL AS extra"
+        query = f"SELECT {', '.join(EXPORT_COLUMNS)}, {extra} FROM results"
         params: tuple = ()
         if since is not None:
             query += " WHERE created_at >= ?"
@@ -423,6 +443,7 @@ class AuditLog:
         for row in rows:
             if row["uncertain"] is not None:
                 row["uncertain"] = bool(row["uncertain"])
+            row["extra"] = json.loads(row["extra"]) if row["extra"] else {}
         return rows
 
 

@@ -66,14 +66,29 @@ def format_table(rows: list[dict]) -> str:
 
 
 def _export(row: dict) -> dict:
-    return {**row, "created_at": local_time(row["created_at"])}
+    """One flat record: the columns, then what ``extra`` holds (``heatmap``, ``dicom``)."""
+    fields = {key: value for key, value in row.items() if key != "extra"}
+    return {**fields, "created_at": local_time(row["created_at"]), **row["extra"]}
+
+
+def _dotted(record: dict, prefix: str = "") -> dict:
+    """Nested fields as dotted CSV columns (``dicom.modality``), as ``predict`` writes them."""
+    out = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            out.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def format_csv(rows: list[dict]) -> str:
+    records = [_dotted(_export(row)) for row in rows]
+    extra = sorted({key for record in records for key in record} - set(EXPORT_COLUMNS))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=[*EXPORT_COLUMNS, *extra], lineterminator="\n")
     writer.writeheader()
-    writer.writerows(_export(row) for row in rows)
+    writer.writerows(records)
     return buffer.getvalue()
 
 

@@ -222,6 +222,39 @@ def test_newer_schema_is_refused_untouched(db: Path) -> None:
     _refused(db, "newer pneumoscan")
 
 
+def _version_1_log(db: Path) -> None:
+    """A log as schema 1 wrote it (before the ``extra`` column), with one result."""
+    raw = sqlite3.connect(db)
+    raw.execute("PRAGMA journal_mode = WAL")
+    table = audit_log.SCHEMA[0].splitlines()
+    raw.execute("\n".join(line for line in table if not line.strip().startswith("extra ")))
+    raw.execute(f"PRAGMA application_id = {audit_log.APPLICATION_ID}")
+    raw.execute("PRAGMA user_version = 1")
+    raw.execute(
+        "INSERT INTO results (sha256, model_version, status, path, size, created_at, label) "
+        "VALUES ('h1', ?, 'done', '/old.png', 1, '2024-01-01T00:00:00.000+00:00', 'NORMAL')",
+        (V,),
+    )
+    raw.commit()
+    raw.close()
+
+
+def test_version_1_log_is_read_as_is_and_migrated_by_a_writer(db: Path) -> None:
+    _version_1_log(db)
+    before = digest(db)
+    with AuditLog(db, readonly=True) as reader:
+        [row] = reader.rows()
+        assert row["path"] == "/old.png" and row["extra"] == {}
+    assert digest(db) == before  # a reader never migrates
+    with AuditLog(db) as log:
+        claim = log.claim("h2", V, "/new.png", 1)
+        log.record(claim, Result("/new.png", 0.2, 20, "NORMAL", False, 0.5, V, extra={"heatmap": "/hm/new.png"}))
+        assert {r["path"]: r["extra"] for r in log.rows()} == {"/new.png": {"heatmap": "/hm/new.png"}, "/old.png": {}}
+    raw = sqlite3.connect(db)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == audit_log.SCHEMA_VERSION
+    raw.close()
+
+
 def test_reader_never_creates_a_log(tmp_path: Path) -> None:
     with pytest.raises(AuditLogError, match="no audit log"):
         AuditLog(tmp_path / "missing.sqlite", readonly=True)

@@ -399,6 +399,42 @@ def test_two_watcher_processes_share_the_work(film_folder: Path, tmp_path: Path)
     assert_each_image_once(db, inbox)
 
 
+@needs_model
+def test_extensionless_dicom_is_screened_and_its_header_recorded(tmp_path: Path) -> None:
+    pytest.importorskip("pydicom")
+    from edge_app.classifier import Classifier
+    from edge_app.screening import Screener
+    from test_dicom import make_dataset, save
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    save(make_dataset(synthetic_film(256).astype(np.uint16) * 16, 12), inbox / "IM000012")
+    with AuditLog(tmp_path / "log.sqlite") as log:
+        classifier = Classifier(TINY_MODEL)
+        stats = Watcher(inbox, log, Screener(classifier).screen, classifier.contract.version).run(0.01, once=True)
+        [row] = log.rows()
+    assert stats.scored == 1 and row["path"].endswith("IM000012") and row["status"] == "done"
+    assert row["extra"]["dicom"]["modality"] == "DX"
+    assert "patient_id" not in row["extra"]["dicom"]  # identifiers only with --with-ids
+
+
+@needs_model
+def test_heatmaps_go_to_their_folder_and_into_the_log(film_folder: Path, tmp_path: Path) -> None:
+    inbox, db = tmp_path / "inbox", tmp_path / "log.sqlite"
+    inbox.mkdir()
+    for name in ("film-00.png", "film-01.png"):
+        shutil.copy(film_folder / name, inbox / name)
+    inside = subprocess.run(watch_cmd(inbox, db, "--once", "--heatmap", str(inbox / "maps")), capture_output=True, text=True)
+    assert inside.returncode == 2 and "inside the input folder" in inside.stderr
+    assert not (inbox / "maps").exists()
+    done = subprocess.run(watch_cmd(inbox, db, "--once", "--heatmap", str(tmp_path / "maps")), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with AuditLog(db, readonly=True) as reader:
+        recorded = sorted(Path(r["extra"]["heatmap"]) for r in reader.rows())
+    assert recorded == sorted((tmp_path / "maps").iterdir()) and len(recorded) == 2
+    assert sorted(p.name for p in inbox.iterdir()) == ["film-00.png", "film-01.png"]
+
+
 def _without_root_override():
     """Make the child obey file permissions even as root, by dropping CAP_DAC_OVERRIDE and
     CAP_DAC_READ_SEARCH from its capability bounding set (root ignores chmod otherwise)."""
