@@ -42,7 +42,9 @@ MAX_PIXELS = 40_000_000
 #: ``none``: 8-bit pixels as stored (16-bit scaled by its bit depth).
 #: ``percentile``: stretch the 0.5th..99.5th percentile to 0..255, which removes exposure and
 #: window differences between X-ray units and treats 8/12/16-bit images alike.
-NORMALIZATIONS = ("none", "percentile")
+#: ``equalize``: histogram equalisation (each pixel becomes its intensity rank), which removes
+#: any monotonic difference in exposure, gamma or detector response between X-ray units.
+NORMALIZATIONS = ("none", "percentile", "equalize")
 
 SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -233,6 +235,11 @@ def normalize_intensity(gray: np.ndarray, full_scale: float, normalization: str)
             scaled = gray * (255.0 / full_scale)
         else:
             scaled = (gray - low) * (255.0 / (high - low))
+    elif normalization == "equalize":
+        values, inverse, counts = np.unique(gray, return_inverse=True, return_counts=True)
+        # each intensity maps to the middle of its step in the cumulative histogram
+        middle = (np.cumsum(counts) - counts / 2.0) / gray.size
+        scaled = middle[inverse.reshape(gray.shape)] * 255.0
     elif normalization == "none":
         scaled = gray * (255.0 / full_scale)
     else:

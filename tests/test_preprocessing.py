@@ -180,3 +180,14 @@ def test_decompression_bomb_is_refused_fast_without_allocating(tmp_path, side):
     assert "too large" in probe["error"]
     assert probe["seconds"] < 0.5
     assert probe["grew_kb"] < 20_000  # decoding it would take side*side bytes (49 MB to 4 GB)
+
+
+def test_equalize_removes_any_monotonic_exposure_change():
+    from edge_app.preprocessing import normalize_intensity
+
+    gray = np.random.default_rng(0).normal(100, 20, (64, 64)).clip(0, 255).astype(np.float32)
+    base = normalize_intensity(gray, 255.0, "equalize")
+    for changed in (255 * (gray / 255) ** 1.6, 0.5 * gray + 40):
+        assert np.array_equal(normalize_intensity(changed.astype(np.float32), 255.0, "equalize"), base)
+    assert base.min() == 0 and base.max() == 255
+    assert normalize_intensity(np.full((64, 64), 9.0, np.float32), 255.0, "equalize").std() == 0
