@@ -5,6 +5,7 @@
 - ``info``     -> :mod:`edge_app.model_file`, :mod:`edge_app.classifier`
 - ``bench``    -> :mod:`edge_app.bench`
 - ``watch``, ``history`` -> :mod:`edge_app.watch_cli`
+- options several commands take -> :mod:`edge_app.cli_options`
 
 Exit codes: 0 every input was screened, 1 some input could not be (the others still were),
 2 the command cannot run at all (bad option, unusable model, output file exists). Results go to
@@ -17,14 +18,20 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from edge_app.cli_options import ModelOption, NoGateOption, ThreadsOption, heatmap_option, with_ids_option
 from edge_app.contract import ContractError
 from edge_app.runtime import RuntimeUnavailable
+
+if TYPE_CHECKING:  # imported when a command needs them: ``--help`` and ``--version`` stay fast
+    from edge_app.classifier import Classifier
+    from edge_app.screening import Screener
 
 EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
 
@@ -70,19 +77,6 @@ class OutputFormat(str, Enum):
     csv = "csv"
 
 
-ModelOption = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--model",
-        "-m",
-        help="Model file (.tflite with pneumoscan metadata). Default: $PNEUMOSCAN_MODEL, "
-        "else the model installed with pneumoscan.",
-        show_default=False,
-    ),
-]
-ThreadsOption = Annotated[int, typer.Option("--threads", "-t", min=1, max=64, help="Interpreter threads.")]
-
-
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print ``pneumoscan: error: message`` (one line) to stderr; raise the returned Exit."""
     typer.echo(f"pneumoscan: error: {message}", err=True)
@@ -104,13 +98,53 @@ def _want_progress(count: int) -> bool:
     return count > PROGRESS_MIN_IMAGES and sys.stderr.isatty()
 
 
-def _load(model: Optional[Path], threads: int):
+def load_model(model: Optional[Path], threads: int) -> Classifier:
+    """The classifier for ``--model``/``--threads``; exit 2 with the reason if it cannot be used."""
     from edge_app.model_file import load_classifier
 
     try:
         return load_classifier(model, threads=threads)
     except (ContractError, RuntimeUnavailable) as exc:
         raise fail(str(exc)) from None
+
+
+def make_screener(
+    classifier: Classifier,
+    *,
+    threshold: Optional[float] = None,
+    on_warning: Callable[[str, str], None],
+    no_gate: bool,
+    with_ids: bool,
+    heatmap: Optional[Path],
+    inputs: list[str],
+    absolute_heatmap_paths: bool = False,
+) -> Screener:
+    """The :class:`~edge_app.screening.Screener` for ``--no-gate``, ``--with-ids`` and
+    ``--heatmap``; exit 2 with the reason if one of them cannot be used with this model.
+
+    The heatmap folder is checked against ``inputs`` and created only once everything else is
+    known to work. ``absolute_heatmap_paths``: record each heatmap's full path (the audit log).
+    """
+    from edge_app.gate import GateUnavailable
+    from edge_app.heatmap import HeatmapError, HeatmapWriter, check_folder
+    from edge_app.screening import Screener
+
+    if no_gate:
+        warn("input gate off: images that are not chest X-rays will be scored too")
+    writer = None
+    if heatmap is not None:
+        writer = HeatmapWriter(heatmap.absolute() if absolute_heatmap_paths else heatmap)
+    try:
+        screener = Screener(
+            classifier, threshold, on_warning=on_warning, gate=not no_gate, with_ids=with_ids, heatmaps=writer
+        )
+        if heatmap is not None:
+            check_folder(heatmap, inputs)
+    except GateUnavailable as exc:
+        raise fail(f"{exc}, or pass --no-gate to screen without the input gate") from None
+    except (ContractError, HeatmapError) as exc:
+        raise fail(str(exc)) from None
+    return screener
 
 
 def _check_output(output: Path, force: bool, inputs: list[str]) -> None:
@@ -177,55 +211,37 @@ def predict(
     threads: ThreadsOption = 1,
     heatmap: Annotated[
         Optional[Path],
-        typer.Option(
-            "--heatmap",
-            help="Write a PNG per image showing where the model looked into this folder "
-            "(created if needed; not an input folder). Never replaces a file.",
-            metavar="DIR",
-            show_default=False,
+        heatmap_option(
+            "Write a PNG per image showing where the model looked into this folder "
+            "(created if needed; not an input folder). Never replaces a file."
         ),
     ] = None,
-    no_gate: Annotated[
-        bool,
-        typer.Option("--no-gate", help="Screen every image, even ones that do not look like a chest X-ray."),
-    ] = False,
+    no_gate: NoGateOption = False,
     with_ids: Annotated[
-        bool,
-        typer.Option("--with-ids", help="Include DICOM patient name, ID and birth date in the results."),
+        bool, with_ids_option("Include DICOM patient name, ID and birth date in the results.")
     ] = False,
 ) -> None:
     """Screen chest X-ray images and report P(pneumonia), a 0-100 score and a label for each."""
     from edge_app.formatting import render
-    from edge_app.gate import GateUnavailable
-    from edge_app.heatmap import HeatmapError, HeatmapWriter, check_folder
     from edge_app.inputs import expand_paths
-    from edge_app.screening import Screener
 
     if output is not None:
         _check_output(output, force, paths)
-    classifier = _load(model, threads)
+    classifier = load_model(model, threads)
     contract = classifier.contract
     if threshold is not None and threshold != contract.threshold:
         warn(f"using threshold {threshold:g} instead of the model's validated {contract.threshold:g}")
-    if no_gate:
-        warn("input gate off: images that are not chest X-rays will be scored too")
 
     warnings_seen: list[str] = []
-    try:
-        screener = Screener(
-            classifier,
-            threshold,
-            on_warning=lambda p, m: warnings_seen.append(f"{p}: {m}"),
-            gate=not no_gate,
-            with_ids=with_ids,
-            heatmaps=None if heatmap is None else HeatmapWriter(heatmap),
-        )
-        if heatmap is not None:
-            check_folder(heatmap, paths)  # creates it: only once everything else is known to work
-    except GateUnavailable as exc:
-        raise fail(f"{exc}, or pass --no-gate to screen without the input gate") from None
-    except (ContractError, HeatmapError) as exc:
-        raise fail(str(exc)) from None
+    screener = make_screener(
+        classifier,
+        threshold=threshold,
+        on_warning=lambda p, m: warnings_seen.append(f"{p}: {m}"),
+        no_gate=no_gate,
+        with_ids=with_ids,
+        heatmap=heatmap,
+        inputs=paths,
+    )
     items = expand_paths(paths)
     if _want_progress(len(items)):
         with typer.progressbar(
@@ -270,7 +286,7 @@ def info(
     fmt: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")] = TableOrJson.table,
 ) -> None:
     """Show the model's metadata (labels, input, threshold, version, metrics) and the runtime."""
-    classifier = _load(model, 1)
+    classifier = load_model(model, 1)
     details = {
         "model_path": str(classifier.model_path),
         "model_size_bytes": classifier.model_path.stat().st_size,
@@ -305,7 +321,7 @@ def bench(
     from edge_app.bench import run_bench
     from edge_app.preprocessing import ImageError
 
-    classifier = _load(model, threads)
+    classifier = load_model(model, threads)
     try:
         report = run_bench(classifier, image, runs=runs, warmup=warmup)
     except ImageError as exc:

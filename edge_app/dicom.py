@@ -38,6 +38,7 @@ from edge_app.preprocessing import (
     Prepared,
     PreprocessSpec,
     check_dimensions,
+    check_file,
     measure_colourfulness,
     prepare_array,
     preprocess_array,
@@ -174,12 +175,7 @@ def _open_dataset(path: Path, stop_before_pixels: bool = False):
     pydicom = _import_pydicom()
     from pydicom.errors import InvalidDicomError
 
-    if not path.exists():
-        raise ImageError("file not found")
-    if path.is_dir():
-        raise ImageError("is a folder, not an image")
-    if path.stat().st_size == 0:
-        raise ImageError("empty file")
+    check_file(path)
     kwargs = {"defer_size": _DEFER_SIZE, "stop_before_pixels": stop_before_pixels}
     try:
         with _quiet():
@@ -213,8 +209,8 @@ def _read(path: str | Path):
     pixels = _decode(ds)
     try:
         with _quiet():
-            gray, full_scale = _to_grayscale(ds, pixels)
             colour = _colour_source(ds, pixels)
+            gray, full_scale = _to_grayscale(ds, pixels, colour)
     except ImageError:
         raise
     except Exception:
@@ -284,17 +280,16 @@ def _decode(ds) -> np.ndarray:
 # --- pixels ------------------------------------------------------------------------------------
 
 
-def _to_grayscale(ds, pixels: np.ndarray) -> tuple[np.ndarray, float]:
-    from pydicom.pixels import apply_color_lut
-
+def _to_grayscale(
+    ds, pixels: np.ndarray, colour: tuple[np.ndarray, float] | None
+) -> tuple[np.ndarray, float]:
+    """``(gray, full_scale)``: a colour image (``colour``, from :func:`_colour_source`) as its
+    luma, a monochrome one through the display chain."""
+    if colour is not None:
+        rgb, full_scale = colour
+        return _luma(rgb), full_scale
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
     bits = int(ds.get("BitsStored") or ds.get("BitsAllocated") or 8)
-    if photometric == "PALETTE COLOR":
-        rgb = apply_color_lut(pixels, ds)
-        return _luma(rgb), float(np.iinfo(rgb.dtype).max)
-    if pixels.ndim == 3:
-        # RGB as stored, or YBR_* already converted to RGB by pydicom.
-        return _luma(pixels), float(2**bits - 1)
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
         raise ImageError(f"unsupported DICOM photometric interpretation {_text(photometric)}")
 
@@ -312,7 +307,9 @@ def _to_grayscale(ds, pixels: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _colour_source(ds, pixels: np.ndarray) -> tuple[np.ndarray, float] | None:
-    """``(RGB array, full scale)`` of a colour image, for the input gate; None for monochrome."""
+    """``(RGB array, full scale)`` of a colour image (for the gray conversion and the input
+    gate), None for monochrome. A palette is applied; RGB is as stored, and YBR_* was already
+    converted to RGB by pydicom."""
     from pydicom.pixels import apply_color_lut
 
     if str(ds.get("PhotometricInterpretation", "")).strip().upper() == "PALETTE COLOR":

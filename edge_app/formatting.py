@@ -75,18 +75,20 @@ def format_jsonl(results: list[Result]) -> str:
     return "".join(json.dumps(r.to_dict()) + "\n" for r in results)
 
 
-def _flat(row: dict, prefix: str = "") -> dict:
+def flatten(record: dict, prefix: str = "") -> dict:
+    """``record`` with nested dicts spread into dotted keys (``{"dicom": {"modality": ..}}``
+    becomes ``{"dicom.modality": ..}``), one CSV column each; ``history`` exports the same way."""
     out = {}
-    for key, value in row.items():
+    for key, value in record.items():
         if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
+            out.update(flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out
 
 
 def format_csv(results: list[Result]) -> str:
-    rows = [_flat(r.to_dict()) for r in results]
+    rows = [flatten(r.to_dict()) for r in results]
     extra = sorted({key for row in rows for key in row} - set(CSV_COLUMNS))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[*CSV_COLUMNS, *extra], lineterminator="\n")

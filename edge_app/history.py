@@ -12,6 +12,7 @@ import json
 from datetime import date, datetime, time, timedelta
 
 from edge_app.audit_log import EXPORT_COLUMNS
+from edge_app.formatting import flatten
 
 FORMATS = ("table", "csv", "json")
 
@@ -71,19 +72,9 @@ def _export(row: dict) -> dict:
     return {**fields, "created_at": local_time(row["created_at"]), **row["extra"]}
 
 
-def _dotted(record: dict, prefix: str = "") -> dict:
-    """Nested fields as dotted CSV columns (``dicom.modality``), as ``predict`` writes them."""
-    out = {}
-    for key, value in record.items():
-        if isinstance(value, dict):
-            out.update(_dotted(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def format_csv(rows: list[dict]) -> str:
-    records = [_dotted(_export(row)) for row in rows]
+    # Nested fields become dotted columns (``dicom.modality``), exactly as ``predict`` writes them.
+    records = [flatten(_export(row)) for row in rows]
     extra = sorted({key for record in records for key in record} - set(EXPORT_COLUMNS))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[*EXPORT_COLUMNS, *extra], lineterminator="\n")

@@ -50,8 +50,13 @@ def display_path(path: str | os.PathLike) -> str:
 DICOMDIR = "DICOMDIR"
 
 
-def _walk_images(folder: Path) -> tuple[list[str], list[InputItem]]:
+def walk_images(folder: str | os.PathLike) -> tuple[list[str], list[InputItem]]:
     """Supported images under ``folder`` (sorted) and errors for sub-folders that can't be read.
+
+    The files :func:`expand_paths` takes from a folder, as paths joined onto ``folder``, without
+    its de-duplication: that resolves every file's real path, which costs several times the walk
+    itself, so a caller that lists a folder often (``watch``) uses this instead. A missing or
+    unreadable ``folder`` is an error item, never an exception.
 
     Hidden files and folders are skipped: a Mac writes a ``._name.jpeg`` resource fork next to
     every image it copies to a USB stick, and those are not images. Files without an image
@@ -92,7 +97,7 @@ def expand_paths(paths: list[str | os.PathLike]) -> list[InputItem]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found, errors = _walk_images(path)
+            found, errors = walk_images(path)
             if not found and not errors:
                 add(InputItem(str(path), "folder contains no JPEG, PNG or DICOM images"))
             for name in found:

@@ -103,12 +103,7 @@ class PreprocessSpec:
 def open_image(path: str | Path) -> Image.Image:
     """Open ``path`` and check it is a decodable image of sane size, without decoding it all."""
     path = Path(path)
-    if not path.exists():
-        raise ImageError("file not found")
-    if path.is_dir():
-        raise ImageError("is a folder, not an image")
-    if path.stat().st_size == 0:
-        raise ImageError("empty file")
+    check_file(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -125,6 +120,17 @@ def open_image(path: str | Path) -> Image.Image:
         image.close()  # a batch of refused images must not leak one file handle each
         raise
     return image
+
+
+def check_file(path: str | Path) -> None:
+    """Refuse, before any decoder sees it, a path that is missing, a folder or an empty file."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageError("file not found")
+    if path.is_dir():
+        raise ImageError("is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise ImageError("empty file")
 
 
 def check_dimensions(size: tuple[int, int]) -> None:

@@ -24,8 +24,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from time import perf_counter
 
-import numpy as np
-
 from edge_app.classifier import Classifier
 from edge_app.contract import ContractError
 from edge_app.gate import GateUnavailable, check_image, stored_gate  # noqa: F401 (re-exported)

@@ -17,6 +17,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from edge_app.cli_options import ModelOption, NoGateOption, ThreadsOption, heatmap_option, with_ids_option
+
 
 class HistoryFormat(str, Enum):
     table = "table"
@@ -46,29 +48,17 @@ def watch(
     retry_errors: Annotated[
         bool, typer.Option("--retry-errors", help="Try images that failed before once more.")
     ] = False,
-    model: Annotated[
-        Optional[Path],
-        typer.Option("--model", "-m", help="Model file. Default: $PNEUMOSCAN_MODEL, else the installed model.", show_default=False),
-    ] = None,
-    threads: Annotated[int, typer.Option("--threads", "-t", min=1, max=64, help="Interpreter threads.")] = 1,
+    model: ModelOption = None,
+    threads: ThreadsOption = 1,
     heatmap: Annotated[
         Optional[Path],
-        typer.Option(
-            "--heatmap",
-            help="Write a PNG per image showing where the model looked into this folder "
-            "(created if needed; not inside INBOX); its path is recorded with the result.",
-            metavar="DIR",
-            show_default=False,
+        heatmap_option(
+            "Write a PNG per image showing where the model looked into this folder "
+            "(created if needed; not inside INBOX); its path is recorded with the result."
         ),
     ] = None,
-    no_gate: Annotated[
-        bool,
-        typer.Option("--no-gate", help="Screen every image, even ones that do not look like a chest X-ray."),
-    ] = False,
-    with_ids: Annotated[
-        bool,
-        typer.Option("--with-ids", help="Record DICOM patient name, ID and birth date in the log."),
-    ] = False,
+    no_gate: NoGateOption = False,
+    with_ids: Annotated[bool, with_ids_option("Record DICOM patient name, ID and birth date in the log.")] = False,
 ) -> None:
     """Screen every new image in INBOX once and record it in the audit log; runs until stopped.
 
@@ -77,43 +67,27 @@ def watch(
     changed. Ctrl-C or SIGTERM finish the current image and exit.
     """
     from edge_app.audit_log import AuditLog, AuditLogError
-    from edge_app.cli import EXIT_FAILED_INPUTS, fail, warn
-    from edge_app.contract import ContractError
-    from edge_app.gate import GateUnavailable
-    from edge_app.heatmap import HeatmapError, HeatmapWriter, check_folder
-    from edge_app.model_file import load_classifier
-    from edge_app.runtime import RuntimeUnavailable
-    from edge_app.screening import Screener
+    from edge_app.cli import EXIT_FAILED_INPUTS, fail, load_model, make_screener
     from edge_app.watch import Watcher, default_db_path, stop_on_signals
 
     if not inbox.is_dir():
         raise fail(f"inbox {inbox} is not a folder" if inbox.exists() else f"inbox {inbox} does not exist")
     db_path = db or default_db_path(inbox)
-    try:
-        classifier = load_classifier(model, threads=threads)
-    except (ContractError, RuntimeUnavailable) as exc:
-        raise fail(str(exc)) from None
-    if no_gate:
-        warn("input gate off: images that are not chest X-rays will be scored too")
+    classifier = load_model(model, threads)
 
     def report(event: str, path: str, detail: str) -> None:
         stamp = datetime.now().isoformat(timespec="seconds")
         typer.echo(f"{stamp}  {event:<8} {path}  {detail}", err=event == "warning")
 
-    try:
-        screener = Screener(
-            classifier,
-            on_warning=lambda path, message: report("warning", path, message),
-            gate=not no_gate,
-            with_ids=with_ids,
-            heatmaps=None if heatmap is None else HeatmapWriter(heatmap.absolute()),  # the log keeps full paths
-        )
-        if heatmap is not None:
-            check_folder(heatmap, [str(inbox)])
-    except GateUnavailable as exc:
-        raise fail(f"{exc}, or pass --no-gate to screen without the input gate") from None
-    except (ContractError, HeatmapError) as exc:
-        raise fail(str(exc)) from None
+    screener = make_screener(
+        classifier,
+        on_warning=lambda path, message: report("warning", path, message),
+        no_gate=no_gate,
+        with_ids=with_ids,
+        heatmap=heatmap,
+        inputs=[str(inbox)],
+        absolute_heatmap_paths=True,  # the log keeps full paths
+    )
     try:
         log = AuditLog(db_path)
     except AuditLogError as exc:

@@ -193,21 +193,18 @@ def test_dicom_without_preamble_is_read(tmp_path, film):
 # --- same model input as the equivalent PNG ----------------------------------------------------
 
 
-@pytest.mark.parametrize("name", CASES)
-def test_dicom_matches_equivalent_png(tmp_path, film, name):
+@pytest.mark.parametrize(
+    "spec, name",
+    [pytest.param(SPEC, name, id=f"percentile-{name}") for name in CASES]
+    + [pytest.param(SPEC_NONE, name, id=f"none-{name}") for name in CASES_FULL_RANGE],
+)
+def test_dicom_matches_equivalent_png(tmp_path, film, spec, name):
+    """Also without percentile stretching (``none``): then BitsStored / the window's range sets
+    the 8-bit scale, as a PNG's bit depth does."""
     ds, expected = case(name, film)
     dcm = save(ds, tmp_path / f"{name}.dcm")
     png = save_png(expected, tmp_path / f"{name}.png")
-    assert_same_input(preprocess_dicom(dcm, SPEC), preprocess_file(png, SPEC))
-
-
-@pytest.mark.parametrize("name", CASES_FULL_RANGE)
-def test_bit_depth_scales_to_8_bits_like_png(tmp_path, film, name):
-    """Without percentile stretching, BitsStored / the window's range sets the 8-bit scale."""
-    ds, expected = case(name, film)
-    dcm = save(ds, tmp_path / f"{name}.dcm")
-    png = save_png(expected, tmp_path / f"{name}.png")
-    assert_same_input(preprocess_dicom(dcm, SPEC_NONE), preprocess_file(png, SPEC_NONE))
+    assert_same_input(preprocess_dicom(dcm, spec), preprocess_file(png, spec))
 
 
 def test_full_scale_follows_bits_stored_and_window(tmp_path, film):
