@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 
 from edge_app.results import Result, advice
 from edge_app.screening import Summary
@@ -77,7 +78,7 @@ def format_jsonl(results: list[Result]) -> str:
 
 def flatten(record: dict, prefix: str = "") -> dict:
     """``record`` with nested dicts spread into dotted keys (``{"dicom": {"modality": ..}}``
-    becomes ``{"dicom.modality": ..}``), one CSV column each; ``history`` exports the same way."""
+    becomes ``{"dicom.modality": ..}``), one CSV column each."""
     out = {}
     for key, value in record.items():
         if isinstance(value, dict):
@@ -87,14 +88,20 @@ def flatten(record: dict, prefix: str = "") -> dict:
     return out
 
 
-def format_csv(results: list[Result]) -> str:
-    rows = [flatten(r.to_dict()) for r in results]
-    extra = sorted({key for row in rows for key in row} - set(CSV_COLUMNS))
+def csv_text(records: list[dict], columns: Sequence[str]) -> str:
+    """``records`` as CSV with nested fields as dotted columns (:func:`flatten`): ``columns``
+    first, in order, then every other key any record has, sorted. ``history`` exports with it too."""
+    rows = [flatten(record) for record in records]
+    extra = sorted({key for row in rows for key in row} - set(columns))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[*CSV_COLUMNS, *extra], lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=[*columns, *extra], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def format_csv(results: list[Result]) -> str:
+    return csv_text([r.to_dict() for r in results], CSV_COLUMNS)
 
 
 def render(results: list[Result], fmt: str, positive_label: str = "PNEUMONIA") -> str:

@@ -6,13 +6,11 @@ sheet is unambiguous and still reads like the clinic's clock.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import date, datetime, time, timedelta
 
 from edge_app.audit_log import EXPORT_COLUMNS
-from edge_app.formatting import flatten
+from edge_app.formatting import csv_text
 
 FORMATS = ("table", "csv", "json")
 
@@ -74,13 +72,7 @@ def _export(row: dict) -> dict:
 
 def format_csv(rows: list[dict]) -> str:
     # Nested fields become dotted columns (``dicom.modality``), exactly as ``predict`` writes them.
-    records = [flatten(_export(row)) for row in rows]
-    extra = sorted({key for record in records for key in record} - set(EXPORT_COLUMNS))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[*EXPORT_COLUMNS, *extra], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(records)
-    return buffer.getvalue()
+    return csv_text([_export(row) for row in rows], EXPORT_COLUMNS)
 
 
 def format_json(rows: list[dict]) -> str:
