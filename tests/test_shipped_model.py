@@ -1,0 +1,65 @@
+"""The model that ships in the package: a complete contract, and the behaviour it claims."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_app.classifier import Classifier
+from edge_app.contract import read_contract, read_metadata
+from edge_app.gate import FEATURES_VERSION
+from edge_app.model_file import DEFAULT_MODEL
+
+REPO = Path(__file__).resolve().parents[1]
+RECORD = REPO / "tests" / "data" / "shipped-model-validation.json"
+
+CONTRACT_KEYS = {
+    "labels", "image_size", "channels", "input_dtype", "threshold", "threshold_rule", "version",
+    "created", "preprocessing", "training_data_fingerprint", "validation_metrics",
+    "uncertain_band", "outputs", "gate", "parity", "quantization", "weights_sha256",
+}
+
+
+@pytest.fixture(scope="module")
+def model() -> Path:
+    return DEFAULT_MODEL
+
+
+def test_shipped_model_is_int8_small_and_carries_a_complete_contract(model):
+    assert model.stat().st_size <= 1_000_000
+    metadata = read_metadata(model)
+    assert CONTRACT_KEYS <= set(metadata)
+    assert metadata["labels"] == ["NORMAL", "PNEUMONIA"]
+    assert metadata["input_dtype"] == "uint8" and metadata["quantization"]["mode"] == "int8"
+    assert metadata["gate"]["features_version"] == FEATURES_VERSION
+    contract = read_contract(model)
+    band = contract.uncertain_band
+    assert band[0] <= contract.threshold <= band[1]
+    m = metadata["validation_metrics"]
+    assert m["sensitivity"] >= 0.95 and m["auc"] >= 0.97
+    assert metadata["parity"]["agreement"] >= 0.98
+    assert json.loads(Path(f"{model}.json").read_text()) == metadata
+
+
+@pytest.mark.realdata
+def test_shipped_model_reproduces_its_validation_record(model, shared_data):
+    """Every validation image re-scored from ../shared/data gives the recorded probability, and
+    together they give the validation metrics stored in the model's contract."""
+    from train.metrics import binary_metrics
+
+    record = json.loads(RECORD.read_text())
+    metadata = read_metadata(model)
+    assert record["model_version"] == metadata["version"], "re-run scripts/make-model.sh"
+    classifier = Classifier(model)
+    files = [shared_data / r["file"] for r in record["images"]]
+    expected = np.array([r["probability"] for r in record["images"]])
+    got = np.array([classifier.classify_file(f) for f in files])
+    assert np.abs(got - expected).max() < 1e-5
+    labels = np.array([int(f.parent.name == "PNEUMONIA") for f in files])
+    measured = binary_metrics(labels, got, metadata["threshold"])
+    stored = metadata["validation_metrics"]
+    for key in ("auc", "sensitivity", "specificity", "accuracy"):
+        assert measured[key] == pytest.approx(stored[key], abs=1e-3), key
