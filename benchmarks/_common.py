@@ -16,12 +16,14 @@ def pneumoscan_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "edge_app"]
 
 
-def measure(command: list[str], env: dict | None = None, stdout=subprocess.DEVNULL) -> tuple[float, float, float]:
+def measure(
+    command: list[str], env: dict | None = None, stdout=subprocess.DEVNULL, allowed_exits: tuple[int, ...] = (0,)
+) -> tuple[float, float, float]:
     """Run ``command``; return (wall seconds, the child's peak RSS in MB, its CPU seconds).
 
     ``os.wait4`` gives the child's own resource usage, so the figures are the app's and not this
     script's. CPU seconds (user + system) barely move when other jobs share the machine, wall
-    time does: report both. Raises if the command fails.
+    time does: report both. Raises if the command exits with a code not in ``allowed_exits``.
     """
     with tempfile.TemporaryFile(mode="w+") as err:
         start = time.perf_counter()
@@ -31,7 +33,7 @@ def measure(command: list[str], env: dict | None = None, stdout=subprocess.DEVNU
         process.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         stderr = err.read()
-    if process.returncode != 0:
+    if process.returncode not in allowed_exits:
         raise SystemExit(f"{' '.join(command)} exited {process.returncode}:\n{stderr}")
     peak_mb = usage.ru_maxrss / (1024 * 1024) if sys.platform == "darwin" else usage.ru_maxrss / 1024
     return wall, peak_mb, usage.ru_utime + usage.ru_stime

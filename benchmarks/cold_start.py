@@ -57,6 +57,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pneumoscan-cold-") as tmp:
         image = args.image or write_synthetic_jpeg(Path(tmp) / "one.jpeg")
         command = [*pneumoscan_command(), "predict", str(image)]
+        if not args.image:
+            command.append("--no-gate")  # the input gate rightly refuses a synthetic film
         if args.model:
             command += ["--model", str(args.model)]
         print(f"command: {' '.join(command)}")
