@@ -1,0 +1,61 @@
+"""``pneumoscan-train``: fit and evaluate through the CLI, and clear errors for bad data."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("tensorflow")
+
+from train.cli import app  # noqa: E402
+
+runner = CliRunner()
+
+
+def test_missing_data_folder_is_one_line_not_a_traceback(tmp_path):
+    result = runner.invoke(app, ["fit", str(tmp_path / "nope"), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "data folder not found" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_wrong_number_of_blocks_is_refused(tiny_dataset, tmp_path):
+    result = runner.invoke(app, ["fit", str(tiny_dataset), "--out", str(tmp_path / "run"), "--filters", "4,8"])
+    assert result.exit_code == 2 and "5 numbers" in result.output
+
+
+@pytest.mark.slow
+def test_fit_then_evaluate_keras_and_tflite(tiny_dataset, tmp_path):
+    run = tmp_path / "run"
+    fit = runner.invoke(app, [
+        "fit", str(tiny_dataset), "--out", str(run), "--epochs", "1", "--image-size", "64",
+        "--batch-size", "8", "--filters", "4,8,8,8,8", "--dense-units", "8", "--validation-fraction", "0.3",
+    ])
+    assert fit.exit_code == 0, fit.output
+    result = runner.invoke(app, ["evaluate", str(run / "model.keras"), str(tiny_dataset), "--split", "train", "--out", str(tmp_path / "ev")])
+    assert result.exit_code == 0, result.output
+    assert "auc" in result.output
+    saved = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert saved["n"] == 24 and 0.0 <= saved["auc"] <= 1.0
+    assert (tmp_path / "ev" / "eval_roc.png").is_file()
+
+
+@pytest.mark.realdata
+def test_evaluate_the_shipped_tflite_on_real_films(shared_data, tmp_path):
+    """The evaluate command scores a .tflite through the device classifier."""
+    import shutil
+
+    from edge_app.model_file import DEFAULT_MODEL
+
+    root = tmp_path / "few"
+    for folder in ("NORMAL", "PNEUMONIA"):
+        (root / folder).mkdir(parents=True)
+        for src in sorted((shared_data / "train" / folder).iterdir())[:15]:
+            shutil.copy(src, root / folder / src.name)
+    result = runner.invoke(app, ["evaluate", str(DEFAULT_MODEL), str(root), "--out", str(tmp_path / "ev")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["n"] == 30 and metrics["auc"] > 0.9
