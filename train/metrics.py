@@ -123,7 +123,3 @@ def bootstrap_ci(
             draws[k].append(m[k])
     return {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] for k, v in draws.items()}
 
-
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    logits = np.asarray(logits, dtype=np.float64)
-    return 1.0 / (1.0 + np.exp(-logits))
