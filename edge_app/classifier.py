@@ -113,13 +113,10 @@ class Classifier:
     def _dequantize_output(self, value: np.ndarray) -> float:
         return float(self._dequantize(self._output, value).reshape(-1)[0])
 
-    def _invoke(self, image: np.ndarray) -> None:
-        self._interpreter.set_tensor(self._input["index"], self._quantize_input(image))
-        self._interpreter.invoke()
-
     def raw_output(self, image: np.ndarray) -> float:
         """The model's output for one ``(s, s)`` uint8 image, dequantised (a logit or a probability)."""
-        self._invoke(image)
+        self._interpreter.set_tensor(self._input["index"], self._quantize_input(image))
+        self._interpreter.invoke()
         return self._dequantize_output(self._interpreter.get_tensor(self._output["index"]))
 
     def _probability(self, value: float) -> float:
@@ -138,8 +135,7 @@ class Classifier:
             raise ContractError(
                 f"{self.model_path} has no heatmap output: re-export it with pneumoscan-export"
             )
-        self._invoke(image)
-        value = self._dequantize_output(self._interpreter.get_tensor(self._output["index"]))
+        value = self.raw_output(image)
         local = self._dequantize(self._map, self._interpreter.get_tensor(self._map["index"]))
         return self._probability(value), local[0, :, :, 0]
 

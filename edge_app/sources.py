@@ -54,7 +54,9 @@ def load_model_input(
     off unless the user asked for identifiers (``--with-ids``). ``display_side`` also returns the
     film at its own aspect ratio, longer side at most that many pixels (for a heatmap overlay).
     """
-    if is_dicom(path):
+    # A known image suffix goes straight to Pillow: sniffing it for a DICOM preamble would open
+    # every JPEG twice on the inference path.
+    if Path(path).suffix.lower() not in SUPPORTED_SUFFIXES and is_dicom(path):
         prepared, info = prepare_dicom(path, spec, with_ids=with_ids, display_side=display_side)
         kind = "dicom"
     else:

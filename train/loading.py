@@ -59,8 +59,7 @@ def load_samples(
     good = [(s, out) for s, out in zip(samples, decoded) if not isinstance(out, str)]
     if not good:
         raise DataError("no readable images left")
-    size = spec.image_size
-    images = np.stack([out[0] for _, out in good]) if good else np.zeros((0, size, size), np.uint8)
+    images = np.stack([out[0] for _, out in good])
     labels = np.array([s.label for s, _ in good], dtype=np.int32)
     colour = np.array([out[1] for _, out in good], dtype=np.float64)
     return LoadedSet(images, labels, [s for s, _ in good], bad, colour)
