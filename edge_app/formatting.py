@@ -76,13 +76,15 @@ def format_jsonl(results: list[Result]) -> str:
     return "".join(json.dumps(r.to_dict()) + "\n" for r in results)
 
 
-def flatten(record: dict, prefix: str = "") -> dict:
+def flatten(record: dict, prefix: str = "", *, sort_keys: bool = False) -> dict:
     """``record`` with nested dicts spread into dotted keys (``{"dicom": {"modality": ..}}``
-    becomes ``{"dicom.modality": ..}``), one CSV column each."""
+    becomes ``{"dicom.modality": ..}``), one CSV column (or ``info`` line) each; an empty dict
+    stays a value. ``sort_keys`` orders the keys at every level (``pneumoscan info``)."""
     out = {}
-    for key, value in record.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
+    for key in sorted(record) if sort_keys else record:
+        value = record[key]
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}.", sort_keys=sort_keys))
         else:
             out[f"{prefix}{key}"] = value
     return out

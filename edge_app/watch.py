@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_app.audit_log import AuditLog, Claim, Skip
-from edge_app.inputs import display_path, walk_images
+from edge_app.paths import display_path, walk_images
 from edge_app.results import Result
 
 #: ``pneumoscan watch`` keeps the log next to the inbox, not inside it, so the inbox can be

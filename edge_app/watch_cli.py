@@ -1,4 +1,4 @@
-"""The ``watch`` and ``history`` commands; :func:`register` adds them to the ``pneumoscan`` app.
+"""The ``watch`` and ``history`` commands; :mod:`edge_app.cli` registers them on the ``pneumoscan`` app.
 
 - ``watch``    -> :mod:`edge_app.watch` (the loop), :mod:`edge_app.audit_log` (the record),
   :mod:`edge_app.screening` (scoring one image, exactly as ``predict`` does)
@@ -17,7 +17,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from edge_app.cli_options import ModelOption, NoGateOption, ThreadsOption, heatmap_option, with_ids_option
+from edge_app.cli_common import (
+    EXIT_FAILED_INPUTS,
+    ModelOption,
+    NoGateOption,
+    ThreadsOption,
+    db_option,
+    fail,
+    heatmap_option,
+    load_model,
+    make_screener,
+    with_ids_option,
+)
 
 
 class HistoryFormat(str, Enum):
@@ -37,7 +48,7 @@ def watch(
     ],
     db: Annotated[
         Optional[Path],
-        typer.Option("--db", envvar="PNEUMOSCAN_DB", help="Audit log (SQLite). Default: $PNEUMOSCAN_DB, else pneumoscan.sqlite beside INBOX (INBOX/../pneumoscan.sqlite).", show_default=False),
+        db_option("Audit log (SQLite). Default: $PNEUMOSCAN_DB, else pneumoscan.sqlite beside INBOX (INBOX/../pneumoscan.sqlite)."),
     ] = None,
     interval: Annotated[
         float, typer.Option("--interval", min=0.05, max=3600, help="Seconds between looks at INBOX.")
@@ -67,7 +78,6 @@ def watch(
     changed. Ctrl-C or SIGTERM finish the current image and exit.
     """
     from edge_app.audit_log import AuditLog, AuditLogError
-    from edge_app.cli import EXIT_FAILED_INPUTS, fail, load_model, make_screener
     from edge_app.watch import Watcher, default_db_path, stop_on_signals
 
     if not inbox.is_dir():
@@ -110,7 +120,7 @@ def watch(
 def history(
     db: Annotated[
         Optional[Path],
-        typer.Option("--db", envvar="PNEUMOSCAN_DB", help="Audit log to read. Default: $PNEUMOSCAN_DB, else ./pneumoscan.sqlite.", show_default=False),
+        db_option("Audit log to read. Default: $PNEUMOSCAN_DB, else ./pneumoscan.sqlite."),
     ] = None,
     since: Annotated[
         Optional[str],
@@ -120,7 +130,6 @@ def history(
 ) -> None:
     """Export the audit log, newest first, one row per image (and model version)."""
     from edge_app.audit_log import AuditLog, AuditLogError
-    from edge_app.cli import fail
     from edge_app.history import parse_since, render
     from edge_app.watch import DB_NAME
 
@@ -134,9 +143,3 @@ def history(
     except AuditLogError as exc:
         raise fail(str(exc)) from None
     typer.echo(render(rows, fmt.value), nl=False)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``watch`` and ``history`` to ``app`` (:mod:`edge_app.cli` calls this)."""
-    app.command()(watch)
-    app.command()(history)

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from conftest import REPO, synthetic_film
 from edge_app import cli, model_file
 from edge_app.contract import write_metadata
-from edge_helpers import HOSTILE, model_flatbuffer, tiny_metadata, tiny_model, write_hostile_inputs  # noqa: F401
+from edge_helpers import HOSTILE, expected_runtime, model_flatbuffer, tiny_metadata, tiny_model, write_hostile_inputs  # noqa: F401
 
 runner = CliRunner()
 
@@ -295,8 +295,10 @@ def test_info_table_and_json(tiny_model):
     assert "runtime" in table.stdout and "input.shape" in table.stdout
     data = json.loads(run("info", "-m", tiny_model, "--format", "json").stdout)
     assert data["model_path"] == str(tiny_model)
-    assert data["runtime"] == "litert"
-    assert data["input"] == {"shape": [1, 64, 64, 1], "dtype": "uint8", "quantization": data["input"]["quantization"]}
+    assert data["runtime"] == expected_runtime()
+    # The interpreter's own quantisation must be what export promised in the contract.
+    promised = tiny_metadata()["input_quantization"]
+    assert data["input"] == {"shape": [1, 64, 64, 1], "dtype": "uint8", "quantization": promised}
     assert data["metadata"] == tiny_metadata()
 
 
@@ -376,7 +378,7 @@ print(json.dumps({'code': code, 'after_import': after_import, 'after_predict': h
 def test_cli_and_predict_never_import_tensorflow(films, tiny_model, tmp_path):
     done = subprocess.run(
         [sys.executable, "-c", NO_TF_PROBE, str(films), "-m", str(tiny_model), "-f", "json", "-o", str(tmp_path / "r.json")],
-        capture_output=True, text=True, env=subprocess_env(PNEUMOSCAN_RUNTIME="litert"), timeout=120,
+        capture_output=True, text=True, env=subprocess_env(PNEUMOSCAN_RUNTIME=expected_runtime()), timeout=120,
     )
     assert done.returncode == 0, done.stderr
     probe = json.loads(done.stdout.splitlines()[-1])
