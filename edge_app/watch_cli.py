@@ -2,7 +2,8 @@
 
 - ``watch``    -> :mod:`edge_app.watch` (the loop), :mod:`edge_app.audit_log` (the record),
   :mod:`edge_app.screening` (scoring one image, exactly as ``predict`` does)
-- ``history``  -> :mod:`edge_app.audit_log`, :mod:`edge_app.history`
+- ``history``  -> :mod:`edge_app.audit_log` (the entries), :mod:`edge_app.formatting` (the same
+  layout ``predict`` writes)
 
 Exit codes follow ``pneumoscan``'s: 0 done, 1 some image in this run could not be screened (it is
 recorded with its reason), 2 the command cannot run (bad option, model or database).
@@ -10,7 +11,7 @@ recorded with its reason), 2 the command cannot run (bad option, model or databa
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -35,6 +36,22 @@ class HistoryFormat(str, Enum):
     table = "table"
     csv = "csv"
     json = "json"
+
+
+def parse_since(text: str) -> datetime:
+    """``--since``: ``today``, ``yesterday``, ``2024-05-01`` or ``2024-05-01T08:00`` (local time
+    unless an offset is given) as an aware datetime; ``ValueError`` with a usable message otherwise."""
+    word = text.strip().lower()
+    if word in ("today", "yesterday"):
+        day = date.today() - timedelta(days=word == "yesterday")
+        return datetime.combine(day, time()).astimezone()
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a date: use YYYY-MM-DD, YYYY-MM-DDTHH:MM, today or yesterday"
+        ) from None
+    return moment if moment.tzinfo else moment.astimezone()
 
 
 def _say(message: str) -> None:
@@ -130,7 +147,7 @@ def history(
 ) -> None:
     """Export the audit log, newest first, one row per image (and model version)."""
     from edge_app.audit_log import AuditLog, AuditLogError
-    from edge_app.history import parse_since, render
+    from edge_app.formatting import render_log
     from edge_app.watch import DB_NAME
 
     try:
@@ -139,7 +156,7 @@ def history(
         raise typer.BadParameter(str(exc), param_hint="--since") from None
     try:
         with AuditLog(db or Path(DB_NAME), readonly=True) as log:
-            rows = log.rows(start)
+            entries = log.entries(start)
     except AuditLogError as exc:
         raise fail(str(exc)) from None
-    typer.echo(render(rows, fmt.value), nl=False)
+    typer.echo(render_log(entries, fmt.value), nl=False)
