@@ -36,7 +36,7 @@ from PIL import Image, ImageDraw, ImageFont
 from edge_app.contract import read_contract
 from edge_app.gate import fit_gate, image_features, refusal, stored_gate
 from edge_app.preprocessing import ImageError, PreprocessSpec
-from edge_app.decoding import load_model_input
+from edge_app.decoding import decode_file
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chest_xray"
 SUFFIXES = (".jpeg", ".jpg", ".png")

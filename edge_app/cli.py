@@ -1,6 +1,6 @@
 """``pneumoscan``: the command a clinic runs. Thin commands over the library modules.
 
-- ``predict``  -> :mod:`edge_app.inputs`, :mod:`edge_app.screening` (:mod:`edge_app.sources`,
+- ``predict``  -> :mod:`edge_app.paths`, :mod:`edge_app.screening` (:mod:`edge_app.decoding`,
   :mod:`edge_app.gate`, :mod:`edge_app.heatmap`), :mod:`edge_app.formatting`
 - ``info``     -> :mod:`edge_app.model_file`, :mod:`edge_app.classifier`
 - ``bench``    -> :mod:`edge_app.bench`
