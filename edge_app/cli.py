@@ -93,6 +93,13 @@ def _want_progress(count: int) -> bool:
     return count > PROGRESS_MIN_IMAGES and sys.stderr.isatty()
 
 
+def _short(path: Path) -> str:
+    """``path`` relative to the working folder when it lies inside it (a source checkout), else
+    as it is: the samples' rows stay readable in the README's first command."""
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else relative
+
+
 def _check_output(output: Path, force: bool, inputs: list[str]) -> None:
     """Refuse, before any work, an output that would overwrite something the user gave."""
     if output.is_dir():
@@ -177,7 +184,7 @@ def predict(
 
     paths = list(paths or [])
     if samples:
-        paths += [str(p) for p in sorted(SAMPLES_DIR.glob("*.jpeg"))]
+        paths += [_short(p) for p in sorted(SAMPLES_DIR.glob("*.jpeg"))]
     if not paths:
         raise fail("give at least one PATH to screen (or --samples for the bundled sample X-rays)")
 
