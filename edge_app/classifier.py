@@ -75,11 +75,6 @@ class Classifier:
             )
         return matches[0]
 
-    @property
-    def has_heatmap(self) -> bool:
-        """True if the model carries the local logit map output (see :meth:`classify_with_map`)."""
-        return self._map is not None
-
     def require_heatmap(self) -> None:
         """Raise :class:`ContractError` if the model was exported without the heatmap output."""
         if self._map is None:

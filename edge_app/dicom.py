@@ -106,12 +106,8 @@ def prepare_dicom(
 
 
 def dicom_info(dataset: Any, with_ids: bool = False) -> dict[str, Any]:
-    """Fields for a result record: acquisition fields always, patient identifiers only on request.
-
-    ``dataset`` is a pydicom ``Dataset`` or a path (then only the header is read).
-    """
-    if isinstance(dataset, (str, Path)):
-        dataset = _open_dataset(Path(dataset), stop_before_pixels=True)
+    """Fields for a result record from a pydicom ``Dataset``: acquisition fields always, patient
+    identifiers only on request."""
     with _quiet():
         info: dict[str, Any] = {key: _field(dataset, tag) for key, tag in _SAFE_FIELDS.items()}
         bits = _field(dataset, "BitsStored")
@@ -153,12 +149,12 @@ def _quiet():
         logger.disabled = was_disabled
 
 
-def _open_dataset(path: Path, stop_before_pixels: bool = False):
+def _open_dataset(path: Path):
     pydicom = _import_pydicom()
     from pydicom.errors import InvalidDicomError
 
     check_file(path)
-    kwargs = {"defer_size": _DEFER_SIZE, "stop_before_pixels": stop_before_pixels}
+    kwargs = {"defer_size": _DEFER_SIZE}
     try:
         with _quiet():
             try:

@@ -159,23 +159,18 @@ def check_dimensions(size: tuple[int, int]) -> None:
         raise ImageError(f"image too small ({width}x{height}, minimum {MIN_SIDE} px a side)")
 
 
-def to_grayscale_float(image: Image.Image) -> tuple[np.ndarray, float]:
-    """Decode ``image`` to a 2-D float32 array and return it with its full-scale value.
-
-    Colour and palette images go through ITU-R 601 luma; transparent pixels are composited on
-    black (film background). 16-bit images keep their depth; a 16-bit container whose largest
-    value fits in 12 bits is treated as 12-bit, which is how most detectors store their data.
-    """
-    gray, full_scale, _ = _decode(image)
-    return gray, full_scale
-
-
 #: Pillow modes that carry colour (after transparency is composited away).
 _COLOUR_MODES = ("RGB", "RGBA", "RGBX", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV")
 
 
 def _decode(image: Image.Image) -> tuple[np.ndarray, float, Image.Image | None]:
-    """:func:`to_grayscale_float`, plus the decoded image as RGB when it has colour (else None)."""
+    """Decode ``image`` to a 2-D float32 array, its full-scale value, and the decoded image as
+    RGB when it has colour (else None).
+
+    Colour and palette images go through ITU-R 601 luma; transparent pixels are composited on
+    black (film background). 16-bit images keep their depth; a 16-bit container whose largest
+    value fits in 12 bits is treated as 12-bit, which is how most detectors store their data.
+    """
     try:
         image = ImageOps.exif_transpose(image)
         mode = image.mode

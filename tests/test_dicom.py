@@ -421,7 +421,7 @@ def test_info_has_no_identifiers_unless_asked(tmp_path, film):
     assert with_ids["patient_name"] == "Doe^Jane"
     assert with_ids["patient_id"] == "PID-0042"
     assert with_ids["patient_birth_date"] == "20190304"
-    assert dicom_info(path) == info and dicom_info(pydicom.dcmread(path), with_ids=True) == with_ids
+    assert dicom_info(pydicom.dcmread(path)) == info and dicom_info(pydicom.dcmread(path), with_ids=True) == with_ids
     assert decode_file(path, SPEC).info == info
     assert decode_file(path, SPEC, with_ids=True).info == with_ids
 
@@ -429,16 +429,19 @@ def test_info_has_no_identifiers_unless_asked(tmp_path, film):
 def test_reading_prints_and_logs_no_patient_data(tmp_path, film, capsys, caplog):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = make_dataset(np.stack([film, film]), 8)
-        ds.PatientBirthDate = "Doe-born-on-a-Tuesday"  # invalid DA: pydicom warns, quoting it
-        ds.PatientName = "Doe^Jane" + "x" * 80  # too long for PN: pydicom warns, quoting it
-        path = save(ds, tmp_path / "odd.dcm")
+        paths = []
+        for frames in (np.stack([film, film]), film):  # refused (two frames), and read
+            ds = make_dataset(frames, 8)
+            ds.PatientBirthDate = "Doe-born-on-a-Tuesday"  # invalid DA: pydicom warns, quoting it
+            ds.PatientName = "Doe^Jane" + "x" * 80  # too long for PN: pydicom warns, quoting it
+            paths.append(save(ds, tmp_path / f"odd-{len(paths)}.dcm"))
+        path, single = paths
     caplog.clear()
     caplog.set_level(logging.DEBUG)  # as if the app had configured logging
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         refusal(path)
-        assert dicom_info(path, with_ids=True)["patient_name"].startswith("Doe^Jane")
+        assert prepare_dicom(single, SPEC, with_ids=True).info["patient_name"].startswith("Doe^Jane")
     # pydicom's own complaints (here: the overlong name) can quote header values: none escape.
     assert [str(w.message) for w in caught] == [] and caplog.text == ""
     out, err = capsys.readouterr()
