@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,3 +119,21 @@ def test_summary_counts():
         Result("e", error="empty file"),
     ]
     assert Summary.of(results) == Summary(total=5, likely=1, uncertain=2, clear=1, failed=1)
+
+
+def test_screen_bytes_is_screen_of_the_same_file(classifier, tmp_path):
+    """An upload screened from its bytes gives the result the same file gives from disk, under
+    the name it was sent with, and leaves no temporary file behind."""
+    import tempfile
+
+    path = tmp_path / "film.png"
+    Image.fromarray(synthetic_film(96, opacity=1.0)).save(path)
+    before = set(Path(tempfile.gettempdir()).glob("pneumoscan-*"))
+    from_disk = Screener(classifier).screen(path).to_dict()
+    uploaded = Screener(classifier).screen_bytes(path.read_bytes(), "ward3/upload.png").to_dict()
+    assert uploaded.pop("path") == "ward3/upload.png" and from_disk.pop("path") == str(path)
+    uploaded.pop("latency_ms"), from_disk.pop("latency_ms")
+    assert uploaded == from_disk
+    refused = Screener(classifier).screen_bytes(b"not an image", "x.jpeg")
+    assert refused.path == "x.jpeg" and "not an image" in refused.error
+    assert set(Path(tempfile.gettempdir()).glob("pneumoscan-*")) == before
