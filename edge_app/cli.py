@@ -54,8 +54,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-app.command()(watch_cli.watch)
-app.command()(watch_cli.history)
 
 
 def _show_version(value: bool) -> None:
@@ -286,6 +284,11 @@ def bench(
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         typer.echo("\n".join(report.lines()))
+
+
+# Registered here, after predict, info and bench, so ``--help`` lists the commands in that order.
+app.command()(watch_cli.watch)
+app.command()(watch_cli.history)
 
 
 def main() -> None:
