@@ -9,12 +9,19 @@ A model exported with a heatmap has a second output, a local logit map ``[1, h, 
 (:attr:`~edge_app.contract.ModelContract.heatmap`), never by output order, and
 :meth:`Classifier.classify_with_map` returns it from the same single invocation.
 
+A model with a pattern head (:attr:`~edge_app.contract.ModelContract.pattern`) has one more
+output; then both one-value outputs are found by the tensor names the contract records.
+:meth:`Classifier.read` returns everything one invocation gives (:class:`Reading`): the
+screening probability, the pattern probabilities (read only for a film at or over the
+threshold: the contract's ``applies_when``) and the local map.
+
 Inference only: decoding a file is :mod:`edge_app.decoding`, screening one (decode, gate, score,
 heatmap) is :class:`edge_app.screening.Screener`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +35,27 @@ def sigmoid(logit: np.ndarray | float) -> np.ndarray:
     """Probability from a logit, computed stably in float64."""
     x = np.asarray(logit, dtype=np.float64)
     return np.exp(-np.logaddexp(0.0, -x))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities from logits, computed stably in float64."""
+    x = np.asarray(logits, dtype=np.float64)
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one invocation says about a film.
+
+    ``probability``: P(screening positive). ``pattern``: P(each pattern label), in the contract's
+    label order, or None (a two-class model, or a film under the threshold). ``local_map``: the
+    screening head's local logit map ``(h, w)``, when asked for.
+    """
+
+    probability: float
+    pattern: tuple[float, ...] | None = None
+    local_map: np.ndarray | None = None
 
 
 def _describe(details: dict) -> dict:
@@ -56,7 +84,12 @@ class Classifier:
             raise ContractError(f"{self.model_path} is not a loadable TFLite model: {exc}") from None
         self._input = self._interpreter.get_input_details()[0]
         outputs = self._interpreter.get_output_details()
-        self._output = next((o for o in outputs if int(np.prod(o["shape"])) == 1), None)
+        self._pattern = None
+        if self.contract.pattern is not None:
+            self._output = self._named_output(outputs, self.contract.outputs["logit"])
+            self._pattern = self._named_output(outputs, self.contract.pattern.tensor)
+        else:
+            self._output = next((o for o in outputs if int(np.prod(o["shape"])) == 1), None)
         if self._output is None:
             raise ContractError(f"{self.model_path} has no single-value output")
         self._map = self._find_map_output(outputs)
@@ -71,6 +104,16 @@ class Classifier:
         if len(matches) != 1:
             raise ContractError(
                 f"{self.model_path}: metadata describes a heatmap output of shape "
+                f"{list(described.shape)}, the model has no such single output"
+            )
+        return matches[0]
+
+    def _named_output(self, outputs: list[dict], described) -> dict:
+        """The interpreter output the contract names, with the shape it records."""
+        matches = [o for o in outputs if o["name"] == described.name]
+        if len(matches) != 1 or (described.shape and tuple(int(x) for x in matches[0]["shape"]) != described.shape):
+            raise ContractError(
+                f"{self.model_path}: metadata describes output {described.name!r} of shape "
                 f"{list(described.shape)}, the model has no such single output"
             )
         return matches[0]
@@ -135,10 +178,34 @@ class Classifier:
 
         Raises :class:`ContractError` for a model exported without the heatmap output.
         """
-        self.require_heatmap()
-        value = self.raw_output(image)
-        local = self._dequantize(self._map, self._interpreter.get_tensor(self._map["index"]))
-        return self._probability(value), local[0, :, :, 0]
+        reading = self.read(image, with_map=True, threshold=1.0)
+        return reading.probability, reading.local_map
+
+    def read(self, image: np.ndarray, *, with_map: bool = False, threshold: float | None = None) -> Reading:
+        """Everything one invocation says about one image (see :class:`Reading`). The pattern is
+        read when the probability is at or over ``threshold`` (default: the contract's);
+        ``with_map`` needs the heatmap output (:class:`ContractError` otherwise)."""
+        if with_map:
+            self.require_heatmap()
+        probability = self._probability(self.raw_output(image))
+        local = None
+        if with_map:
+            local = self._dequantize(self._map, self._interpreter.get_tensor(self._map["index"]))[0, :, :, 0]
+        threshold = self.contract.threshold if threshold is None else threshold
+        pattern = None
+        if self._pattern is not None and probability >= threshold:
+            pattern = self.pattern_probabilities()
+        return Reading(probability, pattern, local)
+
+    def pattern_probabilities(self) -> tuple[float, ...]:
+        """P(each pattern label) from the last invocation (a model with a pattern head)."""
+        if self._pattern is None:
+            raise ContractError(f"{self.model_path} has no pattern head")
+        values = self._dequantize(self._pattern, self._interpreter.get_tensor(self._pattern["index"])).reshape(-1)
+        if self.contract.pattern.output == "logit":
+            p = float(sigmoid(values[0]))
+            return (1.0 - p, p)
+        return tuple(float(x) for x in softmax(values))
 
     def predict_batch(self, images: np.ndarray) -> np.ndarray:
         """P(pneumonia) for a stack of preprocessed images ``(n, s, s)``."""

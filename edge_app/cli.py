@@ -215,7 +215,7 @@ def predict(
     for message in warnings_seen:
         warn(message)
     failed = [r for r in results if not r.ok]
-    text = render(results, fmt.value, contract.positive_label)
+    text = render(results, fmt.value, contract.positive_label, contract.pattern.display if contract.pattern else None)
     if output is None:
         typer.echo(text, nl=False)
     else:

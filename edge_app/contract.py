@@ -9,6 +9,29 @@ The stored JSON is parsed once, by :meth:`ModelContract.from_dict`, into the typ
 consumer reads: the classifier (input, outputs, heatmap output), the screener and results
 (labels, threshold, uncertain band, version), the input gate (``gate``), ``pneumoscan info``
 (``raw``). Nothing else opens the metadata.
+
+**Heads** (optional ``heads`` section, parsed by :func:`parse_heads`; a file without it is a
+two-class model and reads exactly as before). It says what each output means and which one
+decides::
+
+    "heads": {
+      "screening": {"output": "logit", "tensor": "logit", "labels": ["NORMAL", "PNEUMONIA"],
+                    "threshold": 0.43, "decision": true},
+      "pattern":   {"output": "logit", "tensor": "pattern", "labels": ["bacterial", "viral"],
+                    "display": {"bacterial": "bacterial pneumonia", "viral": "viral pneumonia"},
+                    "applies_when": "screening positive", "validation": {...}}
+    }
+
+- ``screening`` is the screening decision, and the only output that is one: its ``labels``,
+  ``output`` and ``threshold`` must equal the top-level ones (which old readers use), so the two
+  can never disagree; the heatmap and the uncertain band belong to it.
+- ``pattern`` says which kind of finding a film looks like. ``tensor`` names the ``outputs``
+  entry holding it (found in the interpreter by that entry's tensor ``name``, since the pattern
+  logit has the same one-value shape as the screening logit). ``output`` is ``"logit"`` for two
+  labels (P(second label) = sigmoid) or ``"logits"`` for three or more (softmax over
+  ``labels``). ``applies_when`` is ``"screening positive"``: the pattern is read, and shown,
+  only for a film at or over the screening threshold; it never changes the screening call.
+  ``display`` (optional) gives the words shown for each label. ``validation`` is for people.
 """
 
 from __future__ import annotations
@@ -84,6 +107,8 @@ class ModelContract:
     outputs: dict[str, OutputSpec] = field(default_factory=dict, compare=False)
     gate: dict | None = field(default=None, compare=False, repr=False)  # as stored; see gate.py
     weights_sha256: str | None = None
+    #: The pattern head (``heads.pattern``), or None for a two-class model.
+    pattern: "PatternHead | None" = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -133,6 +158,7 @@ class ModelContract:
             band = (float(band[0]), float(band[1]))
             if not band[0] <= threshold <= band[1]:
                 raise ContractError(f"uncertain_band {band} does not contain threshold {threshold}")
+        outputs = _outputs(data.get("outputs"))
         return cls(
             labels=labels,  # type: ignore[arg-type]
             preprocess=spec,
@@ -142,9 +168,10 @@ class ModelContract:
             threshold=threshold,
             version=str(data["version"]),
             uncertain_band=band,
-            outputs=_outputs(data.get("outputs")),
+            outputs=outputs,
             gate=data.get("gate"),
             weights_sha256=data.get("weights_sha256"),
+            pattern=parse_heads(data, labels, threshold, outputs),
             raw=dict(data),
         )
 
@@ -181,6 +208,73 @@ def _outputs(described) -> dict[str, OutputSpec]:
     if heatmap is not None and (len(heatmap.shape) != 4 or heatmap.shape[0] != 1 or heatmap.shape[3] != 1):
         raise ContractError(f"model metadata describes a heatmap output of shape {list(heatmap.shape)}, not [1, h, w, 1]")
     return specs
+
+
+PATTERN_OUTPUTS = ("logit", "logits")
+#: The only rule for when a pattern is read: the screening head called the film positive.
+APPLIES_WHEN = "screening positive"
+
+
+@dataclass(frozen=True)
+class PatternHead:
+    """The parsed ``heads.pattern`` section: which pattern a positive film looks like."""
+
+    labels: tuple[str, ...]
+    output: str  #: "logit" (two labels, sigmoid) or "logits" (softmax)
+    tensor: OutputSpec  #: where the interpreter holds it
+    display: dict[str, str] = field(default_factory=dict)
+
+    def words(self, label: str) -> str:
+        """What a nurse reads for ``label`` (``display``, else the label itself)."""
+        return self.display.get(label, label)
+
+
+def parse_heads(data: dict, labels: tuple[str, ...], threshold: float, outputs: dict[str, OutputSpec]) -> PatternHead | None:
+    """The ``heads`` section (see the module docstring) checked against the rest of the contract;
+    None when the file has no pattern head (every two-class model)."""
+    heads = data.get("heads")
+    if heads is None:
+        return None
+    if not isinstance(heads, dict):
+        raise ContractError("model metadata heads must be an object")
+    screening = heads.get("screening")
+    if screening is not None:
+        if not isinstance(screening, dict):
+            raise ContractError("model metadata heads.screening must be an object")
+        if tuple(screening.get("labels", labels)) != tuple(labels):
+            raise ContractError(f"heads.screening labels {screening.get('labels')} disagree with labels {list(labels)}")
+        if screening.get("output", data["output"]) != data["output"]:
+            raise ContractError(f"heads.screening output {screening.get('output')!r} disagrees with output {data['output']!r}")
+        if "threshold" in screening and abs(float(screening["threshold"]) - threshold) > 1e-12:
+            raise ContractError(f"heads.screening threshold {screening['threshold']} disagrees with threshold {threshold}")
+    pattern = heads.get("pattern")
+    if pattern is None:
+        return None
+    if not isinstance(pattern, dict):
+        raise ContractError("model metadata heads.pattern must be an object")
+    names = tuple(str(x) for x in pattern.get("labels") or ())
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise ContractError(f"heads.pattern labels must be two or more distinct names, got {list(names)}")
+    output = pattern.get("output")
+    if output not in PATTERN_OUTPUTS:
+        raise ContractError(f"heads.pattern output {output!r} not in {PATTERN_OUTPUTS}")
+    if (output == "logit") != (len(names) == 2):
+        raise ContractError(f"heads.pattern output {output!r} does not fit {len(names)} labels (logit: two, logits: three or more)")
+    if pattern.get("applies_when") != APPLIES_WHEN:
+        raise ContractError(f"heads.pattern applies_when must be {APPLIES_WHEN!r}, got {pattern.get('applies_when')!r}")
+    key = pattern.get("tensor", "pattern")
+    tensor = outputs.get(key)
+    if tensor is None:
+        raise ContractError(f"heads.pattern names output {key!r}, which the outputs section does not describe")
+    expected = (1, 1) if output == "logit" else (1, len(names))
+    if tensor.shape != expected:
+        raise ContractError(f"heads.pattern output {key!r} has shape {list(tensor.shape)}, expected {list(expected)}")
+    if "logit" not in outputs:
+        raise ContractError("a model with a pattern head must describe its screening 'logit' output by name")
+    display = pattern.get("display") or {}
+    if not isinstance(display, dict):
+        raise ContractError("heads.pattern display must be an object")
+    return PatternHead(names, output, tensor, {str(k): str(v) for k, v in display.items()})
 
 
 def read_metadata(model_path: str | Path) -> dict:

@@ -7,7 +7,8 @@ and the same CSV columns (:data:`CSV_COLUMNS`) whether it was screened now or re
 log; the log adds its own columns after them (:data:`LOG_COLUMNS`). A failed input is
 ``{"path", "error"}`` in JSON and a row with an empty probability and a filled ``error`` column in
 CSV. Nested fields (a DICOM file's ``"dicom"`` header fields) become dotted CSV columns such as
-``dicom.modality``.
+``dicom.modality``. A pattern model's ``pattern`` and ``pattern_score`` (:mod:`edge_app.results`)
+follow the fixed columns (:data:`PATTERN_COLUMNS`), in every format, whenever a result has them.
 
 Times in the log are stored in UTC and shown in the device's local time with its offset, so an
 exported sheet is unambiguous and still reads like the clinic's clock.
@@ -46,6 +47,10 @@ CSV_COLUMNS = (
     "error",
 )
 
+#: A pattern model's fields, right after :data:`CSV_COLUMNS` when any record has them (a
+#: two-class model's CSV is unchanged).
+PATTERN_COLUMNS = ("pattern", "pattern_score")
+
 #: What the audit log knows about a result beyond the result itself: after :data:`CSV_COLUMNS`.
 LOG_COLUMNS = ("status", "created_at", "sha256", "size")
 
@@ -80,14 +85,17 @@ def _row(before: str, path: str, width: int, after: str) -> list[str]:
     return [f"{before}{path}", f"{' ' * len(before)}{'':<{width}}  {after}"]
 
 
-def format_table(results: list[Result], positive_label: str = "PNEUMONIA") -> str:
-    """One line per image (path, then the advice line) and a summary."""
+def format_table(
+    results: list[Result], positive_label: str = "PNEUMONIA", pattern_display: dict[str, str] | None = None
+) -> str:
+    """One line per image (path, then the advice line) and a summary; ``pattern_display`` is the
+    contract's words for each pattern label (:func:`edge_app.results.pattern_words`)."""
     if not results:
         return "No images to screen.\n"
     width = _path_width([r.path for r in results])
     lines = [f"{'IMAGE':<{width}}  RESULT"]
     for r in results:
-        lines += _row("", r.path, width, advice(r, positive_label))
+        lines += _row("", r.path, width, advice(r, positive_label, pattern_display))
     summary = Summary.of(results, positive_label)
     lines += ["", summary_line(summary)]
     versions = sorted({r.model_version for r in results if r.model_version})
@@ -126,7 +134,9 @@ def csv_text(records: list[dict], columns: Sequence[str]) -> str:
     """``records`` as CSV with nested fields as dotted columns (:func:`flatten`): ``columns``
     first, in order, then every other key any record has, sorted."""
     rows = [flatten(record) for record in records]
-    extra = sorted({key for row in rows for key in row} - set(columns))
+    present = {key for row in rows for key in row}
+    columns = [*columns, *(c for c in PATTERN_COLUMNS if c in present and c not in columns)]
+    extra = sorted(present - set(columns))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[*columns, *extra], lineterminator="\n")
     writer.writeheader()
@@ -138,10 +148,12 @@ def format_csv(results: list[Result]) -> str:
     return csv_text([r.to_dict() for r in results], CSV_COLUMNS)
 
 
-def render(results: list[Result], fmt: str, positive_label: str = "PNEUMONIA") -> str:
+def render(
+    results: list[Result], fmt: str, positive_label: str = "PNEUMONIA", pattern_display: dict[str, str] | None = None
+) -> str:
     """``results`` as text in format ``fmt`` (one of :data:`FORMATS`)."""
     if fmt == "table":
-        return format_table(results, positive_label)
+        return format_table(results, positive_label, pattern_display)
     if fmt == "json":
         return format_json(results)
     if fmt == "jsonl":
@@ -178,7 +190,8 @@ def _outcome(entry: LogEntry) -> str:
         return "not finished: being screened, or interrupted (a watch completes it while the file is in the inbox)"
     if entry.status == "error":
         return f"could not screen: {entry.result.error}"
-    return f"{entry.result.label}{' (uncertain)' if entry.result.uncertain else ''}"
+    pattern = f", pattern {entry.result.pattern} {entry.result.pattern_score}/100" if entry.result.pattern else ""
+    return f"{entry.result.label}{' (uncertain)' if entry.result.uncertain else ''}{pattern}"
 
 
 def format_log_table(entries: list[LogEntry]) -> str:

@@ -137,10 +137,8 @@ class Screener:
                 reason = check_image(film.pixels, film.colourfulness, self.gate)
                 if reason is not None:
                     return Result(path=path, error=f"{NOT_A_CHEST_XRAY}: {reason}", extra=extra)
-            if self.heatmaps is None:
-                probability = self.classifier.classify(film.pixels)
-            else:
-                probability, local_map = self.classifier.classify_with_map(film.pixels)
+            reading = self.classifier.read(film.pixels, with_map=self.heatmaps is not None, threshold=self.threshold)
+            probability, local_map = reading.probability, reading.local_map
         except Exception as exc:  # noqa: BLE001
             return Result(path=path, error=_reason(exc), extra=extra)
         latency_ms = 1000.0 * (decoded.seconds + perf_counter() - start)
@@ -154,8 +152,8 @@ class Screener:
                 extra["heatmap"] = None
                 if self.on_warning is not None:
                     self.on_warning(path, str(exc))
-        result = make_result(path, probability, self.classifier.contract, self.threshold, latency_ms)
-        result.extra = extra
+        result = make_result(path, probability, self.classifier.contract, self.threshold, latency_ms, reading.pattern)
+        result.extra.update(extra)
         return result
 
     def screen(self, item: PathItem | str | os.PathLike) -> Result:

@@ -12,6 +12,10 @@ Order matters and is chosen so that nothing is written unless it is right:
    very file's validation metrics and parity, and re-load it to prove the device accepts it.
 
 The flatbuffer bytes that were verified are the bytes written; only the zip trailer differs.
+
+A run with a pattern head (``train/heads.py``) goes through the same steps, with its third
+output described by name, its own parity check and a ``heads`` contract section
+(:mod:`export.heads`).
 """
 
 from __future__ import annotations
@@ -89,6 +93,14 @@ def export_tflite(
 ) -> ExportResult:
     """Export a run (or its ``model.keras``) to a verified ``.tflite``; see the module docstring."""
     from export.graph import export_graph, map_shape, predict_graph
+    from export.heads import (
+        device_pattern_probabilities,
+        format_pattern_parity,
+        keras_pattern_probabilities,
+        pattern_failures,
+        pattern_outputs,
+        pattern_parity,
+    )
     from export.metadata import build_metadata, output_description, uncertain_band, weights_sha256
     from export.parity import (
         failures,
@@ -152,7 +164,9 @@ def export_tflite(
         graph, quantize, spec.image_size, representative_dataset(representative) if quantize == "int8" else None
     )
 
-    logits, keras_maps = predict_graph(graph, validation.images)
+    scheme = run.scheme
+    keras_outputs = predict_graph(graph, validation.images)
+    logits, keras_maps = keras_outputs[0], keras_outputs[1]
     reference = keras_probabilities(logits)
     weights_hash = weights_sha256(model)
     common = dict(
@@ -169,11 +183,16 @@ def export_tflite(
         input_details, output_details = _describe(candidate)
         common["input_details"] = input_details
         common["outputs"] = output_description(output_details, heat_shape)
-        write_metadata(candidate, build_metadata(**common))
+        if scheme.has_pattern:
+            common["outputs"] = pattern_outputs(common["outputs"], candidate, scheme)
+        write_metadata(candidate, _with_heads(build_metadata(**common), scheme, run.threshold))
         log(f"scoring {len(validation.images)} validation images with the device runtime (1 thread)")
         scores, latencies, runtime = tflite_scores(candidate, validation.images, threads=1)
         chosen = map_indices(len(validation.images))
         device_maps = tflite_maps(candidate, validation.images[chosen])
+        if scheme.has_pattern:
+            patterns = np.array([s.pattern for s in validation.samples])
+            device_pattern = device_pattern_probabilities(candidate, validation.images)
         more_threads = {}
         if threads > 1:
             _, timed, _ = tflite_scores(candidate, validation.images[:LATENCY_IMAGES], threads=threads)
@@ -186,9 +205,14 @@ def export_tflite(
     if more_threads:
         report["latency_ms_more_threads"] = more_threads
     problems = failures(report)
+    if scheme.has_pattern:
+        report["pattern"] = pattern_parity(patterns, keras_pattern_probabilities(keras_outputs[2]), device_pattern)
+        problems += pattern_failures(report["pattern"])
     report["passed"] = not problems
     report["flatbuffer_sha256"] = hashlib.sha256(flatbuffer).hexdigest()
     log(format_report(report))
+    if scheme.has_pattern:
+        log(format_pattern_parity(report["pattern"]))
     if problems and verify:
         raise ParityError(
             f"parity failed: {'; '.join(problems)}. Nothing written; use --no-verify to write it anyway"
@@ -203,6 +227,19 @@ def export_tflite(
         uncertain=uncertain_band(validation.labels, scores, run.threshold),
         parity=report,
     )
+    if scheme.has_pattern:
+        from train.pattern_metrics import pattern_metrics
+
+        called = scores >= run.threshold
+        has = patterns != -1
+        pattern_validation = {
+            "runtime": runtime,
+            "all_pattern_films": pattern_metrics(patterns, device_pattern, scheme),
+            "called_positive": pattern_metrics(np.where(called, patterns, -1), device_pattern, scheme),
+            "keras_run": {k: run.metrics.get("pattern", {}).get(k) for k in ("stress_summary", "stress")},
+            "films_with_pattern": int(has.sum()),
+        }
+        metadata = _with_heads(metadata, scheme, run.threshold, pattern_validation)
     out.parent.mkdir(parents=True, exist_ok=True)
     for stale in (out, Path(f"{out}.json")):
         stale.unlink(missing_ok=True)  # reached only with force, or when neither exists
@@ -210,6 +247,17 @@ def export_tflite(
     write_metadata(out, metadata)
     _prove_loadable(out, validation.images[0], scores[0])
     return ExportResult(out, metadata, report, problems)
+
+
+def _with_heads(metadata: dict, scheme, threshold: float, validation: dict | None = None) -> dict:
+    """``metadata`` with the run's screening labels and, for a pattern run, the ``heads`` section."""
+    from export.heads import heads_section
+    from export.metadata import _clean
+
+    metadata = {**metadata, "labels": list(scheme.screening)}
+    if scheme.has_pattern:
+        metadata["heads"] = _clean(heads_section(scheme, threshold, validation))
+    return metadata
 
 
 def _prove_loadable(path: Path, image: np.ndarray, expected: float) -> None:

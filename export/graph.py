@@ -11,12 +11,17 @@ make the decision, it costs two tiny convolutions, and it survives int8 quantisa
 
 The logit (not the sigmoid) is the first output: an int8 probability has 256 levels and a
 confident model would tie most images at the top one, destroying the ranking (AUC).
+
+A model with a pattern head (``train/heads.py``) gets a third output, ``pattern``: the pattern
+head's logit(s), for the same reason before its sigmoid or softmax. The heatmap stays the
+screening head's: it shows where the film looks abnormal, not which pattern it has.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from train.heads import PATTERN_LOGIT_LAYER
 from train.model import FEATURES_LAYER, LOGIT_LAYER
 
 #: Signature names of the two outputs. The converter (TF 2.21) lists a signature's outputs in
@@ -24,6 +29,7 @@ from train.model import FEATURES_LAYER, LOGIT_LAYER
 #: device must not rely on that: it picks the one-value output, and the metadata records positions.
 LOGIT_OUTPUT = "logit"
 MAP_OUTPUT = "heatmap"
+PATTERN_OUTPUT = "pattern"
 INPUT_NAME = "image"
 
 #: Layers the export graph is built from.
@@ -32,7 +38,8 @@ REQUIRED_LAYERS = (FEATURES_LAYER, "gap", "dense", LOGIT_LAYER)
 
 def export_graph(model):
     """A Keras model with outputs ``[logit (1, 1), heatmap (1, h, w, 1)]`` (a local logit map), sharing ``model``'s
-    layers and weights (nothing is retrained or copied except the head, into 1x1 convolutions)."""
+    layers and weights (nothing is retrained or copied except the head, into 1x1 convolutions);
+    a model with a pattern head adds ``pattern`` (1, P) as a third output."""
     import keras
     from keras import layers
 
@@ -51,7 +58,14 @@ def export_graph(model):
     heatmap = local_logit(local_dense(features))
     local_dense.set_weights([dense_kernel[None, None], dense_bias])
     local_logit.set_weights([logit_kernel[None, None], logit_bias])
-    return keras.Model(model.inputs, [logit.output, heatmap], name="pneumoscan_export")
+    outputs = [logit.output, heatmap]
+    if has_pattern(model):
+        outputs.append(model.get_layer(PATTERN_LOGIT_LAYER).output)
+    return keras.Model(model.inputs, outputs, name="pneumoscan_export")
+
+
+def has_pattern(model) -> bool:
+    return any(layer.name == PATTERN_LOGIT_LAYER for layer in model.layers)
 
 
 def map_shape(graph) -> tuple[int, int, int, int]:
@@ -60,8 +74,13 @@ def map_shape(graph) -> tuple[int, int, int, int]:
     return (1, int(h), int(w), int(c))
 
 
-def predict_graph(graph, images: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Keras ``(logits (n,), heatmaps (n, h, w))`` for uint8 images ``(n, s, s)``."""
+def predict_graph(graph, images: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, ...]:
+    """Keras ``(logits (n,), heatmaps (n, h, w))`` for uint8 images ``(n, s, s)``, and the
+    pattern logits ``(n, P)`` third for a graph with a pattern output."""
     x = images[..., None].astype(np.float32)
-    logits, maps = graph.predict(x, batch_size=batch_size, verbose=0)
-    return np.asarray(logits, dtype=np.float64).reshape(-1), np.asarray(maps, dtype=np.float64)[..., 0]
+    outputs = graph.predict(x, batch_size=batch_size, verbose=0)
+    logits, maps = outputs[0], outputs[1]
+    found = np.asarray(logits, dtype=np.float64).reshape(-1), np.asarray(maps, dtype=np.float64)[..., 0]
+    if len(outputs) > 2:
+        return (*found, np.asarray(outputs[2], dtype=np.float64))
+    return found

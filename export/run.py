@@ -16,6 +16,7 @@ from export.errors import ExportError
 from train.config import TrainConfig
 from train.data import CLASS_NAMES, Sample, patient_of
 from train.fit import CHECKPOINT
+from train.labels import NO_PATTERN, LabelScheme
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,11 @@ class Run:
     @property
     def threshold_rule(self) -> str:
         return str(self.metrics.get("threshold_rule", "chosen on validation by pneumoscan-train"))
+
+    @property
+    def scheme(self) -> LabelScheme:
+        """The run's classes and heads (binary NORMAL/PNEUMONIA for a run older than schemes)."""
+        return LabelScheme.from_dict(self.config.extra.get("labels"))
 
     @property
     def data_fingerprint(self) -> str | None:
@@ -139,4 +145,11 @@ def split_samples(run: Run, which: str) -> list[Sample]:
             f"{len(missing)} of the {len(paths)} {which} images in {run.folder / 'split.json'} no "
             f"longer exist (first: {missing[0]}); export where the training data is available"
         )
-    return [Sample(p, label_of(p), patient_of(p), "") for p in paths]
+    labels = run.split.get("labels", {}).get(which)
+    patterns = run.split.get("patterns", {}).get(which)
+    if labels is None:  # a run from before split.json recorded labels: the class folders say
+        return [Sample(p, label_of(p), patient_of(p), "") for p in paths]
+    if len(labels) != len(paths) or (patterns is not None and len(patterns) != len(paths)):
+        raise ExportError(f"{run.folder / 'split.json'}: {which} labels and paths differ in number")
+    patterns = patterns if patterns is not None else [NO_PATTERN] * len(paths)
+    return [Sample(p, int(lab), patient_of(p), "", int(pat)) for p, lab, pat in zip(paths, labels, patterns)]

@@ -49,11 +49,14 @@ def _saved_model(graph, image_size: int, folder: Path) -> None:
     import keras
     import tensorflow as tf
 
-    from export.graph import INPUT_NAME, LOGIT_OUTPUT, MAP_OUTPUT
+    from export.graph import INPUT_NAME, LOGIT_OUTPUT, MAP_OUTPUT, PATTERN_OUTPUT
 
     def serve(image):
-        logit, heatmap = graph(image, training=False)
-        return {LOGIT_OUTPUT: logit, MAP_OUTPUT: heatmap}
+        outputs = graph(image, training=False)
+        named = {LOGIT_OUTPUT: outputs[0], MAP_OUTPUT: outputs[1]}
+        if len(outputs) > 2:
+            named[PATTERN_OUTPUT] = outputs[2]
+        return named
 
     archive = keras.export.ExportArchive()
     archive.track(graph)

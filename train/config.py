@@ -44,6 +44,11 @@ class TrainConfig:
     sensitivity_target: float = 0.97
     seed: int = 42
     skip_bad: bool = False
+    # Classes beyond NORMAL/PNEUMONIA (train/labels.py): the Kermany file-name kind as a pattern
+    # head, the screening-negative class of another layout, the screening positive's name.
+    pattern: bool = False
+    negative_class: str = ""
+    positive_label: str = "PNEUMONIA"
     extra: dict = field(default_factory=dict)
 
     @property

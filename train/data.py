@@ -1,5 +1,11 @@
 """Finding the labelled images, naming their patients, dropping duplicates, splitting by patient.
 
+A data set is a folder with one sub-folder per class (``ROOT/train/<class>/`` or ``ROOT/<class>/``),
+or a CSV of ``path,label[,patient]``; :mod:`train.labels` says how its classes map onto the
+screening and pattern heads. ``Sample.label`` is always the *screening* label (0 = negative,
+1 = positive) except in a binary scheme, where it is the index into the two classes (the same
+thing); ``Sample.pattern`` is the pattern head's label, or -1 where it has none.
+
 Nothing here imports TensorFlow: it is plain bookkeeping over file names and bytes, so it is
 fast to test and the split can be audited (``split.json``) without loading a model.
 """
@@ -14,8 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_app.preprocessing import SUPPORTED_SUFFIXES
+from train.labels import (
+    NO_PATTERN,
+    LabelError,
+    LabelScheme,
+    read_label_csv,
+    resolve_scheme,
+    screening_and_pattern,
+)
 
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")  # index = label; PNEUMONIA is the positive class
+
+#: Folder names that are splits of a data set, never classes.
+SPLIT_NAMES = ("train", "test", "val")
 
 _PERSON = re.compile(r"^(person\d+)_", re.IGNORECASE)
 _NORMAL = re.compile(r"^((?:NORMAL2-)?IM-\d+)-", re.IGNORECASE)
@@ -31,6 +48,7 @@ class Sample:
     label: int
     patient: str
     sha256: str
+    pattern: int = NO_PATTERN
 
 
 def patient_of(path: str | Path) -> str:
@@ -49,7 +67,9 @@ def patient_of(path: str | Path) -> str:
 
 
 def find_class_dirs(root: str | Path, split: str = "train") -> dict[str, Path]:
-    """Locate ``NORMAL``/``PNEUMONIA`` under ``root/split`` or directly under ``root``."""
+    """The class folders under ``root/split``, or directly under ``root``: ``NORMAL`` and
+    ``PNEUMONIA`` if both are there, else every sub-folder (at least two) that is not a split
+    name (train/test/val), in sorted order."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"data folder not found: {root}")
@@ -57,9 +77,25 @@ def find_class_dirs(root: str | Path, split: str = "train") -> dict[str, Path]:
         dirs = {name: base / name for name in CLASS_NAMES}
         if all(d.is_dir() for d in dirs.values()):
             return dirs
+    for base in (root / split, root):
+        if base.is_dir():
+            found = sorted(d for d in base.iterdir() if d.is_dir() and d.name.lower() not in SPLIT_NAMES)
+            if len(found) >= 2:
+                return {d.name: d for d in found}
     raise DataError(
-        f"{root} has neither {split}/NORMAL + {split}/PNEUMONIA nor NORMAL + PNEUMONIA folders"
+        f"{root} has neither {split}/<class folders> nor class folders directly in it "
+        f"(at least two, e.g. NORMAL + PNEUMONIA)"
     )
+
+
+def find_classes(data: str | Path, split: str = "train") -> list[str]:
+    """The class names of a folder data set or a ``path,label[,patient]`` CSV."""
+    try:
+        if Path(data).suffix.lower() == ".csv":
+            return sorted({row.label for row in read_label_csv(data)})
+    except LabelError as exc:
+        raise DataError(str(exc)) from None
+    return list(find_class_dirs(data, split))
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -73,14 +109,58 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def scan(root: str | Path, split: str = "train") -> list[Sample]:
-    """All labelled images of ``split``; each class must have at least one image."""
+def run_scheme(config) -> LabelScheme:
+    """The scheme of a run (a :class:`train.config.TrainConfig`): the stored one if the run has
+    one, else resolved from the classes its data holds and its options."""
+    stored = config.extra.get("labels")
+    if stored:
+        return LabelScheme.from_dict(stored)
+    try:
+        return resolve_scheme(
+            find_classes(config.data, "train"),
+            pattern=config.pattern,
+            negative=config.negative_class,
+            positive_label=config.positive_label,
+        )
+    except LabelError as exc:
+        raise DataError(str(exc)) from None
+
+
+def scan(root: str | Path, split: str = "train", scheme: LabelScheme | None = None) -> list[Sample]:
+    """All labelled images of ``split`` (a CSV has no splits); each class must have an image.
+
+    ``scheme`` defaults to what the classes found imply (:func:`train.labels.resolve_scheme`
+    without options: NORMAL/PNEUMONIA is the binary scheme as always).
+    """
+    try:
+        if Path(root).suffix.lower() == ".csv":
+            return _scan_csv(Path(root), scheme)
+        dirs = find_class_dirs(root, split)
+        scheme = scheme or resolve_scheme(list(dirs))
+        samples = []
+        for name, folder in dirs.items():
+            files = list_images(folder)
+            if not files:
+                raise DataError(f"class folder {folder} holds no .jpeg/.jpg/.png images")
+            for p in files:
+                label, pattern = screening_and_pattern(scheme, name, p)
+                samples.append(Sample(p, label, patient_of(p), file_sha256(p), pattern))
+        return samples
+    except LabelError as exc:
+        raise DataError(str(exc)) from None
+
+
+def _scan_csv(csv_path: Path, scheme: LabelScheme | None) -> list[Sample]:
+    """A CSV's rows as samples: the ``patient`` column if given, else the Kermany name rule."""
+    rows = read_label_csv(csv_path)
+    scheme = scheme or resolve_scheme(sorted({r.label for r in rows}))
     samples = []
-    for label, (name, folder) in enumerate(find_class_dirs(root, split).items()):
-        files = list_images(folder)
-        if not files:
-            raise DataError(f"class folder {folder} holds no .jpeg/.jpg/.png images")
-        samples += [Sample(p, label, patient_of(p), file_sha256(p)) for p in files]
+    for row in rows:
+        if row.path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            raise DataError(f"{csv_path}: {row.path} is not a .jpeg/.jpg/.png image")
+        label, pattern = screening_and_pattern(scheme, row.label, row.path)
+        patient = f"csv:{row.patient}" if row.patient else patient_of(row.path)
+        samples.append(Sample(row.path, label, patient, file_sha256(row.path), pattern))
     return samples
 
 
@@ -97,7 +177,7 @@ def drop_duplicates(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
             first[sample.sha256] = sample
             kept.append(sample)
             continue
-        if seen.label != sample.label:
+        if (seen.label, seen.pattern) != (sample.label, sample.pattern):
             raise DataError(f"{sample.path} and {seen.path} are identical but labelled differently")
         dropped.append(sample)
     return kept, dropped
@@ -173,7 +253,10 @@ def split_by_patient(
 def fingerprint(samples: list[Sample], root: str | Path) -> str:
     """A hash of (relative path, label, content) for every sample: which data a model saw."""
     digest = hashlib.sha256()
+    base = Path(root).resolve()
+    base = base.parent if base.is_file() else base  # a CSV's paths are relative to its folder
     for s in sorted(samples, key=lambda s: str(s.path)):
-        rel = Path(s.path).resolve().relative_to(Path(root).resolve()).as_posix()
-        digest.update(f"{rel}\t{s.label}\t{s.sha256}\n".encode())
+        rel = Path(s.path).resolve().relative_to(base).as_posix()
+        label = s.label if s.pattern == NO_PATTERN else f"{s.label}.{s.pattern}"
+        digest.update(f"{rel}\t{label}\t{s.sha256}\n".encode())
     return digest.hexdigest()

@@ -22,11 +22,13 @@ Predict = Callable[[np.ndarray], np.ndarray]
 
 
 def keras_predictor(model, batch_size: int = 64) -> Predict:
-    """Probabilities from a Keras model for uint8 images (n, s, s)."""
+    """Screening probabilities from a Keras model for uint8 images (n, s, s); a pattern run's
+    model gives [screening, pattern...] per image (``train/heads.py``) and column 0 is taken."""
 
     def predict(images: np.ndarray) -> np.ndarray:
         x = images[..., None].astype(np.float32)
-        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).reshape(-1)
+        out = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))
+        return out[:, 0] if out.ndim == 2 and out.shape[1] > 1 else out.reshape(-1)
 
     return predict
 
@@ -45,6 +47,7 @@ def load_predictor(model_path: str | Path) -> tuple[Predict, PreprocessSpec, flo
         raise FileNotFoundError(f"model not found: {model_path}")
     import keras
 
+    import train.heads  # noqa: F401 - registers a pattern run's loss and metrics for loading
     from train.config import TrainConfig
 
     config_path = model_path.parent / "config.json"

@@ -17,13 +17,14 @@ import numpy as np
 
 from train.config import TrainConfig
 from train.data import (
-    CLASS_NAMES,
     DataError,
     drop_duplicates,
     fingerprint,
+    run_scheme,
     scan,
     split_by_patient,
 )
+from train.labels import split_labels
 from train.loading import load_samples
 
 CHECKPOINT = "model.keras"
@@ -38,7 +39,9 @@ def prepare_run_dir(out: Path, overwrite: bool) -> None:
 
 def gather(config: TrainConfig, log=print):
     """Scan, de-duplicate and split the data; returns (train, validation, report)."""
-    samples = scan(config.data, "train")
+    scheme = run_scheme(config)
+    config.extra["labels"] = scheme.to_dict()
+    samples = scan(config.data, "train", scheme)
     kept, dropped = drop_duplicates(samples)
     train, validation = split_by_patient(kept, config.validation_fraction, config.seed, config.split_order)
     # Kaggle's val/ (16 images) is too small to select models on; it only adds training data.
@@ -46,14 +49,14 @@ def gather(config: TrainConfig, log=print):
     kaggle_val = Path(config.data) / "val"
     if config.use_kaggle_val and kaggle_val.is_dir():
         known = {s.sha256 for s in kept}
-        extra = [s for s in drop_duplicates(scan(kaggle_val, ""))[0] if s.sha256 not in known]
+        extra = [s for s in drop_duplicates(scan(kaggle_val, "", scheme))[0] if s.sha256 not in known]
         train = train + extra
     report = {
         "images_found": len(samples),
         "duplicates_dropped": len(dropped),
         "kaggle_val_added_to_train": len(extra),
-        "train": {name: sum(s.label == i for s in train) for i, name in enumerate(CLASS_NAMES)},
-        "validation": {name: sum(s.label == i for s in validation) for i, name in enumerate(CLASS_NAMES)},
+        "train": scheme.counts(train),
+        "validation": scheme.counts(validation),
         "train_patients": len({s.patient for s in train}),
         "validation_patients": len({s.patient for s in validation}),
         "fingerprint": fingerprint(kept, config.data),
@@ -73,6 +76,7 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     import tensorflow as tf
 
     from train.evaluate import format_metrics, keras_predictor, write_evaluation
+    from train.heads import keras_pattern_predictor, patterns_of, training_targets
     from train.metrics import choose_threshold
     from train.model import build_model, compile_model
     from train.pipeline import class_weights, make_dataset
@@ -102,6 +106,7 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
             {
                 "train": [str(s.path) for s in train_samples],
                 "validation": [str(s.path) for s in val_samples],
+                **split_labels(train_samples, val_samples),
             },
             indent=1,
         )
@@ -133,11 +138,15 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
         keras.callbacks.CSVLogger(out / "history.csv"),
         timer,
     ]
+    scheme = run_scheme(config)
+    train_targets = training_targets(train_set.labels, patterns_of(train_set), scheme, config.class_weights)
+    val_targets = training_targets(val_set.labels, patterns_of(val_set), scheme, config.class_weights)
     history = model.fit(
-        make_dataset(train_set.images, train_set.labels, config, training=True),
-        validation_data=make_dataset(val_set.images, val_set.labels, config, training=False),
+        make_dataset(train_set.images, train_targets, config, training=True),
+        validation_data=make_dataset(val_set.images, val_targets, config, training=False),
         epochs=config.epochs,
-        class_weight=class_weights(train_set.labels) if config.class_weights else None,
+        # A pattern run's targets carry their own weights (train/heads.py).
+        class_weight=class_weights(train_set.labels) if config.class_weights and not scheme.has_pattern else None,
         callbacks=callbacks,
         verbose=1 if sys.stdout.isatty() else 2,
     )
@@ -150,6 +159,13 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     metrics = write_evaluation(val_set.labels, scores, threshold, out)
     metrics["threshold_rule"] = how
     metrics["stress"] = stress_report(predict, val_set.images, val_set.labels, threshold, spec)
+    if scheme.has_pattern:
+        from train.pattern_metrics import format_pattern, pattern_validation
+
+        metrics["pattern"] = pattern_validation(
+            keras_pattern_predictor(best), val_set.images, patterns_of(val_set), scores >= threshold, scheme, spec
+        )
+        log(format_pattern(metrics["pattern"]))
     metrics["params"] = int(best.count_params())
     metrics["epochs_run"] = len(timer.seconds)
     metrics["best_epoch"] = int(np.argmax(history.history["val_auc"])) + 1

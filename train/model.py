@@ -7,6 +7,10 @@ the first layer, so the exported model takes the raw uint8 pixels the device pro
 The pre-sigmoid layer is named ``logit`` so export can emit it: an int8 sigmoid has only 256
 levels and a confident model would push most images into the top one, destroying the ranking.
 The last block's output is named ``features`` so export can also emit the class activation map.
+
+A run whose label scheme has patterns (:mod:`train.labels`) gets the pattern head beside the
+screening head (:func:`train.heads.add_pattern_head`); the screening head is the same layers
+with the same names either way, so export, the heatmap and the threshold rule treat it alike.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import keras
 from keras import layers, regularizers
 
 from train.config import TrainConfig
+from train.labels import LabelScheme
 
 LOGIT_LAYER = "logit"
 FEATURES_LAYER = "features"
@@ -33,16 +38,26 @@ def build_model(config: TrainConfig) -> keras.Model:
         x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
         name = FEATURES_LAYER if i == len(config.filters) else f"bn{i}"
         x = layers.BatchNormalization(name=name)(x)
-    x = layers.GlobalAveragePooling2D(name="gap")(x)
-    x = layers.Dropout(config.dropout / 2, name="dropout1")(x)
+    pooled = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(config.dropout / 2, name="dropout1")(pooled)
     x = layers.Dense(config.dense_units, activation="relu", kernel_regularizer=reg, name="dense")(x)
     x = layers.Dropout(config.dropout, name="dropout2")(x)
     logit = layers.Dense(1, name=LOGIT_LAYER)(x)
     probability = layers.Activation("sigmoid", name=PROBABILITY_LAYER)(logit)
+    scheme = LabelScheme.from_dict(config.extra.get("labels"))
+    if scheme.has_pattern:
+        from train.heads import add_pattern_head
+
+        return add_pattern_head(inputs, pooled, probability, scheme, config)
     return keras.Model(inputs, probability, name="pneumoscan_cnn")
 
 
 def compile_model(model: keras.Model, config: TrainConfig) -> None:
+    scheme = LabelScheme.from_dict(config.extra.get("labels"))
+    if scheme.has_pattern:
+        from train.heads import compile_heads
+
+        return compile_heads(model, config, scheme)
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss=keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
