@@ -135,7 +135,10 @@ def csv_text(records: list[dict], columns: Sequence[str]) -> str:
     first, in order, then every other key any record has, sorted."""
     rows = [flatten(record) for record in records]
     present = {key for row in rows for key in row}
-    columns = [*columns, *(c for c in PATTERN_COLUMNS if c in present and c not in columns)]
+    # A pattern model's fields go right after the result's own (before the log's) columns.
+    at = list(columns).index("error") + 1 if "error" in columns else len(columns)
+    pattern = [c for c in PATTERN_COLUMNS if c in present and c not in columns]
+    columns = [*columns[:at], *pattern, *columns[at:]]
     extra = sorted(present - set(columns))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[*columns, *extra], lineterminator="\n")

@@ -187,7 +187,8 @@ class Watcher:
         if result.ok:
             self.stats.scored += 1
             uncertain = " (uncertain)" if result.uncertain else ""
-            self.report("scored", path, f"{result.label} score {result.score}{uncertain}")
+            pattern = f", pattern {result.pattern} {result.pattern_score}/100" if result.pattern else ""
+            self.report("scored", path, f"{result.label} score {result.score}{uncertain}{pattern}")
         else:
             self.stats.failed += 1
             self.report("failed", path, result.error or "")

@@ -12,9 +12,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data" / "chest_xray"
 
 
-def synthetic_film(size: int = 128, seed: int = 0, opacity: float = 0.0) -> np.ndarray:
+def synthetic_film(size: int = 128, seed: int = 0, opacity: float = 0.0, side: float = 0.7) -> np.ndarray:
     """A grayscale image shaped loosely like a frontal chest film: bright mediastinum and
-    ribs-like texture, two dark lung fields, and optional hazy opacity in the right lung."""
+    ribs-like texture, two dark lung fields, and optional hazy opacity in the lung centred at
+    ``side`` (0.7: the image's right-hand lung; 0.3 the other)."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:size, 0:size] / size
     img = 170 + 40 * np.exp(-((x - 0.5) ** 2) / 0.01)
@@ -22,27 +23,32 @@ def synthetic_film(size: int = 128, seed: int = 0, opacity: float = 0.0) -> np.n
         img -= 90 * np.exp(-(((x - cx) / 0.14) ** 2 + ((y - 0.5) / 0.3) ** 2))
     img += 12 * np.sin(y * 60 + rng.uniform(0, 6))
     if opacity:
-        img += opacity * 70 * np.exp(-(((x - 0.7) / 0.1) ** 2 + ((y - 0.6) / 0.12) ** 2))
+        img += opacity * 70 * np.exp(-(((x - side) / 0.1) ** 2 + ((y - 0.6) / 0.12) ** 2))
     img += rng.normal(0, 4, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def write_dataset(
-    root: Path, per_class: int = 12, size: int | tuple[int, ...] = 96, patients: int = 6
+    root: Path, per_class: int = 12, size: int | tuple[int, ...] = 96, patients: int = 6, viral: bool = False
 ) -> Path:
     """``root/train/{NORMAL,PNEUMONIA}`` with Kermany-style names and learnable classes.
 
     ``size`` may be several sizes, used in turn: a model's input-gate ranges then cover films of
-    all of them, as the tests' films come in many sizes.
+    all of them, as the tests' films come in many sizes. ``viral``: every other PNEUMONIA film is
+    ``personN_virus_M`` with its opacity in the other lung (a learnable second pattern).
     """
     sizes = (size,) if isinstance(size, int) else tuple(size)
     for label, folder in enumerate(("NORMAL", "PNEUMONIA")):
         d = root / "train" / folder
         d.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            img = synthetic_film(sizes[i % len(sizes)], seed=label * 1000 + i, opacity=float(label))
+            virus = viral and label == 1 and i % 2 == 1
+            img = synthetic_film(
+                sizes[i % len(sizes)], seed=label * 1000 + i, opacity=float(label), side=0.3 if virus else 0.7
+            )
             patient = i % patients
-            name = f"IM-{patient:04d}-{i:04d}.jpeg" if label == 0 else f"person{patient}_bacteria_{i}.jpeg"
+            kind = "virus" if virus else "bacteria"
+            name = f"IM-{patient:04d}-{i:04d}.jpeg" if label == 0 else f"person{patient}_{kind}_{i}.jpeg"
             Image.fromarray(img).save(d / name, quality=95)
     return root
 
@@ -55,6 +61,19 @@ def film() -> np.ndarray:
 @pytest.fixture
 def tiny_dataset(tmp_path: Path) -> Path:
     return write_dataset(tmp_path / "data")
+
+
+def write_class_folders(root: Path, classes: dict[str, tuple[float, float]], per_class: int = 30, size: int = 64) -> Path:
+    """``root/<class>/`` folders of synthetic films, one learnable look per class: ``classes``
+    maps a folder name to (opacity, side) for :func:`synthetic_film`. Each file is its own
+    patient (the names follow no known scheme)."""
+    for c, (name, (opacity, side)) in enumerate(classes.items()):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            img = synthetic_film(size, seed=100 * c + i, opacity=opacity, side=side)
+            Image.fromarray(img).save(folder / f"{name.lower()}-{i:03d}.png")
+    return root
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from conftest import synthetic_film
 
 DATA = Path(__file__).resolve().parent / "data"
 TINY_MODEL = DATA / "tiny-int8.tflite"
+#: A tiny model with a pattern head (bacterial/viral), float32 (see tests/data/make_tiny_model.py).
+TINY_PATTERN_MODEL = DATA / "tiny-pattern-fp32.tflite"
 
 
 @pytest.fixture
@@ -25,6 +27,23 @@ def tiny_model() -> Path:
     if not TINY_MODEL.is_file():
         pytest.fail(f"{TINY_MODEL} is missing: make it with tests/data/make_tiny_model.py")
     return TINY_MODEL
+
+
+@pytest.fixture
+def tiny_pattern_model() -> Path:
+    if not TINY_PATTERN_MODEL.is_file():
+        pytest.fail(f"{TINY_PATTERN_MODEL} is missing: make it with tests/data/make_tiny_model.py --pattern")
+    return TINY_PATTERN_MODEL
+
+
+def pattern_films(tmp_path: Path) -> dict[str, Path]:
+    """Films the tiny pattern model was trained to tell apart: a clear one, and opacities in
+    either lung (bacterial on the right of the image, viral on the left), as PNG files."""
+    paths = {}
+    for name, opacity, side in (("clear", 0.0, 0.7), ("bacterial", 1.0, 0.7), ("viral", 1.0, 0.3)):
+        paths[name] = tmp_path / f"{name}.png"
+        Image.fromarray(synthetic_film(64, seed=7, opacity=opacity, side=side)).save(paths[name])
+    return paths
 
 
 def expected_runtime() -> str:

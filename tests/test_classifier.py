@@ -13,7 +13,7 @@ from conftest import synthetic_film
 from edge_app.classifier import Classifier, sigmoid
 from edge_app.contract import ContractError, write_metadata
 from edge_app.preprocessing import ImageError, prepare_file
-from edge_helpers import expected_runtime, model_flatbuffer, tiny_model  # noqa: F401
+from edge_helpers import expected_runtime, model_flatbuffer, tiny_model, tiny_pattern_model  # noqa: F401
 
 
 @pytest.fixture
@@ -105,3 +105,40 @@ def test_not_a_tflite_file(tiny_model, tmp_path):
     write_metadata(junk, json.loads(Path(f"{tiny_model}.json").read_text()))
     with pytest.raises(ContractError, match="not a loadable TFLite model"):
         Classifier(junk)
+
+
+# --- a model with a pattern head -------------------------------------------------------------
+
+
+def test_pattern_model_reads_its_pattern_only_over_the_threshold(tiny_pattern_model, tmp_path):
+    from edge_helpers import pattern_films
+
+    classifier = Classifier(tiny_pattern_model)
+    films = {k: prepare_file(p, classifier.preprocess).pixels for k, p in pattern_films(tmp_path).items()}
+    clear, bacterial, viral = (classifier.read(films[k]) for k in ("clear", "bacterial", "viral"))
+    assert clear.probability < classifier.contract.threshold and clear.pattern is None
+    assert bacterial.pattern[0] > bacterial.pattern[1]  # (P(bacterial), P(viral))
+    assert viral.pattern[1] > viral.pattern[0]
+    assert sum(viral.pattern) == pytest.approx(1.0)
+    # the screening output is the same one classify() reads, whatever is asked for
+    assert classifier.classify(films["viral"]) == viral.probability
+    assert classifier.read(films["clear"], threshold=0.0).pattern is not None
+
+
+def test_pattern_model_outputs_are_found_by_their_recorded_names(tiny_pattern_model, tmp_path):
+    metadata = json.loads(Path(f"{tiny_pattern_model}.json").read_text())
+    swapped = dict(metadata["outputs"])
+    swapped["logit"], swapped["pattern"] = (
+        {**metadata["outputs"]["logit"], "name": metadata["outputs"]["pattern"]["name"]},
+        {**metadata["outputs"]["pattern"], "name": "no-such-tensor"},
+    )
+    with pytest.raises(ContractError, match="no-such-tensor"):
+        Classifier(relabelled(tiny_pattern_model, tmp_path, outputs=swapped))
+
+
+def test_two_class_model_has_no_pattern(classifier):
+    film = synthetic_film(64, opacity=1.0)
+    assert classifier.contract.pattern is None
+    assert classifier.read(film, threshold=0.0).pattern is None
+    with pytest.raises(ContractError, match="no pattern head"):
+        classifier.pattern_probabilities()

@@ -669,3 +669,32 @@ def test_predict_samples_screens_the_bundled_films_correctly():
 
 def test_predict_needs_a_path_or_samples():
     assert "--samples" in one_error_line(run("predict"))
+
+
+def test_predict_with_a_pattern_model_names_the_pattern_of_positive_films(tmp_path, monkeypatch):
+    from edge_helpers import TINY_PATTERN_MODEL, pattern_films
+
+    pattern_films(tmp_path)
+    monkeypatch.chdir(tmp_path)  # short paths: one table line per film
+    args = ("predict", "--model", TINY_PATTERN_MODEL, "clear.png", "bacterial.png", "viral.png")
+    result = run(*args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    by_name = {Path(r["path"]).stem: r for r in json.loads(result.output)}
+    assert by_name["clear"]["label"] == "NORMAL" and by_name["clear"]["pattern"] is None
+    assert by_name["clear"]["pattern_score"] is None
+    assert (by_name["bacterial"]["label"], by_name["bacterial"]["pattern"]) == ("PNEUMONIA", "bacterial")
+    assert by_name["viral"]["pattern"] == "viral" and 50 <= by_name["viral"]["pattern_score"] <= 100
+    table = run(*args).output
+    viral_line = next(line for line in table.splitlines() if "viral.png" in line)
+    assert viral_line.endswith(f"pattern more like viral pneumonia ({by_name['viral']['pattern_score']}/100)")
+    assert "pattern" not in next(line for line in table.splitlines() if "clear.png" in line)
+    rows = list(csv.DictReader(io.StringIO(run(*args, "--format", "csv").output)))
+    assert [r["pattern"] for r in rows] == ["", "bacterial", "viral"]
+
+
+def test_predict_with_the_two_class_model_prints_no_pattern_fields(tiny_model, tmp_path):
+    from edge_helpers import pattern_films
+
+    films = pattern_films(tmp_path)
+    rows = json.loads(run("predict", "--model", tiny_model, "--format", "json", *films.values()).output)
+    assert all("pattern" not in r and "pattern_score" not in r for r in rows)

@@ -104,3 +104,72 @@ def test_read_errors(tmp_path):
         archive.writestr("metadata.json", "{not json")
     with pytest.raises(ContractError, match="unreadable metadata"):
         read_metadata(broken)
+
+
+# --- the heads section -----------------------------------------------------------------------
+
+
+def with_heads(**pattern_changes) -> dict:
+    data = valid()
+    data["outputs"] = {
+        "logit": {"name": "out:0", "position": 0, "shape": [1, 1]},
+        "pattern": {"name": "out:1", "position": 1, "shape": [1, 1]},
+    }
+    data["heads"] = {
+        "screening": {"output": "logit", "tensor": "logit", "labels": ["NORMAL", "PNEUMONIA"], "threshold": 0.5},
+        "pattern": {
+            "output": "logit",
+            "tensor": "pattern",
+            "labels": ["bacterial", "viral"],
+            "applies_when": "screening positive",
+            "display": {"viral": "viral pneumonia"},
+            **pattern_changes,
+        },
+    }
+    return data
+
+
+def test_heads_section_parses_into_a_pattern_head():
+    contract = ModelContract.from_dict(with_heads())
+    assert contract.pattern.labels == ("bacterial", "viral")
+    assert contract.pattern.output == "logit" and contract.pattern.tensor.name == "out:1"
+    assert contract.pattern.words("viral") == "viral pneumonia"
+    assert contract.pattern.words("bacterial") == "bacterial"
+
+
+def test_a_contract_without_heads_is_a_two_class_model():
+    assert ModelContract.from_dict(valid()).pattern is None
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"labels": ["viral"]}, "two or more"),
+        ({"labels": ["a", "b", "c"]}, "does not fit 3 labels"),
+        ({"output": "probability"}, "not in"),
+        ({"applies_when": "always"}, "applies_when"),
+        ({"tensor": "missing"}, "does not describe"),
+    ],
+)
+def test_bad_pattern_heads_are_refused(change, message):
+    with pytest.raises(ContractError, match=message):
+        ModelContract.from_dict(with_heads(**change))
+
+
+def test_screening_head_must_agree_with_the_top_level_contract():
+    data = with_heads()
+    data["heads"]["screening"]["threshold"] = 0.7
+    with pytest.raises(ContractError, match="threshold"):
+        ModelContract.from_dict(data)
+    data = with_heads()
+    data["heads"]["screening"]["labels"] = ["PNEUMONIA", "NORMAL"]
+    with pytest.raises(ContractError, match="labels"):
+        ModelContract.from_dict(data)
+
+
+def test_softmax_pattern_needs_one_logit_per_label():
+    data = with_heads(output="logits", labels=["a", "b", "c"])
+    with pytest.raises(ContractError, match=r"expected \[1, 3\]"):
+        ModelContract.from_dict(data)
+    data["outputs"]["pattern"]["shape"] = [1, 3]
+    assert ModelContract.from_dict(data).pattern.output == "logits"

@@ -131,3 +131,39 @@ def test_earliest_split_takes_the_lowest_numbered_patients_of_each_series():
     assert {s.patient for s in train}.isdisjoint({s.patient for s in val})
     with pytest.raises(DataError, match="split order"):
         split_by_patient(_samples(specs), 0.25, seed=0, order="sideways")
+
+
+def test_any_class_folders_and_a_csv_are_data_sets(tmp_path):
+    from conftest import write_class_folders
+    from train.data import find_classes
+    from train.labels import resolve_scheme
+
+    root = write_class_folders(tmp_path / "set", {"normal": (0.0, 0.7), "bacterial": (1.0, 0.7), "viral": (1.0, 0.3)}, per_class=3)
+    (root / "train").mkdir()  # an empty split folder is neither a class nor the data
+    assert find_classes(root, "nope") == ["bacterial", "normal", "viral"]
+    samples = scan(root, "nope")
+    assert sorted((s.label, s.pattern) for s in samples) == [(0, -1)] * 3 + [(1, 0)] * 3 + [(1, 1)] * 3
+    assert all(s.patient.startswith("file:") for s in samples)  # no known naming: each file alone
+    csv_path = tmp_path / "labels.csv"
+    lines = ["path,label,patient"] + [f"set/{s.path.parent.name}/{s.path.name},{s.path.parent.name},child{i % 2}" for i, s in enumerate(samples)]
+    csv_path.write_text("\n".join(lines) + "\n")
+    from_csv = scan(csv_path)
+    assert sorted((s.label, s.pattern) for s in from_csv) == sorted((s.label, s.pattern) for s in samples)
+    assert {s.patient for s in from_csv} == {"csv:child0", "csv:child1"}
+    assert fingerprint(from_csv, csv_path)  # CSV paths are hashed relative to its folder
+    assert resolve_scheme(find_classes(csv_path)).patterns == ("bacterial", "viral")
+
+
+def test_kermany_pattern_scan_keeps_the_screening_split(tmp_path):
+    from conftest import write_dataset
+    from train.labels import resolve_scheme
+
+    root = write_dataset(tmp_path / "k", per_class=12, viral=True)
+    plain = scan(root)
+    patterned = scan(root, "train", resolve_scheme(["NORMAL", "PNEUMONIA"], pattern=True))
+    assert [s.label for s in plain] == [s.label for s in patterned]
+    assert {s.pattern for s in patterned if s.label == 1} == {0, 1}
+    assert {s.pattern for s in patterned if s.label == 0} == {-1}
+    # the same seed splits the same patients: screening figures stay comparable with a binary run
+    a, b = split_by_patient(plain, 0.3, seed=1), split_by_patient(patterned, 0.3, seed=1)
+    assert [s.path for s in a[1]] == [s.path for s in b[1]]

@@ -102,3 +102,23 @@ def test_the_log_exports_a_result_in_the_same_layout_as_predict():
     as_json = json.loads(render_log(entries, "json"))
     assert {k: as_json[0][k] for k in result.to_dict()} == json.loads(render([result], "json"))[0]
     assert as_json[0]["status"] == "done" and as_json[1]["error"] == "empty file"
+
+
+def test_pattern_fields_follow_the_fixed_columns_in_predict_and_history():
+    from edge_app.audit_log import LogEntry
+    from edge_app.formatting import LOG_COLUMNS, PATTERN_COLUMNS, render_log
+
+    positive = Result("p.jpeg", 0.9, 90, "PNEUMONIA", False, 0.5, "v2", 9.0,
+                      extra={"pattern": "viral", "pattern_score": 72, "heatmap": "h.png"})
+    negative = Result("n.jpeg", 0.1, 10, "NORMAL", False, 0.5, "v2", 9.0, extra={"pattern": None, "pattern_score": None})
+    rows = list(csv.DictReader(io.StringIO(render([positive, negative], "csv"))))
+    assert list(rows[0]) == [*CSV_COLUMNS, *PATTERN_COLUMNS, "heatmap"]
+    assert (rows[0]["pattern"], rows[0]["pattern_score"]) == ("viral", "72")
+    assert rows[1]["pattern"] == ""
+    table = render([positive, negative], "table")
+    assert "pattern more like viral pneumonia (72/100)" in table and table.count("pattern more like") == 1
+    entries = [LogEntry(r, "done", "2026-12-01T08:00:00+00:00", "v2", "cd" * 32, 10) for r in (positive, negative)]
+    logged = list(csv.DictReader(io.StringIO(render_log(entries, "csv"))))
+    assert list(logged[0]) == [*CSV_COLUMNS, *PATTERN_COLUMNS, *LOG_COLUMNS, "heatmap"]
+    assert json.loads(render_log(entries, "json"))[0]["pattern_score"] == 72
+    assert "pattern viral 72/100" in render_log(entries, "table")

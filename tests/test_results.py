@@ -86,3 +86,58 @@ def test_advice_uses_the_models_positive_label():
     contract = ModelContract(**{**CONTRACT.__dict__, "labels": ("clear", "opacity")})
     assert advice(make_result("a", 0.9, contract), "opacity").startswith("Signs of pneumonia likely")
     assert advice(make_result("a", 0.1, contract), "opacity").startswith("No signs")
+
+
+# --- a model with a pattern head -------------------------------------------------------------
+
+PATTERN_CONTRACT = ModelContract.from_dict(
+    {
+        "format": "pneumoscan-model/1",
+        "labels": ["NORMAL", "PNEUMONIA"],
+        "image_size": 64,
+        "channels": 1,
+        "input_dtype": "uint8",
+        "output": "logit",
+        "threshold": 0.5,
+        "uncertain_band": [0.45, 0.55],
+        "version": "v8",
+        "preprocessing": PreprocessSpec(64).to_dict(),
+        "outputs": {"logit": {"name": "a", "shape": [1, 1]}, "pattern": {"name": "b", "shape": [1, 1]}},
+        "heads": {
+            "pattern": {
+                "output": "logit",
+                "tensor": "pattern",
+                "labels": ["bacterial", "viral"],
+                "applies_when": "screening positive",
+            }
+        },
+    }
+)
+
+
+def test_pattern_fields_name_the_likelier_pattern_over_the_threshold():
+    r = make_result("a.jpeg", 0.9, PATTERN_CONTRACT, pattern=(0.28, 0.72))
+    assert r.to_dict()["pattern"] == "viral" and r.to_dict()["pattern_score"] == 72
+    r = make_result("a.jpeg", 0.9, PATTERN_CONTRACT, pattern=(0.61, 0.39))
+    assert (r.pattern, r.pattern_score) == ("bacterial", 61)
+    assert advice(r).endswith("refer for clinical review; pattern more like bacterial pneumonia (61/100)")
+
+
+def test_no_pattern_under_the_threshold_even_if_one_was_read():
+    r = make_result("a.jpeg", 0.2, PATTERN_CONTRACT, pattern=(0.1, 0.9))
+    assert r.to_dict()["pattern"] is None and r.to_dict()["pattern_score"] is None
+    assert "pattern" not in advice(r)
+    # a lowered threshold makes the same film positive, and then its pattern is shown
+    assert make_result("a.jpeg", 0.2, PATTERN_CONTRACT, threshold=0.1, pattern=(0.1, 0.9)).pattern == "viral"
+
+
+def test_uncertain_positive_shows_its_pattern_and_contract_words_are_used():
+    r = make_result("a.jpeg", 0.5, PATTERN_CONTRACT, pattern=(0.3, 0.7))
+    assert r.uncertain
+    line = advice(r, pattern_display={"viral": "viral-like pattern"})
+    assert line.startswith("Uncertain") and line.endswith("; pattern more like viral-like pattern (70/100)")
+
+
+def test_two_class_results_have_no_pattern_keys():
+    r = make_result("a.jpeg", 0.9, CONTRACT, pattern=(0.3, 0.7))
+    assert "pattern" not in r.to_dict() and r.pattern is None

@@ -494,3 +494,21 @@ def test_corrupt_log_is_reported_untouched(film_folder: Path, tmp_path: Path) ->
     assert done.returncode == 2 and "not a readable pneumoscan audit log" in done.stderr
     assert db.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["inbox", "log.sqlite"]
+
+
+def test_a_pattern_model_s_pattern_goes_into_the_log_and_history(tmp_path: Path) -> None:
+    from edge_helpers import TINY_PATTERN_MODEL, pattern_films
+
+    inbox, db = tmp_path / "inbox", tmp_path / "log.sqlite"
+    inbox.mkdir()
+    films = pattern_films(inbox)
+    cmd = [sys.executable, "-m", "edge_app", "watch", str(inbox), "--db", str(db), "--model", str(TINY_PATTERN_MODEL), "--once"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=run_env())
+    assert done.returncode == 0, done.stderr
+    assert "pattern viral" in done.stdout + done.stderr
+    rows = {Path(r["path"]).stem: r for r in json.loads(CliRunner().invoke(cli_app, ["history", "--db", str(db), "-f", "json"]).output)}
+    assert set(rows) == set(films)
+    assert rows["viral"]["pattern"] == "viral" and isinstance(rows["viral"]["pattern_score"], int)
+    assert rows["clear"]["pattern"] is None
+    header = CliRunner().invoke(cli_app, ["history", "--db", str(db), "-f", "csv"]).output.splitlines()[0].split(",")
+    assert header[len(CSV_COLUMNS):len(CSV_COLUMNS) + 2] == ["pattern", "pattern_score"]

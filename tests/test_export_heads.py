@@ -1,0 +1,121 @@
+"""End to end with more than two classes: toy data sets train, export and screen on the device.
+
+Two layouts: three plain class folders (normal / bacterial / viral, PNG, no naming scheme), and
+the Kermany layout with ``--pattern`` (the kind in the PNEUMONIA file names). Each trains a tiny
+model with :func:`train.fit.fit`, exports it through :func:`export.exporter.export_tflite` and
+screens films with the device's own CLI. The toy films' patterns are opacities in either lung.
+
+The exports skip the parity gate (``verify=False``): a toy model's logits are too close together
+for int8 to keep every decision, and that says nothing about the code. Parity is still measured
+and recorded for both heads, and the float32 export must match the checkpoint exactly. What a
+toy model learns is not asserted; what the device does with any model's outputs is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from conftest import synthetic_film, write_class_folders, write_dataset
+
+pytestmark = pytest.mark.slow
+
+#: Small and quick, yet enough steps for batch-norm statistics to settle (as the tiny model's).
+TOY = dict(image_size=64, epochs=8, batch_size=4, learning_rate=3e-3, augment=False, filters=(4, 8, 8, 8, 8),
+           dense_units=8, validation_fraction=0.3, early_stopping_patience=8)
+
+
+def _screen(model: Path, folder: Path) -> dict[str, dict]:
+    from edge_app.cli import app
+
+    films = {"clear": (0.0, 0.7), "right": (1.0, 0.7), "left": (1.0, 0.3)}
+    for name, (opacity, side) in films.items():
+        Image.fromarray(synthetic_film(64, seed=99, opacity=opacity, side=side)).save(folder / f"{name}.png")
+    out = CliRunner().invoke(app, ["predict", "--model", str(model), "--no-gate", "--format", "json",
+                                   *(str(folder / f"{n}.png") for n in films)])
+    assert out.exit_code == 0, out.output
+    return {Path(r["path"]).stem: r for r in json.loads(out.output[out.output.index("["):])}
+
+
+def _train_and_export(data: Path, run: Path, quantize: str, **options):
+    from export.exporter import export_tflite
+    from train.config import TrainConfig
+    from train.fit import fit
+
+    metrics = fit(TrainConfig(data=str(data), **TOY, **options), run, log=lambda m: None)
+    return metrics, export_tflite(run, quantize=quantize, out=run / f"model-{quantize}.tflite", verify=False,
+                                  log=lambda m: None)
+
+
+def test_three_class_folders_train_export_and_screen(tmp_path):
+    data = write_class_folders(tmp_path / "data", {"normal": (0.0, 0.7), "bacterial": (1.0, 0.7), "viral": (1.0, 0.3)},
+                               per_class=30)
+    metrics, exported = _train_and_export(data, tmp_path / "run", "int8")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["extra"]["labels"]["patterns"] == ["bacterial", "viral"]
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert len(split["patterns"]["validation"]) == len(split["validation"])
+    # metrics.json and the contract carry the pattern validation with intervals
+    assert set(metrics["pattern"]["all_pattern_films"]["ci95"]) >= {"auc", "sensitivity", "specificity"}
+    assert set(metrics["pattern"]["stress"]) >= {"blur_x2", "jpeg_q20"}
+    heads = exported.metadata["heads"]
+    assert heads["screening"]["threshold"] == exported.metadata["threshold"]
+    assert heads["screening"]["labels"] == ["normal", "PNEUMONIA"] == exported.metadata["labels"]
+    assert heads["pattern"]["labels"] == ["bacterial", "viral"] and heads["pattern"]["output"] == "logit"
+    assert "auc" in heads["pattern"]["validation"]["all_pattern_films"]
+    # parity was measured for both heads, through the device runtime
+    assert exported.parity["pattern"]["images"] == sum(p != -1 for p in split["patterns"]["validation"])
+    assert exported.parity["heatmap"]["images"] > 0 and exported.parity["pattern"]["agreement"] is not None
+    results = _screen(exported.path, tmp_path)
+    for r in results.values():
+        assert set(r) >= {"pattern", "pattern_score"}
+        assert (r["pattern"] is None) == (r["label"] == "normal")
+        if r["pattern"] is not None:
+            assert r["pattern"] in ("bacterial", "viral") and 50 <= r["pattern_score"] <= 100
+
+
+def test_kermany_pattern_option_trains_exports_and_screens(tmp_path):
+    from edge_app.classifier import Classifier
+
+    data = write_dataset(tmp_path / "data", per_class=40, size=64, patients=20, viral=True)
+    metrics, exported = _train_and_export(data, tmp_path / "run", "none", pattern=True)
+    assert metrics["pattern"]["patterns"] == ["bacterial", "viral"]
+    assert exported.metadata["heads"]["pattern"]["display"]["viral"] == "viral pneumonia"
+    # float32: the file's pattern head is the checkpoint's, exactly
+    assert exported.parity["pattern"]["agreement"] == 1.0
+    assert exported.parity["pattern"]["max_abs_probability_diff"] < 1e-4
+    classifier = Classifier(exported.path)
+    assert classifier.contract.pattern.labels == ("bacterial", "viral")
+    results = _screen(exported.path, tmp_path)
+    for r in results.values():  # what a toy model learns varies; what the device shows must not
+        assert (r["pattern"] is None) == (r["label"] == "NORMAL")
+        assert r["pattern"] in (None, "bacterial", "viral")
+
+
+def test_four_class_folders_get_a_softmax_pattern_head(tmp_path):
+    from edge_app.classifier import Classifier
+    from export.graph import export_graph
+    from export.run import load_model, locate_run
+    from train.config import TrainConfig
+    from train.fit import fit
+
+    looks = {"healthy": (0.0, 0.7), "a": (1.0, 0.7), "b": (1.0, 0.3), "c": (2.0, 0.5)}
+    data = write_class_folders(tmp_path / "data", looks, per_class=16)
+    config = TrainConfig(data=str(data), negative_class="healthy", positive_label="ABNORMAL", **{**TOY, "epochs": 2})
+    metrics = fit(config, tmp_path / "run", log=lambda m: None)
+    assert metrics["pattern"]["all_pattern_films"]["counts"].keys() == {"a", "b", "c"}
+    assert "auc_one_vs_rest" in metrics["pattern"]["all_pattern_films"]
+    graph = export_graph(load_model(locate_run(tmp_path / "run")))
+    assert tuple(graph.outputs[2].shape) == (None, 3)
+    from export.exporter import export_tflite
+
+    exported = export_tflite(tmp_path / "run", quantize="none", out=tmp_path / "m.tflite", log=lambda m: None)
+    contract = Classifier(exported.path).contract
+    assert contract.pattern.output == "logits" and contract.labels == ("healthy", "ABNORMAL")
+    reading = Classifier(exported.path).read(np.full((64, 64), 128, np.uint8), threshold=0.0)
+    assert len(reading.pattern) == 3 and sum(reading.pattern) == pytest.approx(1.0)
