@@ -78,6 +78,7 @@ def heads_section(scheme: LabelScheme, threshold: float, validation: dict | None
             "antibiotics; WHO treatment guidance decides"
         ),
         "validation": validation or {},
+        "label_scheme": scheme.to_dict(),
     }
     if scheme.kind == KIND_KERMANY:
         pattern["display"] = dict(KERMANY_DISPLAY)

@@ -91,6 +91,12 @@ def test_kermany_pattern_option_trains_exports_and_screens(tmp_path):
     assert exported.parity["pattern"]["max_abs_probability_diff"] < 1e-4
     classifier = Classifier(exported.path)
     assert classifier.contract.pattern.labels == ("bacterial", "viral")
+    # evaluate reads the pattern labels from the file names again and scores the file's pattern head
+    from train.evaluate import evaluate
+
+    evaluated = evaluate(exported.path, data, tmp_path / "eval", None, split="train")
+    assert evaluated["pattern"]["all_pattern_films"]["counts"] == {"bacterial": 20, "viral": 20}
+    assert 0.0 <= evaluated["pattern"]["called_positive"].get("accuracy", 0.0) <= 1.0
     results = _screen(exported.path, tmp_path)
     for r in results.values():  # what a toy model learns varies; what the device shows must not
         assert (r["pattern"] is None) == (r["label"] == "NORMAL")

@@ -91,6 +91,10 @@ def evaluate_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
     typer.echo(format_metrics(metrics, f"{model} on {data}"))
+    if "pattern" in metrics:
+        from train.pattern_metrics import format_pattern
+
+        typer.echo(format_pattern(metrics["pattern"]))
     typer.echo(json.dumps({k: metrics[k] for k in ("auc", "accuracy", "sensitivity", "specificity")}))
 
 

@@ -1,7 +1,9 @@
 """Score a model on a labelled folder and write the clinicians' metrics, plots and JSON.
 
 Works for a ``.keras`` checkpoint (TensorFlow) and for an exported ``.tflite`` file (through the
-device's own classifier, so the numbers are the ones a clinic would get).
+device's own classifier, so the numbers are the ones a clinic would get). A model with a pattern
+head is also scored on its patterns (``metrics["pattern"]``, :mod:`train.pattern_metrics`), on
+every film with a pattern label and on the films it calls positive.
 """
 
 from __future__ import annotations
@@ -62,6 +64,40 @@ def load_predictor(model_path: str | Path) -> tuple[Predict, PreprocessSpec, flo
     return keras_predictor(model), config.preprocess, threshold
 
 
+def load_pattern_predictor(model_path: str | Path):
+    """(pattern probabilities ``(n, P)`` for images, the model's label scheme) for a model with a
+    pattern head, or None."""
+    from train.labels import LabelScheme
+
+    model_path = Path(model_path)
+    if model_path.suffix == ".tflite":
+        from edge_app.classifier import Classifier
+
+        classifier = Classifier(model_path)
+        if classifier.contract.pattern is None:
+            return None
+
+        def predict(images: np.ndarray) -> np.ndarray:
+            rows = []
+            for image in images:
+                classifier.raw_output(image)
+                rows.append(classifier.pattern_probabilities())
+            return np.array(rows, dtype=np.float64).reshape(len(images), -1)
+
+        scheme = LabelScheme.from_dict(classifier.contract.raw["heads"]["pattern"].get("label_scheme"))
+        return predict, scheme
+    from train.config import TrainConfig
+
+    scheme = LabelScheme.from_dict(TrainConfig.load(model_path.parent / "config.json").extra.get("labels"))
+    if not scheme.has_pattern:
+        return None
+    import keras
+
+    from train.heads import keras_pattern_predictor
+
+    return keras_pattern_predictor(keras.models.load_model(model_path)), scheme
+
+
 def write_evaluation(
     labels: np.ndarray, scores: np.ndarray, threshold: float, out_dir: Path, prefix: str = "validation"
 ) -> dict:
@@ -93,14 +129,22 @@ def evaluate(
 ) -> dict:
     """Evaluate ``model_path`` on the labelled folder ``data`` (``data/split`` or ``data`` itself)."""
     predict, spec, stored = load_predictor(model_path)
+    pattern = load_pattern_predictor(model_path)
     threshold = stored if threshold is None else threshold
     if threshold is None:
         threshold = 0.5
-    samples, dropped = drop_duplicates(scan(data, split))
+    samples, dropped = drop_duplicates(scan(data, split, pattern[1] if pattern else None))
     loaded = load_samples(samples, spec, skip_bad=skip_bad)
     scores = predict(loaded.images)
     out = Path(out_dir) if out_dir else Path(model_path).parent / f"eval-{Path(data).name}"
     metrics = write_evaluation(loaded.labels, scores, threshold, out, prefix="eval")
+    if pattern:
+        from train.heads import patterns_of
+        from train.pattern_metrics import pattern_validation
+
+        metrics["pattern"] = pattern_validation(
+            pattern[0], loaded.images, patterns_of(loaded), scores >= threshold, pattern[1], spec
+        )
     metrics.update(
         model=str(model_path), data=str(data), duplicates_dropped=len(dropped), skipped_bad=len(loaded.bad)
     )
