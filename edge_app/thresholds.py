@@ -1,0 +1,84 @@
+"""Where the decision threshold and the uncertain band sit, chosen from labelled scores.
+
+Plain numpy, one definition used by export (on the training hospital's validation films) and by
+``pneumoscan calibrate`` (on a site's own films), so a site's threshold and band follow exactly
+the rule the shipped ones did. Positive = PNEUMONIA: a film is referred when its probability is
+``>=`` the threshold. Training may import this too; it never imports training.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: Uncertain band: below its lower edge at most this share of the labelled pneumonia cases score...
+BAND_MAX_MISSED = 0.01
+#: ...and at or above its upper edge at most this share of the labelled normal children score.
+BAND_MAX_FALSE_ALARM = 0.05
+
+
+def _as_arrays(labels, scores) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.asarray(labels).astype(bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    if labels.shape != scores.shape or labels.ndim != 1:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} must be equal-length vectors")
+    return labels, scores
+
+
+def threshold_for_sensitivity(labels, scores, target: float) -> float:
+    """The highest threshold (so the highest specificity) whose sensitivity is still ``>= target``.
+
+    Candidate thresholds are the observed scores; the returned value sits halfway between the
+    chosen score and the next lower one, so it does not ride on a single film and a film scored a
+    hair differently on another runtime falls on the same side. If no threshold reaches the target
+    (it cannot happen for ``target <= 1`` with at least one positive) the lowest score is used.
+    Raises ``ValueError`` without a positive film.
+    """
+    labels, scores = _as_arrays(labels, scores)
+    if not 0.0 < target <= 1.0:
+        raise ValueError(f"sensitivity target {target} is not in (0, 1]")
+    positives = np.sort(scores[labels])
+    if not len(positives):
+        raise ValueError("no positive (pneumonia) film: sensitivity is undefined")
+    # Sensitivity at threshold t is the share of positives >= t; it keeps >= target while at most
+    # floor((1 - target) * n) positives lie below t (a small epsilon absorbs 0.95 * 20 = 18.999..).
+    allowed_misses = int(math.floor((1.0 - target) * len(positives) + 1e-9))
+    chosen = positives[allowed_misses]
+    lower = scores[scores < chosen]
+    below = float(lower.max()) if len(lower) else float(chosen)
+    return float((chosen + below) / 2.0)
+
+
+def uncertain_band(
+    labels,
+    scores,
+    threshold: float,
+    max_missed: float = BAND_MAX_MISSED,
+    max_false_alarm: float = BAND_MAX_FALSE_ALARM,
+) -> tuple[list[float] | None, str]:
+    """The probability interval reported as "uncertain", chosen on labelled films; returns (band, rule).
+
+    Outside the band the call is one the model almost never got wrong on those films *in that
+    direction*: below the lower edge lie at most 1% of the pneumonia cases (the costly error, a
+    missed pneumonia, is rare there), at or above the upper edge at most 5% of the normal
+    children. In between, both classes still occur often enough that a clinician should look. The
+    band is widened to contain the threshold if needed (a weak or very strong model can put an
+    edge on the other side of it). ``None`` when the films lack one of the classes.
+    """
+    labels, scores = _as_arrays(labels, scores)
+    positives, negatives = np.sort(scores[labels]), np.sort(scores[~labels])[::-1]
+    rule = (
+        f"lower edge keeps >= {1 - max_missed:.0%} of pneumonia cases at or above it, upper edge "
+        f"has <= {max_false_alarm:.0%} of normal cases at or above it; widened to contain the threshold"
+    )
+    if not len(positives) or not len(negatives):
+        return None, "no band: the labelled films lack one of the classes"
+    # At most floor(max_missed * n) positives may score below the lower edge.
+    low = float(positives[int(math.floor(max_missed * len(positives)))])
+    # At most floor(max_false_alarm * n) negatives may score at or above the upper edge: put it
+    # just above the next-highest negative.
+    allowed = int(math.floor(max_false_alarm * len(negatives)))
+    high = float(np.nextafter(negatives[allowed], np.inf)) if allowed < len(negatives) else 0.0
+    low, high = min(low, threshold), max(high, threshold)
+    return [low, min(high, 1.0)], rule

@@ -1,0 +1,54 @@
+"""``edge_app.thresholds``: the sensitivity rule and the uncertain band that export and calibrate share."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_app.thresholds import threshold_for_sensitivity, uncertain_band
+
+
+def _brute_force(labels, scores, target):
+    """The rule as written: over every observed score, the highest with sensitivity >= target."""
+    candidates = np.unique(scores)[::-1]
+    for i, t in enumerate(candidates):
+        if (scores[labels] >= t).mean() >= target:
+            lower = candidates[i + 1] if i + 1 < len(candidates) else t
+            return (t + lower) / 2
+    raise AssertionError
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("target", [0.8, 0.9, 0.95, 0.97, 0.99])
+def test_rule_agrees_with_a_brute_force_search(seed, target):
+    rng = np.random.default_rng(seed)
+    labels = rng.random(300) < 0.6
+    scores = np.round(np.where(labels, rng.beta(5, 2, 300), rng.beta(2, 5, 300)), 3)  # with ties
+    assert threshold_for_sensitivity(labels, scores, target) == pytest.approx(_brute_force(labels, scores, target))
+
+
+def test_rule_keeps_the_target_and_sits_between_two_films():
+    labels = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]).astype(bool)
+    scores = np.linspace(0.01, 0.99, len(labels))
+    t = threshold_for_sensitivity(labels, scores, 0.95)  # 20 positives: one may be missed
+    assert (scores[labels] >= t).mean() >= 0.95
+    assert (scores[labels] >= t).sum() == 19
+    assert not np.any(np.isclose(scores, t))
+
+
+def test_rule_needs_a_positive_and_a_sane_target():
+    with pytest.raises(ValueError, match="no positive"):
+        threshold_for_sensitivity([0, 0], [0.1, 0.2], 0.95)
+    with pytest.raises(ValueError, match="target"):
+        threshold_for_sensitivity([0, 1], [0.1, 0.2], 1.5)
+
+
+def test_band_follows_its_rule_and_contains_the_threshold():
+    rng = np.random.default_rng(1)
+    labels = np.r_[np.zeros(400, bool), np.ones(400, bool)]
+    scores = np.r_[rng.beta(2, 5, 400), rng.beta(5, 2, 400)]
+    (low, high), rule = uncertain_band(labels, scores, 0.4)
+    assert low <= 0.4 <= high
+    assert (scores[labels] < low).mean() <= 0.01 and (scores[~labels] >= high).mean() <= 0.05
+    assert "widened to contain the threshold" in rule
+    assert uncertain_band(np.ones(4, bool), np.linspace(0, 1, 4), 0.5)[0] is None
