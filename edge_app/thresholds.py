@@ -27,13 +27,15 @@ def _as_arrays(labels, scores) -> tuple[np.ndarray, np.ndarray]:
 
 
 def threshold_for_sensitivity(labels, scores, target: float) -> float:
-    """The highest threshold (so the highest specificity) whose sensitivity is still ``>= target``.
+    """The threshold with the highest specificity whose sensitivity is still ``>= target``; among
+    thresholds with that specificity, the one with the highest sensitivity.
 
-    Candidate thresholds are the observed scores; the returned value sits halfway between the
-    chosen score and the next lower one, so it does not ride on a single film and a film scored a
-    hair differently on another runtime falls on the same side. If no threshold reaches the target
-    (it cannot happen for ``target <= 1`` with at least one positive) the lowest score is used.
-    Raises ``ValueError`` without a positive film.
+    The second clause matters where the classes separate: any threshold in the gap between the
+    highest normal score and the pneumonia scores has the same specificity, and the one at the
+    bottom of the gap misses no pneumonia, where "highest threshold that keeps the target" would
+    give up 5% of them for nothing. The value returned sits halfway between two observed scores,
+    so it does not ride on a single film and a film scored a hair differently on another runtime
+    falls on the same side. Raises ``ValueError`` without a positive film.
     """
     labels, scores = _as_arrays(labels, scores)
     if not 0.0 < target <= 1.0:
@@ -44,10 +46,14 @@ def threshold_for_sensitivity(labels, scores, target: float) -> float:
     # Sensitivity at threshold t is the share of positives >= t; it keeps >= target while at most
     # floor((1 - target) * n) positives lie below t (a small epsilon absorbs 0.95 * 20 = 18.999..).
     allowed_misses = int(math.floor((1.0 - target) * len(positives) + 1e-9))
-    chosen = positives[allowed_misses]
-    lower = scores[scores < chosen]
-    below = float(lower.max()) if len(lower) else float(chosen)
-    return float((chosen + below) / 2.0)
+    highest = positives[allowed_misses]  # the highest threshold keeping the target
+    # Specificity stays the same for every threshold above the highest normal score below it.
+    negatives_below = scores[~labels & (scores < highest)]
+    if not len(negatives_below):
+        return float(scores.min() / 2.0)  # no specificity to keep: refer everyone
+    floor_score = float(negatives_below.max())
+    next_up = float(scores[scores > floor_score].min())
+    return (floor_score + next_up) / 2.0
 
 
 def uncertain_band(

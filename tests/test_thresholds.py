@@ -9,13 +9,16 @@ from edge_app.thresholds import threshold_for_sensitivity, uncertain_band
 
 
 def _brute_force(labels, scores, target):
-    """The rule as written: over every observed score, the highest with sensitivity >= target."""
-    candidates = np.unique(scores)[::-1]
-    for i, t in enumerate(candidates):
-        if (scores[labels] >= t).mean() >= target:
-            lower = candidates[i + 1] if i + 1 < len(candidates) else t
-            return (t + lower) / 2
-    raise AssertionError
+    """The rule as written, over every midpoint between observed scores: keep the target, then
+    the highest specificity, then the highest sensitivity."""
+    values = np.unique(scores)
+    candidates = np.r_[values[0] / 2, (values[1:] + values[:-1]) / 2]
+    best = None
+    for t in candidates:
+        sens, spec = (scores[labels] >= t).mean(), (scores[~labels] < t).mean()
+        if sens >= target and (best is None or (spec, sens) > best[:2]):
+            best = (spec, sens, t)
+    return best[2]
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -27,12 +30,22 @@ def test_rule_agrees_with_a_brute_force_search(seed, target):
     assert threshold_for_sensitivity(labels, scores, target) == pytest.approx(_brute_force(labels, scores, target))
 
 
+def test_separated_classes_get_the_bottom_of_the_gap():
+    labels = np.r_[np.zeros(50, bool), np.ones(50, bool)]
+    scores = np.r_[np.linspace(0.0, 0.3, 50), np.linspace(0.6, 1.0, 50)]
+    t = threshold_for_sensitivity(labels, scores, 0.95)
+    assert t == pytest.approx(0.45)  # specificity 1 and sensitivity 1, not 0.95
+
+
 def test_rule_keeps_the_target_and_sits_between_two_films():
-    labels = np.array([0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]).astype(bool)
+    # 21 pneumonias with 5 normals among the lowest: one pneumonia may be missed, and missing the
+    # lowest one clears the three normals below the second
+    labels = np.array([0, 0, 1, 0, 1, 1, 0, 1, 1, 1, 0, 1] + [1] * 14).astype(bool)
     scores = np.linspace(0.01, 0.99, len(labels))
-    t = threshold_for_sensitivity(labels, scores, 0.95)  # 20 positives: one may be missed
-    assert (scores[labels] >= t).mean() >= 0.95
-    assert (scores[labels] >= t).sum() == 19
+    t = threshold_for_sensitivity(labels, scores, 0.95)
+    assert (scores[labels] >= t).sum() == 20
+    assert (scores[~labels] >= t).sum() == 2
+    assert scores[3] < t < scores[4]
     assert not np.any(np.isclose(scores, t))
 
 
