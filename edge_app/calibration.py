@@ -257,6 +257,15 @@ def _cell(p: Proportion) -> str:
     return f"{p.value:5.3f} ({low:.2f}-{high:.2f})"
 
 
+def _why(tags: tuple[str, ...]) -> str:
+    """``recommended, rule at sensitivity 0.9/0.95`` rather than one phrase per target."""
+    levels = [t.removeprefix("sensitivity >= ") for t in tags if t.startswith("sensitivity >= ")]
+    words = [t for t in tags if not t.startswith("sensitivity >= ")]
+    if levels:
+        words.append(f"rule at sensitivity {'/'.join(levels)}")
+    return ", ".join(words)
+
+
 def format_table(calibration: Calibration) -> str:
     """The table for a person: one row per candidate threshold, lowest first."""
     head = f"{'THRESHOLD':>9}  {'SENSITIVITY':<17}  {'SPECIFICITY':<17}  {'PPV':<17}  {'NPV':<17}  {'REFERRED':<17}  WHY"
@@ -264,7 +273,7 @@ def format_table(calibration: Calibration) -> str:
     for row in calibration.table:
         lines.append(
             f"{row.threshold:9.4f}  {_cell(row.sensitivity)}  {_cell(row.specificity)}  {_cell(row.ppv)}  "
-            f"{_cell(row.npv)}  {_cell(row.referred)}  {', '.join(row.why)}"
+            f"{_cell(row.npv)}  {_cell(row.referred)}  {_why(row.why)}"
         )
     auc, low, high = calibration.auc
     lines.append("")

@@ -53,6 +53,8 @@ def write_plots(labels, scores, calibration, profile_path: Path, *, force: bool 
         for path in (roc_path, tradeoff_path):
             if path.exists():
                 raise FileExistsError(f"{path} already exists; refusing to overwrite it (use --force)")
+    # A threshold t between two observed scores refers exactly the films at or above the upper
+    # one, so each value holds on the interval that ends at its score: steps drawn "pre".
     thresholds, sens, spec, referred = _curves(labels, scores)
     site, model = calibration.recommended, calibration.at_model_threshold
     auc, low, high = calibration.auc
@@ -73,9 +75,9 @@ def write_plots(labels, scores, calibration, profile_path: Path, *, force: bool 
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    ax.step(thresholds, sens, where="post", label="sensitivity", color="tab:red")
-    ax.step(thresholds, spec, where="post", label="specificity", color="tab:green")
-    ax.step(thresholds, referred, where="post", label="share referred", color="tab:purple", ls="--")
+    ax.step(thresholds, sens, where="pre", label="sensitivity", color="tab:red")
+    ax.step(thresholds, spec, where="pre", label="specificity", color="tab:green")
+    ax.step(thresholds, referred, where="pre", label="share referred", color="tab:purple", ls="--")
     if calibration.band is not None:
         ax.axvspan(*calibration.band, color="gold", alpha=0.25, label="uncertain band")
     ax.axvline(site.threshold, color="tab:red", lw=1, label=f"site threshold {site.threshold:.3f}")

@@ -5,6 +5,7 @@
 - ``info``     -> :mod:`edge_app.model_file`, :mod:`edge_app.classifier`
 - ``bench``    -> :mod:`edge_app.bench`
 - ``watch``, ``history`` -> :mod:`edge_app.watch_cli`
+- ``calibrate`` -> :mod:`edge_app.calibrate_cli`
 - options several commands take -> :mod:`edge_app.cli_options`
 
 Exit codes: 0 every input was screened, 1 some input could not be (the others still were),
@@ -335,6 +336,10 @@ def bench(
 from edge_app.watch_cli import register as _register_watch  # noqa: E402 (needs the app above)
 
 _register_watch(app)
+
+from edge_app.calibrate_cli import register as _register_calibrate  # noqa: E402
+
+_register_calibrate(app)
 
 
 def main() -> None:
