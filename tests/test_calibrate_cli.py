@@ -158,3 +158,4 @@ def test_a_class_emptied_by_refusals_writes_no_profile(tmp_path, tiny_model):
 def test_sensitivity_out_of_range_is_a_usage_error(labelled, tiny_model, tmp_path, value):
     result = run("calibrate", labelled, "--out", tmp_path / "s.json", "--model", tiny_model, "--sensitivity", value)
     assert result.exit_code == 2 and not (tmp_path / "s.json").exists()
+
