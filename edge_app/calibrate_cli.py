@@ -53,6 +53,14 @@ def calibrate(
             help="Recommend the threshold with the highest specificity whose sensitivity stays at or above this.",
         ),
     ] = 0.95,
+    confident: Annotated[
+        bool,
+        typer.Option(
+            "--confident",
+            help="Hold the sensitivity's 95% interval, not just its observed value, to --sensitivity "
+            "(refers more healthy children; safer on a few hundred films).",
+        ),
+    ] = False,
     model: ModelOption = None,
     threads: ThreadsOption = 1,
     force: Annotated[bool, typer.Option("--force", help="Allow --out (and its plots) to replace existing files.")] = False,
@@ -115,7 +123,7 @@ def calibrate(
 
     calibration = run_calibration(
         screened.labels, screened.scores, model_threshold=contract.threshold, target=sensitivity,
-        class_names=contract.labels,
+        class_names=contract.labels, confident=confident,
     )
     data = build_profile(calibration, contract, labelled=films.source, refused=len(screened.refused))
     try:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from edge_app.intervals import auc_interval, wilson_interval
-from edge_app.thresholds import threshold_for_sensitivity, uncertain_band
+from edge_app.thresholds import threshold_for_confident_sensitivity, threshold_for_sensitivity, uncertain_band
 
 DEFAULT_SENSITIVITY = 0.95
 
@@ -33,7 +33,9 @@ MIN_FILMS_PER_CLASS = 50
 TABLE_TARGETS = (0.80, 0.85, 0.90, 0.95, 0.97, 0.98, 0.99)
 
 
-def rule_text(target: float) -> str:
+def rule_text(target: float, confident: bool = False) -> str:
+    if confident:
+        return f"highest specificity whose 95% sensitivity interval stays >= {target:g} on the site's labelled films"
     return f"highest specificity with sensitivity >= {target:g} on the site's labelled films"
 
 
@@ -137,10 +139,11 @@ class Calibration:
     table: tuple[OperatingRow, ...]
     uncertain: Proportion = Proportion(0, 0)  # films inside the band
     warnings: tuple[str, ...] = field(default=())
+    confident: bool = False  # the rule holds the sensitivity interval, not the observed value, to the target
 
     @property
     def rule(self) -> str:
-        return rule_text(self.target)
+        return rule_text(self.target, self.confident)
 
     @property
     def recommended(self) -> OperatingRow:
@@ -151,7 +154,9 @@ class Calibration:
         return next(row for row in self.table if "model" in row.why)
 
 
-def _sample_warnings(recommended: OperatingRow, target: float, labels: tuple[str, str]) -> list[str]:
+def _sample_warnings(
+    recommended: OperatingRow, target: float, labels: tuple[str, str], confident: bool, met: bool
+) -> list[str]:
     """Plain sentences for a supervisor: when is this recommendation too thin to lean on."""
     out = []
     negatives, positives = recommended.tn + recommended.fp, recommended.tp + recommended.fn
@@ -164,11 +169,17 @@ def _sample_warnings(recommended: OperatingRow, target: float, labels: tuple[str
             )
     sens = recommended.sensitivity
     low, high = sens.interval
-    if low < target:
+    if confident and not met:
+        out.append(
+            f"{positives} {labels[1]} films are too few for the 95% sensitivity interval to clear "
+            f"{target:g} even with none missed: the threshold refers every {labels[1]} film here"
+        )
+    elif low < target:
         out.append(
             f"sensitivity at the recommended threshold is {sens.value:.3f} (95% interval "
             f"{low:.3f}-{high:.3f}): its lower end is below the {target:g} target, so on films like "
-            f"these the true sensitivity may be lower; more {labels[1]} films narrow the interval"
+            f"these the true sensitivity may be lower; more {labels[1]} films narrow the interval, "
+            "and --confident picks the threshold whose interval clears the target (row 'confident')"
         )
     return out
 
@@ -180,9 +191,12 @@ def calibrate(
     model_threshold: float,
     target: float = DEFAULT_SENSITIVITY,
     class_names: tuple[str, str] = ("NORMAL", "PNEUMONIA"),
+    confident: bool = False,
 ) -> Calibration:
     """The site's operating point from reference ``labels`` (1 = pneumonia) and ``scores``
-    (the model's probabilities). Raises ``ValueError`` without both classes."""
+    (the model's probabilities). ``confident``: recommend by the interval's lower end
+    (:func:`~edge_app.thresholds.threshold_for_confident_sensitivity`). Raises ``ValueError``
+    without both classes."""
     labels = np.asarray(labels).astype(bool)
     scores = np.asarray(scores, dtype=np.float64)
     if labels.shape != scores.shape:
@@ -191,9 +205,12 @@ def calibrate(
         raise ValueError("calibration needs films of both classes")
     if not 0.5 <= target < 1.0:
         raise ValueError(f"sensitivity target {target} must be in [0.5, 1)")
-    threshold = threshold_for_sensitivity(labels, scores, target)
     # A site threshold of exactly 0 or 1 would refer everyone or no one; keep it inside (0, 1).
-    threshold = float(np.clip(threshold, 1e-6, 1 - 1e-6))
+    inside = lambda t: float(np.clip(t, 1e-6, 1 - 1e-6))  # noqa: E731
+    plain = inside(threshold_for_sensitivity(labels, scores, target))
+    sure, met = threshold_for_confident_sensitivity(labels, scores, target)
+    sure = inside(sure)
+    threshold = sure if confident else plain
     band, band_rule = uncertain_band(labels, scores, threshold)
 
     candidates: dict[float, list[str]] = {}
@@ -204,9 +221,9 @@ def calibrate(
 
     add(threshold, "recommended")
     add(model_threshold, "model")
+    add(sure, "confident")
     for level in TABLE_TARGETS:
-        add(float(np.clip(threshold_for_sensitivity(labels, scores, level), 1e-6, 1 - 1e-6)),
-            f"sensitivity >= {level:g}")
+        add(inside(threshold_for_sensitivity(labels, scores, level)), f"sensitivity >= {level:g}")
     table = tuple(operating_row(labels, scores, t, why) for t, why in sorted(candidates.items()))
     calibration = Calibration(
         target=float(target),
@@ -214,6 +231,7 @@ def calibrate(
         band=None if band is None else (float(band[0]), float(band[1])),
         band_rule=band_rule,
         model_threshold=float(model_threshold),
+        confident=bool(confident),
         counts={class_names[0]: int((~labels).sum()), class_names[1]: int(labels.sum())},
         auc=auc_interval(labels, scores),
         table=table,
@@ -221,7 +239,7 @@ def calibrate(
             0 if band is None else int(((scores >= band[0]) & (scores <= band[1])).sum()), len(scores)
         ),
     )
-    warnings = _sample_warnings(calibration.recommended, target, class_names)
+    warnings = _sample_warnings(calibration.recommended, target, class_names, confident, met)
     return replace(calibration, warnings=tuple(warnings))
 
 

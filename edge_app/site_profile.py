@@ -134,6 +134,7 @@ def build_profile(calibration, contract, *, labelled: str, refused: int, created
         "threshold": round(calibration.threshold, 8),
         "threshold_rule": calibration.rule,
         "sensitivity_target": calibration.target,
+        "sensitivity_rule": "interval" if calibration.confident else "observed",
         "uncertain_band": None if calibration.band is None else [round(x, 8) for x in calibration.band],
         "uncertain_band_rule": calibration.band_rule,
         "model_version": contract.version,

@@ -40,13 +40,41 @@ def threshold_for_sensitivity(labels, scores, target: float) -> float:
     labels, scores = _as_arrays(labels, scores)
     if not 0.0 < target <= 1.0:
         raise ValueError(f"sensitivity target {target} is not in (0, 1]")
+    n = int(labels.sum())
+    # Sensitivity at threshold t is the share of positives >= t; it keeps >= target while at most
+    # floor((1 - target) * n) positives lie below t (a small epsilon absorbs 0.95 * 20 = 18.999..).
+    return threshold_allowing_misses(labels, scores, int(math.floor((1.0 - target) * n + 1e-9)))
+
+
+def threshold_for_confident_sensitivity(labels, scores, target: float) -> tuple[float, bool]:
+    """Like :func:`threshold_for_sensitivity`, but the whole 95% Wilson interval of the
+    sensitivity must stay ``>= target``, not just the observed value; returns (threshold, met).
+
+    On a few hundred films the observed sensitivity at the plain rule's threshold is the target
+    itself, and the truth may well be below it; this rule gives up some specificity so that the
+    films at hand support the target. ``met`` is False when even missing no pneumonia film
+    cannot make the interval clear the target (too few films): the threshold then refers them all.
+    """
+    from edge_app.intervals import wilson_interval
+
+    labels, scores = _as_arrays(labels, scores)
+    n = int(labels.sum())
+    if not n:
+        raise ValueError("no positive (pneumonia) film: sensitivity is undefined")
+    misses = -1
+    while misses + 1 < n and wilson_interval(n - (misses + 1), n)[0] >= target:
+        misses += 1
+    return threshold_allowing_misses(labels, scores, max(misses, 0)), misses >= 0
+
+
+def threshold_allowing_misses(labels, scores, misses: int) -> float:
+    """The highest-specificity threshold that leaves at most ``misses`` positives below it, and
+    among those the one with the highest sensitivity (see :func:`threshold_for_sensitivity`)."""
+    labels, scores = _as_arrays(labels, scores)
     positives = np.sort(scores[labels])
     if not len(positives):
         raise ValueError("no positive (pneumonia) film: sensitivity is undefined")
-    # Sensitivity at threshold t is the share of positives >= t; it keeps >= target while at most
-    # floor((1 - target) * n) positives lie below t (a small epsilon absorbs 0.95 * 20 = 18.999..).
-    allowed_misses = int(math.floor((1.0 - target) * len(positives) + 1e-9))
-    highest = positives[allowed_misses]  # the highest threshold keeping the target
+    highest = positives[min(max(misses, 0), len(positives) - 1)]  # the highest threshold allowed
     # Specificity stays the same for every threshold above the highest normal score below it.
     negatives_below = scores[~labels & (scores < highest)]
     if not len(negatives_below):

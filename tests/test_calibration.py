@@ -101,3 +101,16 @@ def test_format_table_shows_every_row_and_the_auc():
     text = format_table(cal)
     assert text.count("\n") == len(cal.table) + 3
     assert "recommended" in text and "model" in text and "AUC" in text and "DeLong" in text
+
+
+def test_confident_recommendation_trades_specificity_for_a_sensitivity_interval_above_target():
+    labels, scores = _scores(150, 300, seed=5)
+    plain = calibrate(labels, scores, model_threshold=0.5)
+    sure = calibrate(labels, scores, model_threshold=0.5, confident=True)
+    assert sure.threshold <= plain.threshold and "interval stays >= 0.95" in sure.rule
+    assert sure.recommended.sensitivity.interval[0] >= 0.95 > plain.recommended.sensitivity.interval[0]
+    assert sure.recommended.specificity.value <= plain.recommended.specificity.value
+    # the plain calibration shows the confident threshold as a row, and its warning points to it
+    assert any("confident" in row.why for row in plain.table)
+    assert any("--confident" in w for w in plain.warnings)
+    assert not any("below the 0.95 target" in w for w in sure.warnings)

@@ -65,3 +65,28 @@ def test_band_follows_its_rule_and_contains_the_threshold():
     assert (scores[labels] < low).mean() <= 0.01 and (scores[~labels] >= high).mean() <= 0.05
     assert "widened to contain the threshold" in rule
     assert uncertain_band(np.ones(4, bool), np.linspace(0, 1, 4), 0.5)[0] is None
+
+
+def test_confident_rule_holds_the_interval_to_the_target_and_no_further():
+    from edge_app.intervals import wilson_interval
+    from edge_app.thresholds import threshold_for_confident_sensitivity
+
+    rng = np.random.default_rng(4)
+    labels = np.r_[np.zeros(300, bool), np.ones(500, bool)]
+    scores = np.r_[rng.beta(2, 5, 300), rng.beta(6, 2, 500)]
+    t, met = threshold_for_confident_sensitivity(labels, scores, 0.95)
+    hits = int((scores[labels] >= t).sum())
+    assert met and wilson_interval(hits, 500)[0] >= 0.95
+    # clearing one more normal film (the lowest one still referred) costs the interval the target
+    stricter = np.nextafter(scores[~labels & (scores >= t)].min(), 1)
+    assert wilson_interval(int((scores[labels] >= stricter).sum()), 500)[0] < 0.95
+    assert t <= threshold_for_sensitivity(labels, scores, 0.95)  # never less safe than the plain rule
+
+
+def test_confident_rule_on_too_few_films_refers_every_positive_and_says_so():
+    from edge_app.thresholds import threshold_for_confident_sensitivity
+
+    labels = np.r_[np.zeros(10, bool), np.ones(30, bool)]
+    scores = np.r_[np.linspace(0.0, 0.5, 10), np.linspace(0.3, 1.0, 30)]
+    t, met = threshold_for_confident_sensitivity(labels, scores, 0.95)  # 30/30 gives 0.886..1
+    assert not met and (scores[labels] >= t).all()
