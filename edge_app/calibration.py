@@ -9,7 +9,10 @@ Given each film's reference label and the model's probability, :func:`calibrate`
 few candidate thresholds, sensitivity, specificity, PPV, NPV and the share referred, each with a
 95% Wilson interval, and the AUC with its DeLong interval; recommends a threshold by one stated
 rule (:func:`edge_app.thresholds.threshold_for_sensitivity`: the highest specificity whose
-sensitivity stays at or above the target); sets the uncertain band by the rule export uses
+sensitivity stays at or above the target; with ``confident``, whose 95% sensitivity interval does,
+:func:`edge_app.thresholds.threshold_for_confident_sensitivity`, which on a few hundred films
+is the difference between a promise the films support and one they merely do not contradict);
+sets the uncertain band by the rule export uses
 (:func:`edge_app.thresholds.uncertain_band`); and says plainly when the films are too few for
 the rule to mean much. Plain numpy; screening the films is the caller's job.
 """
