@@ -20,7 +20,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from edge_app.cli_options import ModelOption, ThreadsOption
+from edge_app.cli_common import ModelOption, ThreadsOption, fail, load_model, make_screener, warn
 
 
 class ReportFormat(str, Enum):
@@ -75,7 +75,6 @@ def calibrate(
     from edge_app.calibration import calibrate as run_calibration
     from edge_app.calibration import format_table, screen_labelled
     from edge_app.calibration_plots import PlotsUnavailable, plot_paths, write_plots
-    from edge_app.cli import fail, load_model, make_screener, warn
     from edge_app.labelled_set import LabelledSetError, read_labelled
     from edge_app.site_profile import SiteProfileError, build_profile, write_profile
 
@@ -166,8 +165,3 @@ def _report(calibration, table: str, out: Path, digest: str) -> str:
         f"Wrote {out} (profile {digest}). Use it with --site {out}, or set PNEUMOSCAN_SITE.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``calibrate`` to ``app`` (:mod:`edge_app.cli` calls this)."""
-    app.command()(calibrate)

@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_app.inputs import walk_images
+from edge_app.paths import walk_images
 
 #: The two classes, negative first, as the model's contract names them.
 DEFAULT_LABELS = ("NORMAL", "PNEUMONIA")

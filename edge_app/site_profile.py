@@ -103,8 +103,7 @@ class SiteProfile:
 
     def check_model(self, contract) -> None:
         """Refuse to apply this profile with a model (its contract) it was not calibrated for."""
-        raw = getattr(contract, "raw", {}) or {}
-        weights = raw.get("weights_sha256")
+        weights = contract.weights_sha256
         # The weight hash identifies the model; the version string (which embeds a prefix of it)
         # stands in only when one side has no hash.
         if weights and self.weights_sha256:
@@ -138,7 +137,7 @@ def build_profile(calibration, contract, *, labelled: str, refused: int, created
         "uncertain_band": None if calibration.band is None else [round(x, 8) for x in calibration.band],
         "uncertain_band_rule": calibration.band_rule,
         "model_version": contract.version,
-        "weights_sha256": (contract.raw or {}).get("weights_sha256") or None,
+        "weights_sha256": contract.weights_sha256,
         "model_threshold": contract.threshold,
         "created": created or datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "package_version": __version__,
@@ -233,3 +232,34 @@ def write_profile(data: dict, path: str | os.PathLike, *, force: bool = False) -
             os.unlink(tmp)
         raise
     return profile
+
+
+def describe_active(contract, explicit: str | os.PathLike | None = None, *, disabled: bool = False) -> dict:
+    """What ``pneumoscan info`` shows: the profile that applies and the threshold it gives, or
+    why none does. Never raises: a broken or foreign profile is shown with the reason (``predict``
+    and ``watch`` would refuse it)."""
+    point = OperatingPoint.of_model(contract)
+    where = "--no-site" if disabled else str(explicit) if explicit else (
+        f"${ENV_VAR}" if os.environ.get(ENV_VAR) else str(default_site_path())
+    )
+    try:
+        profile = resolve_site(explicit, disabled=disabled)
+        if profile is not None:
+            point = operating_point(contract, profile)
+    except SiteProfileError as exc:
+        return {"active": False, "looked_at": where, "error": str(exc), "threshold_source": "refused"}
+    if profile is None:
+        return {"active": False, "looked_at": where, "threshold": point.threshold, "threshold_source": "model"}
+    return {
+        "active": True,
+        "path": str(profile.path),
+        "hash": profile.hash,
+        "threshold": profile.threshold,
+        "threshold_source": "site",
+        "threshold_rule": profile.raw.get("threshold_rule"),
+        "uncertain_band": None if profile.band is None else list(profile.band),
+        "created": profile.created,
+        "counts": profile.raw.get("counts"),
+        "model_version": profile.model_version,
+        "warnings": profile.raw.get("warnings", []),
+    }

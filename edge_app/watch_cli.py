@@ -1,8 +1,10 @@
-"""The ``watch`` and ``history`` commands; :func:`register` adds them to the ``pneumoscan`` app.
+"""The ``watch`` and ``history`` commands; :mod:`edge_app.cli` registers them on the ``pneumoscan`` app.
 
 - ``watch``    -> :mod:`edge_app.watch` (the loop), :mod:`edge_app.audit_log` (the record),
   :mod:`edge_app.screening` (scoring one image, exactly as ``predict`` does)
-- ``history``  -> :mod:`edge_app.audit_log`, :mod:`edge_app.history`
+- ``history``  -> :mod:`edge_app.audit_log` (the entries), :mod:`edge_app.formatting` (the same
+  layout ``predict`` writes); ``history --by-day`` -> :mod:`edge_app.drift` (the days against
+  the site profile's calibration, :mod:`edge_app.site_profile`)
 
 Exit codes follow ``pneumoscan``'s: 0 done, 1 some image in this run could not be screened (it is
 recorded with its reason), 2 the command cannot run (bad option, model or database).
@@ -10,20 +12,50 @@ recorded with its reason), 2 the command cannot run (bad option, model or databa
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from edge_app.cli_options import ModelOption, NoGateOption, ThreadsOption, heatmap_option, with_ids_option
+from edge_app.cli_common import (
+    EXIT_FAILED_INPUTS,
+    ModelOption,
+    NoGateOption,
+    NoSiteOption,
+    SiteOption,
+    ThreadsOption,
+    db_option,
+    fail,
+    heatmap_option,
+    load_model,
+    make_screener,
+    resolve_point,
+    with_ids_option,
+)
 
 
 class HistoryFormat(str, Enum):
     table = "table"
     csv = "csv"
     json = "json"
+
+
+def parse_since(text: str) -> datetime:
+    """``--since``: ``today``, ``yesterday``, ``2024-05-01`` or ``2024-05-01T08:00`` (local time
+    unless an offset is given) as an aware datetime; ``ValueError`` with a usable message otherwise."""
+    word = text.strip().lower()
+    if word in ("today", "yesterday"):
+        day = date.today() - timedelta(days=word == "yesterday")
+        return datetime.combine(day, time()).astimezone()
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a date: use YYYY-MM-DD, YYYY-MM-DDTHH:MM, today or yesterday"
+        ) from None
+    return moment if moment.tzinfo else moment.astimezone()
 
 
 def _say(message: str) -> None:
@@ -37,7 +69,7 @@ def watch(
     ],
     db: Annotated[
         Optional[Path],
-        typer.Option("--db", envvar="PNEUMOSCAN_DB", help="Audit log (SQLite). Default: $PNEUMOSCAN_DB, else pneumoscan.sqlite beside INBOX (INBOX/../pneumoscan.sqlite).", show_default=False),
+        db_option("Audit log (SQLite). Default: $PNEUMOSCAN_DB, else pneumoscan.sqlite beside INBOX (INBOX/../pneumoscan.sqlite)."),
     ] = None,
     interval: Annotated[
         float, typer.Option("--interval", min=0.05, max=3600, help="Seconds between looks at INBOX.")
@@ -59,6 +91,8 @@ def watch(
     ] = None,
     no_gate: NoGateOption = False,
     with_ids: Annotated[bool, with_ids_option("Record DICOM patient name, ID and birth date in the log.")] = False,
+    site: SiteOption = None,
+    no_site: NoSiteOption = False,
 ) -> None:
     """Screen every new image in INBOX once and record it in the audit log; runs until stopped.
 
@@ -67,13 +101,13 @@ def watch(
     changed. Ctrl-C or SIGTERM finish the current image and exit.
     """
     from edge_app.audit_log import AuditLog, AuditLogError
-    from edge_app.cli import EXIT_FAILED_INPUTS, fail, load_model, make_screener
     from edge_app.watch import Watcher, default_db_path, stop_on_signals
 
     if not inbox.is_dir():
         raise fail(f"inbox {inbox} is not a folder" if inbox.exists() else f"inbox {inbox} does not exist")
     db_path = db or default_db_path(inbox)
     classifier = load_model(model, threads)
+    point = resolve_point(classifier.contract, site, no_site)
 
     def report(event: str, path: str, detail: str) -> None:
         stamp = datetime.now().isoformat(timespec="seconds")
@@ -81,6 +115,7 @@ def watch(
 
     screener = make_screener(
         classifier,
+        point=point,
         on_warning=lambda path, message: report("warning", path, message),
         no_gate=no_gate,
         with_ids=with_ids,
@@ -95,7 +130,11 @@ def watch(
     version = classifier.contract.version
     with log:
         watcher = Watcher(inbox, log, screener.screen, version, retry_errors=retry_errors, report=report)
-        _say(f"watching {inbox} with model {version}; results in {db_path}" + ("" if once else "; Ctrl-C stops"))
+        rule = f"site profile {point.profile}" if point.source == "site" else "the model's"
+        _say(
+            f"watching {inbox} with model {version}, threshold {point.threshold:g} ({rule}); "
+            f"results in {db_path}" + ("" if once else "; Ctrl-C stops")
+        )
         with stop_on_signals(watcher, lambda name: _say(f"{name}: finishing the current image, then stopping")):
             try:
                 stats = watcher.run(interval=interval, once=once)
@@ -110,33 +149,72 @@ def watch(
 def history(
     db: Annotated[
         Optional[Path],
-        typer.Option("--db", envvar="PNEUMOSCAN_DB", help="Audit log to read. Default: $PNEUMOSCAN_DB, else ./pneumoscan.sqlite.", show_default=False),
+        db_option("Audit log to read. Default: $PNEUMOSCAN_DB, else ./pneumoscan.sqlite."),
     ] = None,
     since: Annotated[
         Optional[str],
         typer.Option("--since", help="Only results from this local date/time on: YYYY-MM-DD[THH:MM], today, yesterday.", show_default=False),
     ] = None,
     fmt: Annotated[HistoryFormat, typer.Option("--format", "-f", help="Output format.")] = HistoryFormat.table,
+    by_day: Annotated[
+        bool,
+        typer.Option(
+            "--by-day",
+            help="One row per day: images, refused, share referred and uncertain, median score, and "
+            "days whose share referred leaves the range the site calibration expects (drift).",
+        ),
+    ] = False,
+    model: ModelOption = None,
+    site: SiteOption = None,
+    no_site: NoSiteOption = False,
 ) -> None:
-    """Export the audit log, newest first, one row per image (and model version)."""
+    """Export the audit log, newest first, one row per image (and model version); or, with
+    --by-day, a day-by-day summary against the site calibration for a supervisor.
+
+    --model, --site and --no-site matter only for --by-day: it counts the results of that model
+    at that threshold.
+    """
     from edge_app.audit_log import AuditLog, AuditLogError
-    from edge_app.cli import fail
-    from edge_app.history import parse_since, render
+    from edge_app.formatting import render_log
     from edge_app.watch import DB_NAME
 
     try:
         start = parse_since(since) if since else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
+    if by_day:
+        _history_by_day(db or Path(DB_NAME), start, fmt.value, model, site, no_site)
+        return
     try:
         with AuditLog(db or Path(DB_NAME), readonly=True) as log:
+            entries = log.entries(start)
+    except AuditLogError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(render_log(entries, fmt.value), nl=False)
+
+
+def _history_by_day(db: Path, start, fmt: str, model, site, no_site: bool) -> None:
+    """``history --by-day``: the model's contract (read, not loaded), the site profile, the rows."""
+    from edge_app.audit_log import AuditLog, AuditLogError
+    from edge_app.contract import ContractError, read_contract
+    from edge_app.drift import render, summarise_by_day
+    from edge_app.model_file import resolve_model_path
+    from edge_app.site_profile import SiteProfileError, resolve_site
+
+    try:
+        contract = read_contract(resolve_model_path(model))
+    except ContractError as exc:
+        raise fail(str(exc)) from None
+    try:
+        profile = resolve_site(site, disabled=no_site)
+    except SiteProfileError as exc:
+        raise fail(str(exc)) from None
+    point = resolve_point(contract, site, no_site)
+    try:
+        with AuditLog(db, readonly=True) as log:
             rows = log.rows(start)
     except AuditLogError as exc:
         raise fail(str(exc)) from None
-    typer.echo(render(rows, fmt.value), nl=False)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``watch`` and ``history`` to ``app`` (:mod:`edge_app.cli` calls this)."""
-    app.command()(watch)
-    app.command()(history)
+    expected = None if profile is None else profile.expected_share_referred
+    report = summarise_by_day(rows, point, contract.version, expected)
+    typer.echo(render(report, fmt), nl=False)
