@@ -196,7 +196,7 @@ def predict(
         _check_output(output, force, paths)
     classifier = load_model(model, threads)
     contract = classifier.contract
-    point = resolve_point(contract, site, no_site)
+    point, _ = resolve_point(contract, site, no_site)
     if threshold is not None and threshold != point.threshold:
         chosen = "site profile's" if point.source == "site" else "model's validated"
         warn(f"using threshold {threshold:g} instead of the {chosen} {point.threshold:g}")

@@ -145,13 +145,14 @@ def make_screener(
     return screener
 
 
-def resolve_point(contract, site: Optional[Path], no_site: bool, threshold: Optional[float] = None):
-    """The :class:`~edge_app.operating_point.OperatingPoint` a command decides with (``--threshold``
-    over the site profile over the model's own); exit 2 with one line for a profile that is
-    missing, malformed or made for another model."""
+def resolve_point(contract, site: Optional[Path], no_site: bool):
+    """The :class:`~edge_app.operating_point.OperatingPoint` a command decides with (the site
+    profile's, else the model's own) and the profile it came from, if any; exit 2 with one line
+    for a profile that is missing, malformed or made for another model."""
     from edge_app.site_profile import SiteProfileError, operating_point, resolve_site
 
     try:
-        return operating_point(contract, resolve_site(site, disabled=no_site), threshold)
+        profile = resolve_site(site, disabled=no_site)
+        return operating_point(contract, profile), profile
     except SiteProfileError as exc:
         raise fail(str(exc)) from None

@@ -107,7 +107,7 @@ def watch(
         raise fail(f"inbox {inbox} is not a folder" if inbox.exists() else f"inbox {inbox} does not exist")
     db_path = db or default_db_path(inbox)
     classifier = load_model(model, threads)
-    point = resolve_point(classifier.contract, site, no_site)
+    point, _ = resolve_point(classifier.contract, site, no_site)
 
     def report(event: str, path: str, detail: str) -> None:
         stamp = datetime.now().isoformat(timespec="seconds")
@@ -199,17 +199,12 @@ def _history_by_day(db: Path, start, fmt: str, model, site, no_site: bool) -> No
     from edge_app.contract import ContractError, read_contract
     from edge_app.drift import render, summarise_by_day
     from edge_app.model_file import resolve_model_path
-    from edge_app.site_profile import SiteProfileError, resolve_site
 
     try:
         contract = read_contract(resolve_model_path(model))
     except ContractError as exc:
         raise fail(str(exc)) from None
-    try:
-        profile = resolve_site(site, disabled=no_site)
-    except SiteProfileError as exc:
-        raise fail(str(exc)) from None
-    point = resolve_point(contract, site, no_site)
+    point, profile = resolve_point(contract, site, no_site)
     try:
         with AuditLog(db, readonly=True) as log:
             rows = log.rows(start)
