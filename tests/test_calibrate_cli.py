@@ -72,6 +72,19 @@ def test_sensitivity_option_moves_the_rule_and_json_report_is_the_profile(labell
     assert report["site_profile"] == load_profile(tmp_path / "s.json").hash
 
 
+def test_confident_rule_is_recorded_and_never_less_sensitive(labelled, tiny_model, tmp_path):
+    assert run("calibrate", labelled, "--out", tmp_path / "plain.json", "--model", tiny_model).exit_code == 0
+    result = run("calibrate", labelled, "--out", tmp_path / "sure.json", "--model", tiny_model, "--confident")
+    assert result.exit_code == 0, result.output
+    plain, sure = load_profile(tmp_path / "plain.json"), load_profile(tmp_path / "sure.json")
+    assert (plain.raw["sensitivity_rule"], sure.raw["sensitivity_rule"]) == ("observed", "interval")
+    assert "95% sensitivity interval stays >= 0.95" in sure.raw["threshold_rule"]
+    assert sure.threshold <= plain.threshold
+    # 20 pneumonia films cannot put the interval above 0.95: it says so, and refers them all
+    assert "too few for the 95% sensitivity interval" in result.stderr
+    assert sure.raw["expected"]["sensitivity"]["value"] == 1.0
+
+
 def test_refused_films_are_listed_and_left_out(labelled, tiny_model, tmp_path):
     photo = np.zeros((120, 120, 3), np.uint8)
     photo[..., 0] = 230  # a red square: the input gate refuses it
