@@ -298,5 +298,9 @@ def format_table(calibration: Calibration) -> str:
         )
     auc, low, high = calibration.auc
     lines.append("")
-    lines.append(f"AUC {auc:.3f} (95% interval {low:.3f}-{high:.3f}, DeLong); intervals above are 95% Wilson.")
+    if low == high:  # DeLong's variance is 0 when no normal film outscores any pneumonia film
+        lines.append(f"AUC {auc:.3f} (the classes do not overlap here: DeLong gives no interval); "
+                     "intervals above are 95% Wilson.")
+    else:
+        lines.append(f"AUC {auc:.3f} (95% interval {low:.3f}-{high:.3f}, DeLong); intervals above are 95% Wilson.")
     return "\n".join(lines) + "\n"

@@ -114,3 +114,11 @@ def test_confident_recommendation_trades_specificity_for_a_sensitivity_interval_
     assert any("confident" in row.why for row in plain.table)
     assert any("--confident" in w for w in plain.warnings)
     assert not any("below the 0.95 target" in w for w in sure.warnings)
+
+
+def test_separated_classes_say_the_auc_interval_is_degenerate_instead_of_printing_one():
+    labels = np.r_[np.zeros(60, bool), np.ones(60, bool)]
+    scores = np.r_[np.linspace(0.0, 0.3, 60), np.linspace(0.6, 1.0, 60)]
+    text = format_table(calibrate(labels, scores, model_threshold=0.5))
+    assert "the classes do not overlap here" in text and "1.000-1.000" not in text
+
