@@ -57,6 +57,23 @@ def test_writes_a_profile_for_this_model_with_table_and_plots(labelled, tiny_mod
         assert "plots skipped" in result.stderr
 
 
+def test_without_matplotlib_the_profile_is_written_and_plots_are_skipped(labelled, tiny_model, tmp_path):
+    """The device install has no matplotlib: a real process in which importing it fails."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "site.json"
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"  # any `import matplotlib` now raises ImportError
+        "from edge_app.cli import main; main()"
+    )
+    argv = ["calibrate", str(labelled), "--out", str(out), "--model", str(tiny_model)]
+    result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "plots skipped: matplotlib is not installed (pip install 'pneumoscan[plots]')" in result.stderr
+    assert load_profile(out).threshold > 0 and not (tmp_path / "site-roc.png").exists()
+
+
 def _has_matplotlib() -> bool:
     import importlib.util
 
