@@ -45,6 +45,8 @@ CSV_COLUMNS = (
     "model_version",
     "latency_ms",
     "error",
+    "threshold_source",
+    "site_profile",
 )
 
 #: A pattern model's fields, right after :data:`CSV_COLUMNS` when any record has them (a
@@ -85,6 +87,14 @@ def _row(before: str, path: str, width: int, after: str) -> list[str]:
     return [f"{before}{path}", f"{' ' * len(before)}{'':<{width}}  {after}"]
 
 
+def _threshold_words(result: Result) -> str:
+    """``0.76 (site profile 3ee6f6607e7b17a3)``, ``0.32 (model)``: which rule decided."""
+    where = {"site": f"site profile {result.site_profile}", "option": "--threshold"}.get(
+        result.threshold_source or "model", "model"
+    )
+    return f"{result.threshold:g} ({where})"
+
+
 def format_table(
     results: list[Result], positive_label: str = "PNEUMONIA", pattern_display: dict[str, str] | None = None
 ) -> str:
@@ -99,12 +109,9 @@ def format_table(
     summary = Summary.of(results, positive_label)
     lines += ["", summary_line(summary)]
     versions = sorted({r.model_version for r in results if r.model_version})
-    thresholds = sorted({r.threshold for r in results if r.threshold is not None})
+    thresholds = sorted({_threshold_words(r) for r in results if r.threshold is not None})
     if versions and thresholds:
-        lines.append(
-            f"Model {', '.join(versions)}, threshold {', '.join(f'{t:g}' for t in thresholds)}. "
-            + DISCLAIMER
-        )
+        lines.append(f"Model {', '.join(versions)}, threshold {', '.join(thresholds)}. " + DISCLAIMER)
     return "\n".join(lines) + "\n"
 
 
@@ -136,7 +143,7 @@ def csv_text(records: list[dict], columns: Sequence[str]) -> str:
     rows = [flatten(record) for record in records]
     present = {key for row in rows for key in row}
     # A pattern model's fields go right after the result's own (before the log's) columns.
-    at = list(columns).index("error") + 1 if "error" in columns else len(columns)
+    at = max((i + 1 for i, c in enumerate(columns) if c in CSV_COLUMNS), default=len(columns))
     pattern = [c for c in PATTERN_COLUMNS if c in present and c not in columns]
     columns = [*columns[:at], *pattern, *columns[at:]]
     extra = sorted(present - set(columns))

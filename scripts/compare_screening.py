@@ -42,7 +42,9 @@ def main(run_dir: str, models: list[str]) -> None:
     for model in models:
         source = Path(read_metadata(model)["source"]["run"])
         theirs = source / "split.json"
-        if theirs.is_file() and json.loads(theirs.read_text())["validation"] != run.split["validation"]:
+        if not theirs.is_file():
+            print(f"note: {theirs} (the run {model} came from) is not here: same films not checked", file=sys.stderr)
+        elif json.loads(theirs.read_text())["validation"] != run.split["validation"]:
             sys.exit(f"{model} was validated on other films than {run_dir}: not comparable")
     loaded = load_samples(validation, run.spec)
     report = {}
