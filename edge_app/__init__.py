@@ -21,9 +21,11 @@ The modules, one concern each:
   type), :mod:`edge_app.dicom` (DICOM's display chain), :mod:`edge_app.decoding` (which reader a
   file needs), :mod:`edge_app.paths` (finding the files a user's PATHs name);
 - the model: :mod:`edge_app.contract` (the metadata a model carries, parsed once into
-  :class:`~edge_app.contract.ModelContract`), :mod:`edge_app.runtime` (which TFLite
-  interpreter), :mod:`edge_app.classifier` (inference only), :mod:`edge_app.model_file` (which
-  model file);
+  :class:`~edge_app.contract.ModelContract`; a pattern model's ``heads`` section into
+  :class:`~edge_app.contract.PatternHead`), :mod:`edge_app.runtime` (which TFLite
+  interpreter), :mod:`edge_app.classifier` (inference only; :meth:`Classifier.read
+  <edge_app.classifier.Classifier.read>` is all one invocation says), :mod:`edge_app.model_file`
+  (which model file);
 - screening: :mod:`edge_app.gate` (is it a chest film?), :mod:`edge_app.heatmap`,
   :mod:`edge_app.results` (:class:`~edge_app.results.Result`), :mod:`edge_app.screening`;
 - output and record: :mod:`edge_app.formatting` (every table, JSON and CSV),

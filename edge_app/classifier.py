@@ -21,6 +21,7 @@ heatmap) is :class:`edge_app.screening.Screener`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,7 +179,7 @@ class Classifier:
 
         Raises :class:`ContractError` for a model exported without the heatmap output.
         """
-        reading = self.read(image, with_map=True, threshold=1.0)
+        reading = self.read(image, with_map=True, threshold=math.inf)  # no pattern wanted here
         return reading.probability, reading.local_map
 
     def read(self, image: np.ndarray, *, with_map: bool = False, threshold: float | None = None) -> Reading:
