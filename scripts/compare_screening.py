@@ -26,8 +26,12 @@ from train.metrics import binary_metrics, bootstrap_ci
 from train.stress import stress_report
 
 
-def figures(model: Path, images, labels, spec) -> dict:
+def figures(model: Path, validation) -> dict:
+    """Screening figures of ``model`` on ``validation`` samples decoded with its own preprocessing."""
     classifier = Classifier(model)
+    spec = classifier.preprocess
+    loaded = load_samples(validation, spec)
+    images, labels = loaded.images, loaded.labels
     threshold = classifier.contract.threshold
     scores = classifier.predict_batch(images)
     m = binary_metrics(labels, scores, threshold)
@@ -46,10 +50,9 @@ def main(run_dir: str, models: list[str]) -> None:
             print(f"note: {theirs} (the run {model} came from) is not here: same films not checked", file=sys.stderr)
         elif json.loads(theirs.read_text())["validation"] != run.split["validation"]:
             sys.exit(f"{model} was validated on other films than {run_dir}: not comparable")
-    loaded = load_samples(validation, run.spec)
     report = {}
     for model in models:
-        m = figures(Path(model), loaded.images, loaded.labels, run.spec)
+        m = figures(Path(model), validation)
         report[model] = m
         ci = m["ci95"]
         s = m["stress"]
