@@ -23,8 +23,6 @@ from typer.testing import CliRunner
 
 from conftest import synthetic_film, write_class_folders, write_dataset
 
-pytestmark = pytest.mark.slow
-
 #: Small and quick, yet enough steps for batch-norm statistics to settle (as the tiny model's).
 TOY = dict(image_size=64, epochs=8, batch_size=4, learning_rate=3e-3, augment=False, filters=(4, 8, 8, 8, 8),
            dense_units=8, validation_fraction=0.3, early_stopping_patience=8)
@@ -52,6 +50,7 @@ def _train_and_export(data: Path, run: Path, quantize: str, **options):
                                   log=lambda m: None)
 
 
+@pytest.mark.slow
 def test_three_class_folders_train_export_and_screen(tmp_path):
     data = write_class_folders(tmp_path / "data", {"normal": (0.0, 0.7), "bacterial": (1.0, 0.7), "viral": (1.0, 0.3)},
                                per_class=30)
@@ -79,6 +78,7 @@ def test_three_class_folders_train_export_and_screen(tmp_path):
             assert r["pattern"] in ("bacterial", "viral") and 50 <= r["pattern_score"] <= 100
 
 
+@pytest.mark.slow
 def test_kermany_pattern_option_trains_exports_and_screens(tmp_path):
     from edge_app.classifier import Classifier
 
@@ -103,6 +103,7 @@ def test_kermany_pattern_option_trains_exports_and_screens(tmp_path):
         assert r["pattern"] in (None, "bacterial", "viral")
 
 
+@pytest.mark.slow
 def test_four_class_folders_get_a_softmax_pattern_head(tmp_path):
     from edge_app.classifier import Classifier
     from export.graph import export_graph
@@ -125,3 +126,33 @@ def test_four_class_folders_get_a_softmax_pattern_head(tmp_path):
     assert contract.pattern.output == "logits" and contract.labels == ("healthy", "ABNORMAL")
     reading = Classifier(exported.path).read(np.full((64, 64), 128, np.uint8), threshold=0.0)
     assert len(reading.pattern) == 3 and sum(reading.pattern) == pytest.approx(1.0)
+
+
+def test_pattern_parity_counts_only_films_with_a_pattern_and_fails_on_disagreement():
+    from export.heads import pattern_failures, pattern_parity
+
+    patterns = np.array([-1, 0, 0, 1, 1])
+    reference = np.array([[0.5, 0.5], [0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.2, 0.8]])
+    same = pattern_parity(patterns, reference, reference.copy())
+    assert same["images"] == 4 and same["agreement"] == 1.0 and same["auc_drop"] == 0.0
+    assert pattern_failures(same) == []
+    flipped = reference.copy()
+    flipped[3] = [0.6, 0.4]  # one viral film now read as bacterial
+    report = pattern_parity(patterns, reference, flipped)
+    assert report["disagreements"] == 1
+    assert any("pattern decisions agree on 75.0%" in p for p in pattern_failures(report))
+
+
+def test_heads_section_is_what_the_device_parses():
+    from edge_app.contract import parse_heads, OutputSpec
+    from export.heads import heads_section
+    from train.labels import resolve_scheme
+
+    scheme = resolve_scheme(["NORMAL", "PNEUMONIA"], pattern=True)
+    section = heads_section(scheme, 0.42, {"auc": 0.9})
+    outputs = {"logit": OutputSpec("a", 0, (1, 1)), "pattern": OutputSpec("b", 1, (1, 1))}
+    data = {"output": "logit", "heads": section}
+    head = parse_heads(data, ("NORMAL", "PNEUMONIA"), 0.42, outputs)
+    assert head.labels == ("bacterial", "viral") and head.words("viral") == "viral pneumonia"
+    assert section["pattern"]["label_scheme"]["kind"] == "kermany-pattern"
+    assert "antibiotics" in section["pattern"]["limits"]

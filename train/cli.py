@@ -76,7 +76,7 @@ def fit_command(
 @app.command("evaluate")
 def evaluate_command(
     model: Path = typer.Argument(..., help="A .keras checkpoint (with its run folder) or an exported .tflite"),
-    data: Path = typer.Argument(..., help="Labelled folder: ROOT (uses --split) or a folder with NORMAL/ and PNEUMONIA/"),
+    data: Path = typer.Argument(..., help="Labelled folder: ROOT (uses --split) or a folder of class folders (NORMAL/, PNEUMONIA/, ...), or a path,label CSV"),
     threshold: Optional[float] = typer.Option(None, help="Override the model's stored threshold"),
     split: str = typer.Option("test", help="Sub-folder of DATA to use when it has one"),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for metrics.json and plots"),
