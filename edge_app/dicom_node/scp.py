@@ -126,8 +126,9 @@ def check_dataset(ds, sop_class: str, sop_instance: str, syntax: str) -> tuple[i
     return None
 
 
-def _file_parts(event) -> list[bytes]:
-    """The received dataset as a DICOM Part 10 file, the sender's AE title in its meta header."""
+def _file_parts(event) -> tuple[bytes, bytes]:
+    """The received dataset as a DICOM Part 10 file, ``(preamble and meta header, dataset)``;
+    the meta header names the sender's AE title."""
     from pydicom.filebase import DicomBytesIO
     from pydicom.filewriter import write_file_meta_info
 
@@ -136,7 +137,7 @@ def _file_parts(event) -> list[bytes]:
     head = DicomBytesIO()
     head.write(b"\x00" * 128 + b"DICM")
     write_file_meta_info(head, meta, enforce_standard=True)
-    return [head.getvalue(), event.request.DataSet.getvalue()]
+    return head.getvalue(), event.request.DataSet.getvalue()
 
 
 class _AllowListServer:
@@ -239,6 +240,8 @@ class StorageSCP:
         try:
             with quiet_pydicom():
                 ds = event.dataset
+                for _ in ds:  # pydicom parses lazily: convert every element now, not at screening
+                    pass
                 problem = check_dataset(ds, sop_class, str(request.AffectedSOPInstanceUID), syntax)
         except Exception:  # noqa: BLE001 - pydicom's messages may quote the header
             problem = CANNOT_UNDERSTAND, "the dataset cannot be decoded"
@@ -247,7 +250,7 @@ class StorageSCP:
             self.report("refused", f"C-STORE from {self._peer(event)}: {reason} (status 0x{status:04X})")
             return status
         try:
-            film, new = self.store.store(_file_parts(event))
+            film, new = self.store.store(*_file_parts(event))
         except OSError as exc:
             self.report("refused", f"C-STORE from {self._peer(event)}: cannot store it ({exc.strerror or exc}); the sender keeps it")
             return OUT_OF_RESOURCES

@@ -3,14 +3,16 @@
 A C-STORE success status tells the X-ray unit it may forget the film (many units delete their
 copy once the PACS or the node has it), so the bytes must survive a power cut by then. Each film
 is written to ``DATA/tmp/`` under a unique name, fsynced, renamed to
-``DATA/films/ab/abcdef....dcm`` (the SHA-256 of the file, sharded by its first two hex digits so
-no folder grows past a few thousand entries), and the folder holding the new name is fsynced;
+``DATA/films/ab/abcdef....dcm`` (the SHA-256 of the dataset, sharded by its first two hex digits
+so no folder grows past a few thousand entries), and the folder holding the new name is fsynced;
 only then does :meth:`FilmStore.store` return. A crash before the rename leaves only a file in
 ``tmp/``, which was never acknowledged and is removed at the next start.
 
-The name being the content's hash makes a film sent twice one file, and it is the same SHA-256
-the audit log keys results by, so a stored film and its row are found from each other. Files in
-``films/`` are never changed or deleted by the node.
+The hash is of the dataset exactly as received, not of the whole file: the file's meta header
+also names the AE title that sent it (Source Application Entity Title), and the same film sent by
+a second unit, or again by a PACS, is still the same film. It is one file, then, and the same
+SHA-256 is what the audit log keys results by, so a stored film and its row are found from each
+other. Files in ``films/`` are never changed or deleted by the node.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ SUFFIX = ".dcm"
 
 @dataclass(frozen=True)
 class StoredFilm:
-    """One film in the store; ``sha256`` is the hash of the file at ``path``."""
+    """One film in the store; ``sha256`` is the hash of its dataset (the file after its meta header)."""
 
     path: Path
     sha256: str
@@ -83,22 +85,18 @@ class FilmStore:
     def path_for(self, sha256: str) -> Path:
         return self.films / sha256[:2] / f"{sha256}{SUFFIX}"
 
-    def store(self, parts: Sequence[bytes]) -> tuple[StoredFilm, bool]:
-        """Store the file made of ``parts``; ``(film, new)``, ``new`` False if it was there.
+    def store(self, header: bytes, dataset: bytes) -> tuple[StoredFilm, bool]:
+        """Store the file ``header + dataset`` (preamble and meta header, then the dataset as
+        received) under the dataset's hash; ``(film, new)``, ``new`` False if it was there.
 
         Raises ``OSError`` (disk full, read-only, ...) with nothing stored.
         """
-        digest = hashlib.sha256()
-        for part in parts:
-            digest.update(part)
-        sha256 = digest.hexdigest()
-        size = sum(len(part) for part in parts)
+        sha256 = hashlib.sha256(dataset).hexdigest()
         target = self.path_for(sha256)
-        try:
-            if target.stat().st_size == size:
-                return StoredFilm(target, sha256, size), False  # the same film sent again
-        except FileNotFoundError:
-            pass
+        if target.exists():
+            return StoredFilm(target, sha256, target.stat().st_size), False  # the same film again
+        parts = (header, dataset)
+        size = len(header) + len(dataset)
         shard = target.parent
         if not shard.is_dir():
             shard.mkdir(exist_ok=True)
