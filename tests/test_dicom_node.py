@@ -238,6 +238,7 @@ def test_kill_9_mid_stream_loses_and_repeats_nothing_and_a_down_destination_catc
         from pynetdicom import AE
 
         ae = AE(ae_title="XRAY1")
+        ae.dimse_timeout = ae.network_timeout = 3  # notice the killed node quickly
         ae.add_requested_context(chunk[0].SOPClassUID, chunk[0].file_meta.TransferSyntaxUID)
         assoc = ae.associate("127.0.0.1", node.port, ae_title="PNEUMOSCAN")
         if not assoc.is_established:

@@ -32,6 +32,11 @@ def _check_installed() -> None:
         raise fail(INSTALL_HINT) from None
 
 
+#: pynetdicom's errors for a destination that cannot be reached, on every retry: the forwarder
+#: says it once per outage instead.
+_FORWARDER_SAYS = ("Association request failed", "TCP Initialisation Error")
+
+
 def _quiet_pynetdicom() -> None:
     """pynetdicom logs every association at INFO and dumps datasets at DEBUG (patient names
     included); the node reports what matters itself, so only pynetdicom's errors get through,
@@ -41,6 +46,8 @@ def _quiet_pynetdicom() -> None:
     class OneLine(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             text = record.getMessage().strip().splitlines()
+            if text and text[0].startswith(_FORWARDER_SAYS):
+                return
             typer.echo(f"pneumoscan: pynetdicom: {text[0] if text else record.levelname}", err=True)
 
     logger = logging.getLogger("pynetdicom")
