@@ -182,11 +182,12 @@ def send_parallel(port: int, datasets, associations: int) -> list[int]:
 class Receiver:
     """A pynetdicom Storage SCP in a thread of the test: the PACS the node forwards to."""
 
-    def __init__(self, ae_title: str = "PACS", port: int = 0):
+    def __init__(self, ae_title: str = "PACS", port: int = 0, status: int = 0x0000):
         from pynetdicom import AE, evt
         from pynetdicom.sop_class import BasicTextSRStorage, SecondaryCaptureImageStorage
 
         self.received: list[Dataset] = []
+        self.status = status  # what it answers each C-STORE
         self.lock = threading.Lock()
         ae = AE(ae_title=ae_title)
         ae.add_supported_context(BasicTextSRStorage)
@@ -201,7 +202,7 @@ class Receiver:
         ds.file_meta = event.file_meta
         with self.lock:
             self.received.append(ds)
-        return 0x0000
+        return self.status
 
     def of_class(self, sop_class: str) -> list[Dataset]:
         with self.lock:
