@@ -126,7 +126,7 @@ def dicom_node(
     if data.exists() and not data.is_dir():
         raise fail(f"--data {data} is a file; give a folder")
     try:
-        data.mkdir(parents=True, exist_ok=True)
+        data.mkdir(mode=0o750, parents=True, exist_ok=True)  # films carry patient details
     except OSError as exc:
         raise fail(f"--data {data}: cannot create the folder ({exc.strerror or exc})") from None
     data = data.absolute()

@@ -125,9 +125,9 @@ class DicomNode:
                     if film is None:
                         break
                     self._screen_once(log, film)
-        except AuditLogError as exc:
-            self.failure = str(exc)
-            self.report("error", f"{exc}; stopping (received films stay stored and are screened at the next start)")
+        except Exception as exc:  # noqa: BLE001 - the log or the disk failed: stop, don't go deaf
+            self.failure = str(exc) if isinstance(exc, AuditLogError) else f"{type(exc).__name__}: {exc}"
+            self.report("error", f"{self.failure}; stopping (received films stay stored and are screened at the next start)")
             threading.Thread(target=self.stop, daemon=True).start()
 
     def _recover(self, log: AuditLog) -> None:

@@ -157,9 +157,12 @@ class Forwarder:
             if not batch:
                 self.outbox.changed.wait()
                 continue
-            if self._send(batch):
-                self._delay = 0.0
-                continue
+            try:
+                if self._send(batch):
+                    self._delay = 0.0
+                    continue
+            except Exception as exc:  # noqa: BLE001 - never let the forwarding thread die
+                self.report("warning", f"forwarding to {self.destination} failed ({type(exc).__name__}: {exc}); retrying")
             self._delay = min(self.max_delay, max(FIRST_RETRY_S, 2 * self._delay))
             self._stop.wait(self._delay)
 
