@@ -155,7 +155,7 @@ def test_receives_screens_records_and_forwards_fifty_films(tmp_path):
 
 @pytest.mark.filterwarnings("ignore:Invalid value for VR")
 def test_refuses_what_is_not_a_frontal_chest_film_and_malformed_datasets(tmp_path, monkeypatch):
-    node = Node(tmp_path)
+    node = Node(tmp_path, "--with-ids")
     try:
         lateral = make_film(1, view="LL")
         skull = make_film(2, body_part="SKULL")
@@ -190,6 +190,8 @@ def test_refuses_what_is_not_a_frontal_chest_film_and_malformed_datasets(tmp_pat
         assert by_sop[skull.SOPInstanceUID]["error"].endswith("body part examined is not the chest (SKULL)")
         assert by_sop[odd.SOPInstanceUID]["error"].endswith("(an unrecognised value)")
         assert by_sop[good.SOPInstanceUID]["status"] == "done"
+        dicom = by_sop[good.SOPInstanceUID]["extra"]["dicom"]  # --with-ids: in the log, never the output
+        assert (dicom["patient_id"], dicom["accession_number"]) == (PATIENT["PatientID"], good.AccessionNumber)
         assert len(list((node.data / "films").glob("??/*.dcm"))) == 4
         failures = [line for line in node.output().splitlines() if "refused  C-STORE" in line]
         assert len(failures) == 3  # one line per malformed dataset
@@ -211,7 +213,8 @@ def test_allow_lists_refuse_unknown_ae_titles_and_peers(tmp_path):
         assert "association from AE 'INTRUDER'" in node.output()
     finally:
         node.stop()
-    other = Node(tmp_path / "peer", "--allow-peer", "10.0.0.0/8") if (tmp_path / "peer").mkdir() is None else None
+    (tmp_path / "peer").mkdir()
+    other = Node(tmp_path / "peer", "--allow-peer", "10.0.0.0/8")  # loopback is not in it
     try:
         assert echo(other.port) is None
         other.wait_for(lambda: "connection from 127.0.0.1: not in --allow-peer" in other.output(), "the refusal")
