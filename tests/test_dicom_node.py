@@ -52,6 +52,7 @@ def echo(port: int, ae_title: str = "XRAY1") -> int | None:
     from pynetdicom import AE
 
     ae = AE(ae_title=ae_title)
+    ae.acse_timeout = ae.network_timeout = 10
     ae.add_requested_context("1.2.840.10008.1.1")
     assoc = ae.associate("127.0.0.1", port, ae_title="PNEUMOSCAN")
     if not assoc.is_established:

@@ -96,3 +96,34 @@ def test_an_object_the_destination_refuses_is_set_aside(tmp_path):
         forwarder.stop()
         thread.join(timeout=10)
         pacs.stop()
+
+
+def test_an_object_class_the_destination_does_not_take_is_set_aside(tmp_path):
+    """A PACS that takes Secondary Capture but not Basic Text SR: the SR is set aside with the
+    reason, the picture is sent."""
+    from pynetdicom import AE, evt
+
+    ae = AE(ae_title="PACS")
+    ae.add_supported_context("1.2.840.10008.5.1.4.1.1.7")  # Secondary Capture only
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, lambda event: 0x0000)])
+    store = FilmStore(tmp_path)
+    outbox = Outbox(tmp_path / "outbox", store.tmp)
+    events: list[tuple[str, str]] = []
+    forwarder = Forwarder(outbox, Destination("PACS", "127.0.0.1", server.server_address[1]), "PNEUMOSCAN",
+                          max_delay=0.2, report=lambda event, detail: events.append((event, detail)))
+    thread = threading.Thread(target=forwarder.run, daemon=True)
+    thread.start()
+    try:
+        import numpy as np
+
+        result = Result("f.dcm", 0.5, 50, "PNEUMONIA", False, 0.3, "v1")
+        objects = build(make_film(1), result, "1" * 64, "v1", np.zeros((64, 64, 3), np.uint8))
+        outbox.put("1" * 16, {"sr": objects.sr, "sc": objects.sc})
+        wait(lambda: not outbox.pending())
+        assert [p.name.split(".")[1] for p in outbox.folders["rejected"].iterdir()] == ["sr"]
+        assert [p.name.split(".")[1] for p in outbox.folders["sent"].iterdir()] == ["sc"]
+        assert any(event == "rejected" and "does not accept Basic Text SR" in detail for event, detail in events)
+    finally:
+        forwarder.stop()
+        thread.join(timeout=10)
+        server.shutdown()

@@ -192,10 +192,15 @@ class Forwarder:
         if not assoc.is_established:
             self._unreachable("association rejected" if assoc.is_rejected else "no answer")
             return False
+        accepted = {(str(cx.abstract_syntax), str(cx.transfer_syntax[0])) for cx in assoc.accepted_contexts}
         try:
             for path, ds in datasets:
                 if self._stop.is_set():
                     return False
+                if (str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) not in accepted:
+                    self.outbox.move(path, REJECTED)
+                    self.report("rejected", f"{describe(path)}: {self.destination} does not accept {ds.SOPClassUID.name}")
+                    continue
                 status = assoc.send_c_store(ds)
                 code = getattr(status, "Status", None)
                 if code is None:  # the connection went, or the reply timed out
