@@ -168,7 +168,7 @@ def main() -> None:
 
         classifier = load_classifier(args.model)
         (tmp / "maps").mkdir()
-        screener = Screener(classifier, gate=False, heatmaps=HeatmapWriter(tmp / "maps") if classifier.has_heatmap else None)
+        screener = Screener(classifier, gate=False, heatmaps=HeatmapWriter(tmp / "maps") if classifier.contract.heatmap is not None else None)
         stored = sorted((tmp / "data" / "films").glob("??/*.dcm"))
         screener.screen(str(stored[0]))  # warm up, as the node's first film did
         start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The ``dicom-node`` command; :func:`register` adds it to the ``pneumoscan`` app.
+"""The ``dicom-node`` command; :mod:`edge_app.cli` registers it on the ``pneumoscan`` app.
 
 -> :mod:`edge_app.dicom_node.node` (receive, screen, forward), :mod:`edge_app.screening` (scoring
 one film exactly as ``predict`` does), :mod:`edge_app.audit_log` (the record ``history`` shows).
@@ -16,7 +16,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from edge_app.cli_options import ModelOption, NoGateOption, ThreadsOption, with_ids_option
+from edge_app.cli_common import (
+    EXIT_USAGE,
+    ModelOption,
+    NoGateOption,
+    ThreadsOption,
+    db_option,
+    fail,
+    load_model,
+    make_screener,
+    with_ids_option,
+)
 
 
 def _check_installed() -> None:
@@ -27,8 +37,6 @@ def _check_installed() -> None:
         import pydicom  # noqa: F401
         import pynetdicom  # noqa: F401
     except ImportError:
-        from edge_app.cli import fail
-
         raise fail(INSTALL_HINT) from None
 
 
@@ -73,7 +81,7 @@ def dicom_node(
     ] = Path("pneumoscan-node"),
     db: Annotated[
         Optional[Path],
-        typer.Option("--db", envvar="PNEUMOSCAN_DB", help="Audit log (SQLite). Default: $PNEUMOSCAN_DB, else DATA/pneumoscan.sqlite.", show_default=False),
+        db_option("Audit log (SQLite). Default: $PNEUMOSCAN_DB, else DATA/pneumoscan.sqlite."),
     ] = None,
     forward: Annotated[
         Optional[str],
@@ -101,8 +109,6 @@ def dicom_node(
     Every film is on disk under --data before the unit is told it was stored; after a crash or
     power cut, films received but not yet screened are screened at the next start.
     """
-    from edge_app.cli import fail, load_model, make_screener
-
     _check_installed()
     _quiet_pynetdicom()
     from edge_app.audit_log import AuditLogError
@@ -144,7 +150,7 @@ def dicom_node(
         on_warning=lambda path, message: report("warning", f"{Path(path).name[:16]}: {message}"),
         no_gate=no_gate,
         with_ids=with_ids,
-        heatmap=data / HEATMAPS if classifier.has_heatmap else None,
+        heatmap=data / HEATMAPS if classifier.contract.heatmap is not None else None,
         inputs=[str(data / FILMS)],
         absolute_heatmap_paths=True,
     )
@@ -178,13 +184,8 @@ def dicom_node(
 
     run_until_signalled(node, lambda name: _say(f"{name}: finishing the current film, then stopping"))
     if node.failure:
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_USAGE)
 
 
 def _say(message: str) -> None:
     typer.echo(f"pneumoscan: {message}", err=True)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``dicom-node`` to ``app`` (:mod:`edge_app.cli` calls this)."""
-    app.command("dicom-node")(dicom_node)

@@ -3,8 +3,8 @@
 Receiving only stores a film and queues it; one worker thread screens the queue in order (the
 interpreter runs one film at a time, and the device has few cores), so a burst from the unit is
 acknowledged at disk speed and screened at model speed. The worker follows the audit log's claim
-protocol exactly as ``pneumoscan watch`` does (:meth:`AuditLog.claim`, screen, record), keyed by
-the film's SHA-256 which is also its name in the store: a film is screened once per model version
+protocol exactly as ``pneumoscan watch`` does (:func:`edge_app.audit_log.record_screening`: claim,
+screen, record), keyed by the film's SHA-256, which is also its name in the store: a film is screened once per model version
 however often it is sent, and a node killed mid-film leaves a claim the next start takes over.
 
 On start the store is compared with the log: every stored film without a settled row (received,
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_app.audit_log import AuditLog, AuditLogError, Skip
-from edge_app.dicom_node.header import film_fields, read_header, refusal
+from edge_app.audit_log import AuditLog, AuditLogError, record_screening
+from edge_app.dicom_node.header import NOT_FRONTAL_CHEST, film_fields, read_header, refusal
 from edge_app.dicom_node.outbox import Destination, Forwarder, Outbox
 from edge_app.dicom_node.scp import AccessPolicy, StorageSCP
 from edge_app.dicom_node.storage import FilmStore, StoredFilm
@@ -139,27 +139,36 @@ class DicomNode:
             self.queue.put(film)
 
     def _screen_once(self, log: AuditLog, film: StoredFilm) -> None:
-        claim = log.claim(film.sha256, self.model_version, str(film.path), film.size)
-        if isinstance(claim, Skip):
-            if claim.status != "busy":
-                self.report("skipped", f"{film.path.name[:16]}: already screened")
-            return
-        try:
-            result, header, picture = self._result(film)
-            if self.forwarder is not None and header is not None:
-                self._queue_objects(header, result, film, picture)
-        except BaseException:
-            log.release(claim)
-            raise
-        if not log.record(claim, result):
-            self.report("warning", f"{film.path.name[:16]}: another process took over this film's claim")
-            return
         name = film.path.name[:16]
+        done = record_screening(
+            log,
+            lambda: self._screen_and_queue(film),
+            sha256=film.sha256,
+            path=str(film.path),
+            size=film.size,
+            model_version=self.model_version,
+        )
+        if done.status == "already":
+            self.report("skipped", f"{name}: already screened")
+        if done.status != "recorded":
+            return  # "busy": another live process is screening this film and will record it
+        if not done.stored:
+            self.report("warning", f"{name}: another process took over this film's claim")
+            return
+        result = done.result
         if result.ok:
             uncertain = " (uncertain)" if result.uncertain else ""
             self.report("scored", f"{name}  {result.label} score {result.score}{uncertain}")
         else:
-            self.report("refused" if "by its header" in (result.error or "") else "failed", f"{name}  {result.error}")
+            self.report("refused" if NOT_FRONTAL_CHEST in (result.error or "") else "failed", f"{name}  {result.error}")
+
+    def _screen_and_queue(self, film: StoredFilm) -> Result:
+        """Screen ``film`` and, when forwarding, put its result objects in the outbox: before
+        :func:`record_screening` records the row, so a recorded result always has them queued."""
+        result, header, picture = self._result(film)
+        if self.forwarder is not None and header is not None:
+            self._queue_objects(header, result, film, picture)
+        return result
 
     def _result(self, film: StoredFilm) -> tuple[Result, object | None, np.ndarray | None]:
         """The film's result, its header (``None`` if unreadable) and its heatmap overlay."""
