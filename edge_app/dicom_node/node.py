@@ -73,7 +73,7 @@ class DicomNode:
         self.outbox = Outbox(config.data / OUTBOX, self.store.tmp)
         self.queue: queue.Queue[StoredFilm | None] = queue.Queue()
         self.scp = StorageSCP(
-            self.store, self._received, ae_title=config.ae_title, policy=config.policy, report=report
+            self.store, self.queue.put, ae_title=config.ae_title, policy=config.policy, report=report
         )
         self.forwarder = None
         if config.forward is not None:
@@ -111,9 +111,6 @@ class DicomNode:
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=30)
-
-    def _received(self, film: StoredFilm, calling_ae: str) -> None:
-        self.queue.put(film)
 
     # --- the screening worker ------------------------------------------------------------------
 

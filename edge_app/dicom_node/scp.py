@@ -161,16 +161,17 @@ class _AllowListServer:
 
 
 class StorageSCP:
-    """Receives films into ``store`` and hands each stored one to ``on_film(film, calling_ae)``.
+    """Receives films into ``store`` and hands each stored one to ``on_film(film)``.
 
     ``on_film`` runs on the association's thread after the film is durable; it must be quick
-    (the node just queues the film for screening).
+    (the node just queues the film for screening). The sender's AE title is in the stored file's
+    meta header.
     """
 
     def __init__(
         self,
         store: FilmStore,
-        on_film: Callable[[StoredFilm, str], None],
+        on_film: Callable[[StoredFilm], None],
         *,
         ae_title: str = "PNEUMOSCAN",
         policy: AccessPolicy = AccessPolicy(),
@@ -260,7 +261,7 @@ class StorageSCP:
         kind = SOP_CLASSES.get(sop_class, sop_class)
         self.report("received", f"{film.path.name[:16]} ({kind}) from {self._peer(event)}" + ("" if new else ", already stored"))
         try:
-            self.on_film(film, event.assoc.requestor.ae_title)
+            self.on_film(film)
         except Exception as exc:  # noqa: BLE001 - stored is stored: the next start screens it
             self.report("warning", f"{film.path.name[:16]} stored, screening deferred to the next start ({type(exc).__name__})")
         return SUCCESS
