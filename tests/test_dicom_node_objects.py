@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from dicom_node_helpers import PATIENT, make_film, sr_items
 from edge_app.dicom_node.objects import SCREENING_AID, build, burn_in, result_uid
@@ -30,7 +31,7 @@ def screened() -> Result:
 
 def test_sr_and_sc_belong_to_the_film_s_study_and_say_what_the_log_says(screened):
     film = make_film(5)
-    picture = np.full((300, 240, 3), 90, np.uint8)
+    picture = np.full((300, 512, 3), 90, np.uint8)
     objects = build(film, screened, SHA, "1.0+abc", picture)
     sr, sc = round_trip(objects.sr), round_trip(objects.sc)
 
@@ -52,7 +53,7 @@ def test_sr_and_sc_belong_to_the_film_s_study_and_say_what_the_log_says(screened
     assert sr.CurrentRequestedProcedureEvidenceSequence[0].StudyInstanceUID == film.StudyInstanceUID
 
     assert sc.BurnedInAnnotation == "YES" and SCREENING_AID in sc.ImageComments
-    assert sc.PhotometricInterpretation == "RGB" and sc.Columns == 240 and sc.Rows > 300
+    assert sc.PhotometricInterpretation == "RGB" and sc.Columns == 512 and sc.Rows > 300
     pixels = sc.pixel_array
     assert np.array_equal(pixels[-300:], picture)  # the overlay, untouched, under the banner
     assert pixels[: sc.Rows - 300].max() > 200  # text drawn in the black banner
@@ -87,7 +88,16 @@ def test_a_film_without_patient_module_still_gets_its_result(screened):
     assert round_trip(objects.sc).StudyInstanceUID == film.StudyInstanceUID
 
 
-def test_banner_text_fits_a_narrow_picture():
-    picture = np.zeros((200, 120, 3), np.uint8)
-    out = burn_in(picture, ["SCREENING AID - NOT A DIAGNOSIS", "a much longer line of result text to fit"])
-    assert out.shape[1] == 120 and out.shape[0] > 200
+def test_a_small_film_is_enlarged_and_long_lines_wrap_rather_than_being_cut():
+    from PIL import ImageDraw, ImageFont
+
+    picture = np.zeros((224, 224, 3), np.uint8)
+    lines = ["SCREENING AID - NOT A DIAGNOSIS", "word " * 40]
+    out = burn_in(picture, lines)
+    assert out.shape[1] == 512 and out.shape[0] - 512 > 0  # 224x224 enlarged to 512x512
+    banner = out[: out.shape[0] - 512]
+    lit_rows = np.flatnonzero(banner.max(axis=(1, 2)) > 128)
+    # Two lines of text would end within ~50 px; the wrapped second line takes several rows.
+    assert lit_rows.max() > 60
+    font = ImageFont.load_default(size=12)
+    assert ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength("word " * 40, font=font) > 512

@@ -201,26 +201,50 @@ def banner_lines(result: Result, model_version: str) -> list[str]:
     ]
 
 
+#: The Secondary Capture is at least this wide: a small film's overlay is enlarged so the banner
+#: text is legible at its natural size in any viewer. Banner text is at least MIN_FONT px high.
+MIN_WIDTH = 512
+MIN_FONT, MAX_FONT = 12, 18
+
+
 def burn_in(picture: np.ndarray, lines: list[str]) -> np.ndarray:
-    """``picture`` with a black banner above it holding ``lines`` (the first in yellow)."""
+    """``picture`` (enlarged to :data:`MIN_WIDTH` if narrower) under a black banner holding
+    ``lines``, the first in yellow; a line too long for the width is wrapped, never cut."""
     from PIL import Image, ImageDraw, ImageFont
 
-    picture = np.asarray(picture)
-    if picture.ndim == 2:
-        picture = np.repeat(picture[..., None], 3, axis=-1)
-    height, width = picture.shape[:2]
-    size = max(8, min(18, width // 28))
-    font = _font(ImageFont, size)
+    image = Image.fromarray(np.asarray(picture, dtype=np.uint8)).convert("RGB")
+    if image.width < MIN_WIDTH:
+        height = round(image.height * MIN_WIDTH / image.width)
+        image = image.resize((MIN_WIDTH, height), Image.Resampling.BILINEAR)
+    width = image.width
+    room = width - 8
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    while size > 8 and max(probe.textlength(line, font=font) for line in lines) > width - 8:
+    size = MAX_FONT
+    font = _font(ImageFont, size)
+    while size > MIN_FONT and max(probe.textlength(line, font=font) for line in lines) > room:
         size -= 1
         font = _font(ImageFont, size)
+    rows = [(row, index == 0) for index, line in enumerate(lines) for row in _wrap(line, font, room, probe)]
     line_height = size + size // 3
-    banner = Image.new("RGB", (width, line_height * len(lines) + 8), (0, 0, 0))
+    banner = Image.new("RGB", (width, line_height * len(rows) + 8), (0, 0, 0))
     draw = ImageDraw.Draw(banner)
-    for index, line in enumerate(lines):
-        draw.text((4, 4 + index * line_height), line, fill=(255, 220, 0) if index == 0 else (255, 255, 255), font=font)
-    return np.concatenate([np.asarray(banner, dtype=np.uint8), picture.astype(np.uint8)], axis=0)
+    for index, (row, first) in enumerate(rows):
+        draw.text((4, 4 + index * line_height), row, fill=(255, 220, 0) if first else (255, 255, 255), font=font)
+    return np.concatenate([np.asarray(banner, dtype=np.uint8), np.asarray(image, dtype=np.uint8)], axis=0)
+
+
+def _wrap(line: str, font, room: int, probe) -> list[str]:
+    """``line`` split at spaces into rows no wider than ``room`` pixels (a single word that is
+    wider stays whole: it cannot be split sensibly)."""
+    rows, current = [], ""
+    for word in line.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if current and probe.textlength(candidate, font=font) > room:
+            rows.append(current)
+            current = word
+        else:
+            current = candidate
+    return [*rows, current]
 
 
 def _font(image_font, size: int):
