@@ -31,7 +31,9 @@ from dicom_node_helpers import (
 from pydicom import dcmread
 from pydicom.uid import (
     BasicTextSRStorage,
+    ComputedRadiographyImageStorage,
     DigitalXRayImageStorageForPresentation,
+    DigitalXRayImageStorageForProcessing,
     SecondaryCaptureImageStorage,
     generate_uid,
 )
@@ -182,18 +184,24 @@ def test_refuses_what_is_not_a_frontal_chest_film_and_malformed_datasets(tmp_pat
         assoc.release()
         assert status.Status == 0xC000
 
-        # Still running, still screening.
+        # Still running, still screening, every image SOP class it takes.
         good = make_film(6)
-        assert send(node.port, [good]) == [0x0000]
-        rows = node.wait_for(lambda: len(settled_rows(node.db)) == 4 and settled_rows(node.db), "4 rows")
+        cr = make_film(8, sop_class=ComputedRadiographyImageStorage)
+        processing = make_film(9, sop_class=DigitalXRayImageStorageForProcessing)
+        capture = make_film(10, sop_class=SecondaryCaptureImageStorage)
+        assert send(node.port, [good, cr, processing, capture]) == [0x0000] * 4
+        rows = node.wait_for(lambda: len(settled_rows(node.db)) == 7 and settled_rows(node.db), "7 rows")
         by_sop = {row["extra"]["dicom"]["sop_instance_uid"]: row for row in rows}
         assert by_sop[lateral.SOPInstanceUID]["error"] == "not a frontal chest radiograph by its header: lateral view (left lateral)"
         assert by_sop[skull.SOPInstanceUID]["error"].endswith("body part examined is not the chest (SKULL)")
         assert by_sop[odd.SOPInstanceUID]["error"].endswith("(an unrecognised value)")
         assert by_sop[good.SOPInstanceUID]["status"] == "done"
+        assert by_sop[cr.SOPInstanceUID]["status"] == by_sop[capture.SOPInstanceUID]["status"] == "done"
+        assert "a DX image 'for processing'" in by_sop[processing.SOPInstanceUID]["error"]
+        assert by_sop[cr.SOPInstanceUID]["extra"]["dicom"]["sop_class"] == "CR"
         dicom = by_sop[good.SOPInstanceUID]["extra"]["dicom"]  # --with-ids: in the log, never the output
         assert (dicom["patient_id"], dicom["accession_number"]) == (PATIENT["PatientID"], good.AccessionNumber)
-        assert len(list((node.data / "films").glob("??/*.dcm"))) == 4
+        assert len(list((node.data / "films").glob("??/*.dcm"))) == 7
         failures = [line for line in node.output().splitlines() if "refused  C-STORE" in line]
         assert len(failures) == 3  # one line per malformed dataset
         assert "Traceback" not in node.output()
