@@ -76,6 +76,14 @@ def write_film(ds: Dataset, path: Path) -> Path:
     return path
 
 
+def hermetic_env(tmp: Path) -> dict:
+    """This environment without the settings a developer's own machine may have (a site profile
+    in ~/.config, a default model or log), so the node decides as the test expects."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PNEUMOSCAN_SITE", "PNEUMOSCAN_MODEL", "PNEUMOSCAN_DB")}
+    env["XDG_CONFIG_HOME"] = str(tmp / "config")
+    return env
+
+
 class Node:
     """``pneumoscan dicom-node`` as a child process; its stdout and stderr go to a log file."""
 
@@ -90,7 +98,7 @@ class Node:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=tmp,
-            env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+            env={**hermetic_env(tmp), **(env or {}), "PYTHONUNBUFFERED": "1"},
         )
         self.port = self._wait_for_port()
 

@@ -301,3 +301,34 @@ def test_kill_9_mid_stream_loses_and_repeats_nothing_and_a_down_destination_catc
     finally:
         assert again.stop() == 0
         pacs.stop()
+
+
+def test_decides_with_the_site_profile_as_watch_does(tmp_path):
+    """A site's own threshold (``pneumoscan calibrate``) decides the node's results too, and the
+    SR the PACS gets states that threshold."""
+    from typer.testing import CliRunner
+
+    from conftest import write_dataset
+    from dicom_node_helpers import TINY_MODEL
+    from edge_app.cli import app
+
+    labelled = write_dataset(tmp_path / "labelled", per_class=20, size=(96, 128, 160)) / "train"
+    site = tmp_path / "site.json"
+    made = CliRunner().invoke(app, ["calibrate", str(labelled), "--out", str(site), "--model", str(TINY_MODEL), "--sensitivity", "0.8"])
+    assert made.exit_code == 0, made.output
+    threshold = json.loads(site.read_text())["threshold"]
+
+    pacs = Receiver()
+    node = Node(tmp_path, "--site", str(site), "--forward", pacs.address, "--forward-retry-max", "0.5")
+    try:
+        assert f"threshold {threshold:g} (site profile" in node.output()
+        assert send(node.port, [make_film(300), make_film(301)]) == [0x0000] * 2
+        rows = node.wait_for(lambda: len(settled_rows(node.db)) == 2 and settled_rows(node.db), "2 rows")
+        assert all(row["threshold"] == pytest.approx(threshold) for row in rows)
+        assert {entry["threshold_source"] for entry in history(node.db)} == {"site"}
+        node.wait_for(lambda: len(pacs.of_class(BasicTextSRStorage)) == 2, "2 SRs")
+        for sr in pacs.of_class(BasicTextSRStorage):
+            assert float(sr_items(sr)["Decision threshold"]) == pytest.approx(threshold, abs=1e-5)
+    finally:
+        assert node.stop() == 0
+        pacs.stop()

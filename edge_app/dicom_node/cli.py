@@ -20,11 +20,14 @@ from edge_app.cli_common import (
     EXIT_USAGE,
     ModelOption,
     NoGateOption,
+    NoSiteOption,
+    SiteOption,
     ThreadsOption,
     db_option,
     fail,
     load_model,
     make_screener,
+    resolve_point,
     with_ids_option,
 )
 
@@ -102,6 +105,8 @@ def dicom_node(
     threads: ThreadsOption = 1,
     no_gate: NoGateOption = False,
     with_ids: Annotated[bool, with_ids_option("Record DICOM patient name, ID, birth date and accession number in the log.")] = False,
+    site: SiteOption = None,
+    no_site: NoSiteOption = False,
 ) -> None:
     """Be a DICOM node: receive films from the X-ray unit (C-STORE), screen each once, record it
     in the audit log and, with --forward, send the result to the PACS. Runs until stopped.
@@ -145,8 +150,10 @@ def dicom_node(
             typer.echo(f"{stamp}  {event:<8} {detail}", err=event in ("warning", "error"))
 
     classifier = load_model(model, threads)
+    point, _ = resolve_point(classifier.contract, site, no_site)  # the same threshold watch decides with
     screener = make_screener(
         classifier,
+        point=point,
         on_warning=lambda path, message: report("warning", f"{Path(path).name[:16]}: {message}"),
         no_gate=no_gate,
         with_ids=with_ids,
@@ -173,8 +180,10 @@ def dicom_node(
         raise fail(str(exc)) from None
     except OSError as exc:
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    rule = f"site profile {point.profile}" if point.source == "site" else "the model's"
     _say(
-        f"DICOM node {ae_title} listening on {bound_host}:{bound_port} with model {version}; "
+        f"DICOM node {ae_title} listening on {bound_host}:{bound_port} with model {version}, "
+        f"threshold {point.threshold:g} ({rule}); "
         f"films in {data / FILMS}, results in {config.db}"
         + (f", sent to {destination}" if destination else "")
         + "; Ctrl-C stops"
