@@ -39,7 +39,9 @@ The modules, one concern each:
   :mod:`edge_app.drift` (the audit log by day against calibration);
 - the command: :mod:`edge_app.cli` (the app: predict, info, bench), :mod:`edge_app.watch_cli`
   (watch, history), :mod:`edge_app.calibrate_cli` (calibrate), :mod:`edge_app.cli_common` (what
-  they share), :mod:`edge_app.bench`.
+  they share), :mod:`edge_app.bench`;
+- the DICOM node (``dicom-node``, the ``[dicom-node]`` extra): :mod:`edge_app.dicom_node`, a
+  subpackage that receives films over the network and screens them with the calls above.
 
 The dependency rule (checked by ``tests/test_dependencies.py``, both ways): nothing in this package
 imports TensorFlow, Keras, ``train`` or ``export``: the device has none of them. The arrows point
