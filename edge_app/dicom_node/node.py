@@ -155,7 +155,8 @@ class DicomNode:
         result = done.result
         if result.ok:
             uncertain = " (uncertain)" if result.uncertain else ""
-            self.report("scored", f"{name}  {result.label} score {result.score}{uncertain}")
+            pattern = f", pattern {result.pattern} {result.pattern_score}/100" if result.pattern else ""
+            self.report("scored", f"{name}  {result.label} score {result.score}{uncertain}{pattern}")
         else:
             self.report("refused" if NOT_FRONTAL_CHEST in (result.error or "") else "failed", f"{name}  {result.error}")
 
