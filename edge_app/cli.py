@@ -5,6 +5,7 @@
 - ``info``     -> :mod:`edge_app.model_file`, :mod:`edge_app.classifier`
 - ``bench``    -> :mod:`edge_app.bench`
 - ``watch``, ``history`` -> :mod:`edge_app.watch_cli`
+- ``serve``    -> :mod:`edge_app.serve.cli` (the ``[serve]`` extra: the clinic's web page)
 - options several commands take -> :mod:`edge_app.cli_options`
 
 Exit codes: 0 every input was screened, 1 some input could not be (the others still were),
@@ -335,6 +336,10 @@ def bench(
 from edge_app.watch_cli import register as _register_watch  # noqa: E402 (needs the app above)
 
 _register_watch(app)
+
+from edge_app.serve.cli import register as _register_serve  # noqa: E402 (imports no web library)
+
+_register_serve(app)
 
 
 def main() -> None:
