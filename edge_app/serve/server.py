@@ -8,6 +8,7 @@ which is set just above the upload cap so an oversized body is refused without b
 from __future__ import annotations
 
 import ipaddress
+import logging
 import signal
 import sys
 from collections.abc import Callable
@@ -54,6 +55,8 @@ def serve(
 
     check_address(settings.host, settings.password_hash is not None)
     app = create_app(service, settings)
+    # A batch of films from one tablet queues a few requests; that is normal, not a warning.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     server = create_server(
         app,
         host=settings.host,

@@ -102,7 +102,7 @@ class ScreeningService:
 
     def screen_upload(self, stream: BinaryIO, name: str, limit: int | None = None) -> Screened:
         """Store, screen and record one uploaded file (or find its recorded result)."""
-        stored = self.store.save(stream, limit)
+        stored = self.store.save(stream, limit, sent_as=name)
         return self.screen_stored(stored, name)
 
     def screen_stored(self, stored: StoredFilm, name: str) -> Screened:

@@ -44,12 +44,16 @@ def is_sha256(text: str) -> bool:
     return bool(_SHA256.fullmatch(text))
 
 
-def sniff_kind(head: bytes) -> str:
-    """``jpeg``, ``png``, ``dcm`` (the DICOM preamble) or ``bin``, from a file's first 132 bytes."""
+def sniff_kind(head: bytes, sent_as: str = "") -> str:
+    """``jpeg``, ``png``, ``dcm`` or ``bin``, from a file's first 132 bytes.
+
+    DICOM is recognised by its preamble; a file without one (older PACS exports) is taken as
+    DICOM only if it was sent under a ``.dcm``/``.dicom`` name, as ``predict`` would take it.
+    """
     for signature, kind in _SIGNATURES:
         if head.startswith(signature):
             return kind
-    if head[128:132] == b"DICM":
+    if head[128:132] == b"DICM" or sent_as.lower().endswith((".dcm", ".dicom")):
         return "dcm"
     return "bin"
 
@@ -84,8 +88,10 @@ class FilmStore:
         for folder in (self.root, self.films, self.views, self.incoming):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
 
-    def save(self, stream: BinaryIO, limit: int | None = None) -> StoredFilm:
+    def save(self, stream: BinaryIO, limit: int | None = None, sent_as: str = "") -> StoredFilm:
         """Copy ``stream`` into ``films/`` under its SHA-256 and kind, durably (fsynced).
+
+        ``sent_as``: the name the client gave, used only by :func:`sniff_kind`.
 
         An identical file already stored is kept and the new copy dropped. ``limit``: raise
         :class:`UploadTooLarge` once more than that many bytes arrived (a second guard behind
@@ -108,8 +114,8 @@ class FilmStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             sha256 = digest.hexdigest()
-            target = self.films / f"{sha256}.{sniff_kind(head)}"
-            if target.exists():
+            target = self.film_path(sha256) or self.films / f"{sha256}.{sniff_kind(head, sent_as)}"
+            if target.exists():  # the same content, kept from an earlier upload
                 os.unlink(tmp)
             else:
                 os.replace(tmp, target)
