@@ -105,3 +105,42 @@ def film_png(seed: int = 0, size: int = 160) -> bytes:
 
 def noise_bytes(count: int, seed: int = 0) -> bytes:
     return np.random.default_rng(seed).integers(0, 256, count, dtype=np.uint8).tobytes()
+
+
+# --- a real browser ---------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+#: What Debian's chromium needs to run headless as root in a container, and nothing that would
+#: reach the network on its own (updates, sync, field trials).
+CHROMIUM_FLAGS = (
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-default-apps", "--disable-extensions", "--metrics-recording-only", "--hide-scrollbars",
+)
+
+
+def have_chromium() -> bool:
+    return CHROMIUM.is_file() and CHROMEDRIVER.is_file()
+
+
+def chromium(profile: Path, width: int = 1280, height: int = 800):
+    """Debian's chromium driven by Selenium through Debian's chromedriver (no browser download:
+    both paths are given, so Selenium Manager has nothing to fetch). Console messages are kept."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.add_argument(f"--window-size={width},{height}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+def console_errors(driver) -> list[str]:
+    """Console errors since the last call (CSP violations and failed loads are errors too)."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
