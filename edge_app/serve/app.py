@@ -49,9 +49,10 @@ SECURITY_HEADERS = {
 #: Endpoints reachable without logging in (with a password set).
 PUBLIC_ENDPOINTS = {"login", "static"}
 
-#: Keys of a result that name files on the device; the API answers without them (the page links
-#: the pictures by content hash instead).
-DEVICE_PATH_KEYS = ("heatmap",)
+#: Keys the server adds to a result for its own record: the heatmap's path on the device (the
+#: page links pictures by content hash instead) and the name the file was first sent under. The
+#: API answers without them, so its object is ``predict --format json``'s.
+SERVER_KEYS = ("heatmap", "upload_name")
 
 #: Most films one ``/screened`` page lists.
 MAX_BATCH = 200
@@ -74,7 +75,7 @@ def api_record(result) -> dict:
     """The API's JSON for a result: ``predict --format json``'s object for the same film (without
     the device-side heatmap path, which ``predict`` too only gives with ``--heatmap``)."""
     record = result.to_dict()
-    for key in DEVICE_PATH_KEYS:
+    for key in SERVER_KEYS:
         record.pop(key, None)
     return record
 
@@ -321,7 +322,7 @@ def create_app(service: ScreeningService, settings: Settings) -> Flask:
                 "time": worklist.shown_time(row),
                 "category": worklist.category(row, positive),
                 "line": advice(result_from_row(row, row["path"]), positive),
-                "name": Path(row["path"]).name,
+                "name": (row.get("extra") or {}).get("upload_name") or Path(row["path"]).name,
             }
             for row in shown
         ]

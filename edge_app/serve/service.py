@@ -122,7 +122,9 @@ class ScreeningService:
             log.release(outcome)
             raise
         result.path = str(stored.path)
+        result.extra["upload_name"] = name  # the log keeps the stored path; the worklist shows this
         log.record(outcome, result)
+        del result.extra["upload_name"]
         result.path = name
         return Screened(result, stored.sha256, True)
 
