@@ -43,21 +43,16 @@ def check_address(host: str, password_set: bool) -> None:
         )
 
 
-def serve(
-    service: ScreeningService,
-    settings: Settings,
-    *,
-    threads: int = DEFAULT_THREADS,
-    announce: Callable[[str], None] = print,
-) -> None:
-    """Serve until SIGINT/SIGTERM; ``announce`` hears the address once it accepts connections."""
+def build_server(service: ScreeningService, settings: Settings, *, threads: int = DEFAULT_THREADS):
+    """The waitress server for the app, bound to ``settings.host``/``port`` but not yet running
+    (``.run()`` serves; ``.effective_port`` is the port the OS picked for port 0)."""
     from waitress import create_server
 
     check_address(settings.host, settings.password_hash is not None)
     app = create_app(service, settings)
     # A batch of films from one tablet queues a few requests; that is normal, not a warning.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    server = create_server(
+    return create_server(
         app,
         host=settings.host,
         port=settings.port,
@@ -66,6 +61,17 @@ def serve(
         ident="pneumoscan",
         clear_untrusted_proxy_headers=True,
     )
+
+
+def serve(
+    service: ScreeningService,
+    settings: Settings,
+    *,
+    threads: int = DEFAULT_THREADS,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Serve until SIGINT/SIGTERM; ``announce`` hears the address once it accepts connections."""
+    server = build_server(service, settings, threads=threads)
     host, port = server.effective_host, server.effective_port  # port 0: the one the OS picked
     shown = f"[{host}]" if ":" in str(host) else host
     announce(f"http://{shown}:{port}/")
