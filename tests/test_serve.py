@@ -294,3 +294,46 @@ def test_real_film_gets_the_same_probability_as_predict_with_the_shipped_model(s
     assert {k: v for k, v in answer.json().items() if k not in ("latency_ms", "path")} == {
         k: v for k, v in expected.items() if k not in ("latency_ms", "path")
     }
+
+
+def _dicom_film(path: Path, seed: int) -> Path:
+    pytest.importorskip("pydicom")
+    from test_dicom import make_dataset, save  # the DICOM files test_dicom.py builds, with a patient
+
+    return save(make_dataset(synthetic_film(128, seed=seed), 8), path)
+
+
+def test_patient_identifiers_stay_on_the_device_without_with_ids(server, client, tmp_path: Path) -> None:
+    film = _dicom_film(tmp_path / "study.dcm", seed=606)
+    answer = client.screen("study.dcm", film.read_bytes())
+    assert answer.status_code == 201, answer.text
+    assert answer.json() == {**predict_json(film), "path": "study.dcm", "latency_ms": answer.json()["latency_ms"]}
+    assert answer.json()["dicom"]["modality"] == "DX" and "patient_id" not in answer.json()["dicom"]
+    # A watcher that was told to record identifiers: the page still does not show them.
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    _dicom_film(inbox / "IM0001", seed=607)
+    done = cli("watch", str(inbox), "--once", "--interval", "0.1", "--db", str(server.db),
+               "--model", str(TINY_MODEL), "--with-ids")
+    assert done.returncode == 0, done.stderr
+    watched = [r for r in client.get("api/worklist").json() if r["path"].endswith("IM0001")]
+    assert len(watched) == 1 and watched[0]["dicom"]["modality"] == "DX"
+    assert "patient_id" not in watched[0]["dicom"]
+    shown = [client.get(p).text for p in ("worklist", "worklist.csv", "api/worklist",
+                                          f"result/{watched[0]['sha256']}", answer.headers["Content-Location"])]
+    for text in shown:
+        assert "PID-0042" not in text and "Doe^Jane" not in text
+    recorded = cli("history", "--db", str(server.db), "--format", "csv").stdout
+    assert "PID-0042" in recorded  # it is in the log, as watch --with-ids was asked to keep it
+
+
+def test_with_ids_server_records_and_shows_identifiers(tmp_path: Path) -> None:
+    film = _dicom_film(tmp_path / "study.dcm", seed=608)
+    server = start_server(tmp_path / "log.sqlite", tmp_path / "data", "--with-ids")
+    try:
+        client = Client(server.url)
+        answer = client.screen("study.dcm", film.read_bytes())
+        assert answer.json()["dicom"]["patient_id"] == "PID-0042"
+        assert "PID-0042" in client.get(answer.headers["Content-Location"]).text
+    finally:
+        server.stop()
