@@ -26,6 +26,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 import edge_app
+from edge_app.audit_log import AuditLogError
 from edge_app.formatting import DISCLAIMER
 from edge_app.history import format_csv, format_json, local_time
 from edge_app.results import advice
@@ -163,6 +164,16 @@ def create_app(service: ScreeningService, settings: Settings) -> Flask:
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc):
         return fail(413, f"upload larger than the limit of {settings.max_upload_bytes / 1e6:g} MB")
+
+    @app.errorhandler(AuditLogError)
+    def _log_unusable(exc: AuditLogError):
+        print(f"pneumoscan: error: {exc}", file=sys.stderr)
+        return fail(503, f"{exc}. Nothing was recorded; the server is still running")
+
+    @app.errorhandler(OSError)
+    def _disk(exc: OSError):
+        print(f"pneumoscan: error: {request.method} {request.path}: {exc}", file=sys.stderr)
+        return fail(507, f"cannot store the upload under --data: {exc.strerror or exc}")
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
