@@ -95,10 +95,10 @@ def test_upload_result_worklist_and_csv(server, client, tmp_path: Path) -> None:
     assert f"score {body['score']}/100" in page.text
     assert "A screening aid, not a diagnosis" in page.text
     assert body["model_version"] in page.text
-    for picture in ("film.png", "heatmap.png"):
+    for picture in ("film.jpeg", "heatmap.jpeg"):
         image = client.get(f"{result_url}/{picture}")
-        assert image.status_code == 200 and image.headers["Content-Type"] == "image/png"
-        assert image.content.startswith(b"\x89PNG")
+        assert image.status_code == 200 and image.headers["Content-Type"] == "image/jpeg"
+        assert image.content.startswith(b"\xff\xd8\xff")
 
     sha = result_url.rsplit("/", 1)[1]
     listing = client.get("worklist")
@@ -223,7 +223,7 @@ def test_security_headers_and_nothing_served_by_path(server, client) -> None:
     assert page.headers["Cache-Control"] == "no-store"
     assert "http://" not in page.text and "https://" not in page.text  # no remote asset at all
     for path in ("static/", "static/%2e%2e/", "static/..%2fcli.py", "result/../../etc/passwd", "result/" + "a" * 64,
-                 "result/notahash/film.png", "films/", "data/", "result/%2e%2e%2fpassword/film.png"):
+                 "result/notahash/film.jpeg", "films/", "data/", "result/%2e%2e%2fpassword/film.jpeg"):
         answer = client.get(path)
         assert answer.status_code == 404, path
         assert "Index of" not in answer.text

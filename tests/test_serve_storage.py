@@ -55,5 +55,5 @@ def test_view_writer_keeps_the_film_and_its_heatmap(tmp_path: Path) -> None:
     written = ViewWriter(store, "v1/x").write(store.films / f"{sha}.jpeg", film, np.ones((2, 2)), 0.5)
     assert written == store.heatmap_path(sha, "v1/x") and store.inside(written)
     assert Image.open(store.view_path(sha)).size == (200, 100)
-    assert Image.open(written).mode == "RGB"
+    assert Image.open(written).mode == "RGB" and Image.open(written).format == "JPEG"
     assert not store.inside(tmp_path / "films" / "x")

@@ -298,19 +298,19 @@ def create_app(service: ScreeningService, settings: Settings) -> Flask:
             return Path(recorded)
         return None
 
-    @app.get("/result/<sha256>/film.png")
+    @app.get("/result/<sha256>/film.jpeg")
     def film_view(sha256: str):
         path = service.store.view_path(sha256) if is_sha256(sha256) else None
         if path is None or not path.is_file():
             abort(404, "no picture of this film is kept")
-        return send_file(path, mimetype="image/png", max_age=0)
+        return send_file(path, mimetype="image/jpeg", max_age=0)
 
-    @app.get("/result/<sha256>/heatmap.png")
+    @app.get("/result/<sha256>/heatmap.jpeg")
     def heatmap_view(sha256: str):
         path = _heatmap_file(_row_or_404(sha256))
         if path is None:
             abort(404, "no heatmap of this film is kept")
-        return send_file(path, mimetype="image/png", max_age=0)
+        return send_file(path, mimetype="image/jpeg", max_age=0)
 
     def _day_and_filter() -> tuple:
         try:
