@@ -99,3 +99,34 @@ def test_several_films_at_once_show_progress_then_the_list(server, browser, tmp_
     # The one refusal is the API's 422 answer, which the browser reports; nothing else went wrong.
     errors = console_errors(browser)
     assert len(errors) == 1 and "/api/screen" in errors[0] and "422" in errors[0], errors
+
+
+def test_a_tablet_on_the_network_logs_in_then_screens(tmp_path: Path, browser) -> None:
+    import subprocess
+
+    from serve_helpers import run_env, serve_cmd
+
+    data = tmp_path / "data"
+    done = subprocess.run(serve_cmd(tmp_path / "log.sqlite", data, "--set-password"), input="ward-tablet-9\n",
+                          capture_output=True, text=True, timeout=60, env=run_env())
+    assert done.returncode == 0, done.stderr
+    server = start_server(tmp_path / "log.sqlite", data, "--host", "0.0.0.0")
+    try:
+        url = server.url.replace("0.0.0.0", "127.0.0.1")
+        browser.delete_all_cookies()
+        browser.get(url + "worklist")
+        WebDriverWait(browser, WAIT_S).until(EC.title_contains("Log in"))
+        browser.find_element(By.ID, "password").send_keys("ward-tablet-9")
+        browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        WebDriverWait(browser, WAIT_S).until(EC.title_contains("Worklist"))  # back where it was going
+        browser.find_element(By.LINK_TEXT, "Screen").click()
+        film = tmp_path / "ward.jpeg"
+        film.write_bytes(film_jpeg(seed=90, size=300))
+        browser.find_element(By.ID, "files").send_keys(str(film))
+        WebDriverWait(browser, WAIT_S).until(EC.url_contains("/result/"))
+        assert "score" in browser.find_element(By.TAG_NAME, "h1").text
+        assert console_errors(browser) == []
+        browser.find_element(By.CSS_SELECTOR, "form.inline button").click()  # log out
+        WebDriverWait(browser, WAIT_S).until(EC.title_contains("Log in"))
+    finally:
+        server.stop()
