@@ -486,7 +486,7 @@ if [ "${PNEUMOSCAN_AARCH64_SERVE:-1}" = 1 ]; then
 import json, sys, threading, urllib.request, uuid
 from pathlib import Path
 from edge_app.model_file import load_classifier
-from edge_app.serve.app import Settings
+from edge_app.serve.context import Settings
 from edge_app.serve.server import build_server
 from edge_app.serve.service import ScreeningService
 from edge_app.serve.storage import FilmStore

@@ -7,7 +7,10 @@ as the production WSGI server; both pure Python, so they install on a Raspberry 
 - :mod:`edge_app.serve.cli`      the ``serve`` command: options, the refusal to listen beyond this
   machine without a password, ``--set-password``
 - :mod:`edge_app.serve.server`   builds everything and runs waitress
-- :mod:`edge_app.serve.app`      the Flask app factory: pages, JSON API, security headers
+- :mod:`edge_app.serve.app`      the Flask app factory: login, CSRF, security headers, errors
+- :mod:`edge_app.serve.pages`    Screen, Result (with its print view), Worklist, About
+- :mod:`edge_app.serve.api`      ``POST /api/screen``, ``GET /api/worklist``, ``GET /api/session``
+- :mod:`edge_app.serve.context`  the settings and service every route reaches, request helpers
 - :mod:`edge_app.serve.service`  screening an upload exactly once into the audit log; reading it back
 - :mod:`edge_app.serve.worklist` a day's rows, the filters a nurse picks, identifiers hidden
 - :mod:`edge_app.serve.storage`  uploads kept under ``--data`` by content, and their pictures

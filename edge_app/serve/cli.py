@@ -108,7 +108,7 @@ def serve(
         return
     from edge_app.audit_log import AuditLogError
     from edge_app.gate import GateUnavailable
-    from edge_app.serve.app import Settings
+    from edge_app.serve.context import Settings
     from edge_app.serve.server import UnsafeAddress, check_address, serve as run_server
     from edge_app.serve.service import ScreeningService
     from edge_app.serve.storage import FilmStore

@@ -13,7 +13,8 @@ import signal
 import sys
 from collections.abc import Callable
 
-from edge_app.serve.app import Settings, create_app
+from edge_app.serve.app import create_app
+from edge_app.serve.context import Settings
 from edge_app.serve.service import ScreeningService
 
 #: Waitress worker threads: requests served at once (screening itself is one film at a time).
