@@ -27,10 +27,10 @@ KERAS_PREDICT = """
 import sys
 import keras
 import numpy as np
-from edge_app.preprocessing import PreprocessSpec, preprocess_file
+from edge_app.preprocessing import PreprocessSpec, prepare_file
 model = keras.models.load_model(sys.argv[1], compile=False)
 size = int(model.input_shape[1])
-image = preprocess_file(sys.argv[2], PreprocessSpec(size))
+image = prepare_file(sys.argv[2], PreprocessSpec(size)).pixels
 print(float(np.ravel(model.predict(image[None, :, :, None], verbose=0))[0]))
 """
 

@@ -3,7 +3,7 @@
     python benchmarks/gate_rates.py --model path/to/pneumoscan-int8.tflite
     python benchmarks/gate_rates.py --fit 1000 --image-size 128     # no model at hand
 
-Every image goes through the device's own path (``edge_app.sources.load_model_input`` then
+Every image goes through the device's own path (``edge_app.decoding.decode_file`` then
 ``edge_app.gate.refusal``), from a file on disk. Prints:
 
 - the false-refusal rate on every training film in ``--data`` (goal <= 0.5%), with the reasons;
@@ -36,7 +36,7 @@ from PIL import Image, ImageDraw, ImageFont
 from edge_app.contract import read_contract
 from edge_app.gate import fit_gate, image_features, refusal, stored_gate
 from edge_app.preprocessing import ImageError, PreprocessSpec
-from edge_app.sources import load_model_input
+from edge_app.decoding import decode_file
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chest_xray"
 SUFFIXES = (".jpeg", ".jpg", ".png")
@@ -58,10 +58,10 @@ def training_films(root: Path) -> list[Path]:
 def features_of(path: Path, spec: PreprocessSpec) -> dict | str:
     """Gate features of one file through the device path, or the preprocessing error."""
     try:
-        loaded = load_model_input(path, spec)
+        loaded = decode_file(path, spec)
     except ImageError as exc:
         return f"unusable: {exc}"
-    return image_features(loaded.image, colourfulness=loaded.colourfulness)
+    return image_features(loaded.pixels, colourfulness=loaded.colourfulness)
 
 
 # --- what is not a chest film ----------------------------------------------------------------
@@ -221,7 +221,7 @@ def main() -> None:
     fitted_on: set[Path] = set()
     if args.model:
         contract = read_contract(args.model)
-        spec, gate = contract.preprocess, stored_gate(contract.raw)
+        spec, gate = contract.preprocess, stored_gate(contract)
         print(f"model {args.model}: {spec.id}, gate fitted on {gate['n_images']} films ({gate.get('source', '?')})")
     else:
         spec = PreprocessSpec(args.image_size)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from edge_app.audit_log import AuditLog
 from edge_app.bench import SYNTHETIC_SIZE, write_synthetic_jpeg
-from edge_app.inputs import expand_paths
+from edge_app.paths import expand_paths
 from edge_app.model_file import load_classifier
 from edge_app.screening import Screener
 from edge_app.watch import Watcher

@@ -1,9 +1,56 @@
 """pneumoscan on the clinic device: offline chest X-ray screening with a TFLite model.
 
-Nothing in this package imports TensorFlow, ``train`` or ``export``: the device has none of them.
-The arrows point the other way: training and export import :mod:`edge_app.preprocessing` and
-:mod:`edge_app.contract` so that the device sees exactly what training saw.
+Screening one film, for any caller (``pneumoscan predict`` and ``watch`` use exactly this; a web
+server or a DICOM node should too)::
+
+    from edge_app.model_file import load_classifier
+    from edge_app.screening import Screener
+
+    screener = Screener(load_classifier())         # the bundled model; gate on, as predict
+    result = screener.screen("film.jpeg")          # never raises for a bad image
+    result = screener.screen_bytes(data, "upload.dcm")
+    result.to_dict()                               # exactly what `predict --format json` prints
+
+To record it in the audit log exactly once per image content and model (``watch``'s rule):
+:func:`edge_app.audit_log.screen_file_once` or :func:`edge_app.audit_log.record_screening`.
+
+The modules, one concern each:
+
+- reading films: :mod:`edge_app.preprocessing` (the one definition of decode -> grayscale ->
+  resize -> normalise, and :class:`~edge_app.preprocessing.ModelInput`, the one decoded-film
+  type), :mod:`edge_app.dicom` (DICOM's display chain), :mod:`edge_app.decoding` (which reader a
+  file needs), :mod:`edge_app.paths` (finding the files a user's PATHs name);
+- the model: :mod:`edge_app.contract` (the metadata a model carries, parsed once into
+  :class:`~edge_app.contract.ModelContract`), :mod:`edge_app.runtime` (which TFLite
+  interpreter), :mod:`edge_app.classifier` (inference only), :mod:`edge_app.model_file` (which
+  model file);
+- screening: :mod:`edge_app.gate` (is it a chest film?), :mod:`edge_app.heatmap`,
+  :mod:`edge_app.results` (:class:`~edge_app.results.Result`), :mod:`edge_app.screening`;
+- output and record: :mod:`edge_app.formatting` (every table, JSON and CSV),
+  :mod:`edge_app.audit_log` (+ :mod:`edge_app.audit_schema`, :mod:`edge_app.liveness`),
+  :mod:`edge_app.watch` (the inbox loop);
+- the command: :mod:`edge_app.cli` (the app: predict, info, bench), :mod:`edge_app.watch_cli`
+  (watch, history), :mod:`edge_app.cli_common` (what they share), :mod:`edge_app.bench`.
+
+The dependency rule (checked by ``tests/test_dependencies.py``, both ways): nothing in this package
+imports TensorFlow, Keras, ``train`` or ``export``: the device has none of them. The arrows point
+the other way, and only to the modules in :data:`USED_BY_TRAINING`: training and export use
+:mod:`edge_app.preprocessing` and :mod:`edge_app.contract` so that the device sees exactly what
+training saw, :mod:`edge_app.gate` to fit the input gate's ranges, and :mod:`edge_app.classifier`
+and :mod:`edge_app.runtime` so that parity and evaluation of a ``.tflite`` go through the device's
+own inference; ``export`` stamps ``edge_app.__version__`` into the contract.
 """
+
+#: The only modules ``train`` and ``export`` may import from this package (``edge_app`` itself
+#: for ``__version__``).
+USED_BY_TRAINING = (
+    "edge_app",
+    "edge_app.preprocessing",
+    "edge_app.contract",
+    "edge_app.gate",
+    "edge_app.classifier",
+    "edge_app.runtime",
+)
 
 
 def __getattr__(name: str) -> str:

@@ -1,4 +1,19 @@
-"""The durable audit log of ``pneumoscan watch``: one SQLite file, one row per image and model.
+"""The durable audit log: one SQLite file, one row per image content and model version.
+
+The public API, for ``pneumoscan watch`` and for any server that screens films (a web page, a
+DICOM node), is small:
+
+- :class:`AuditLog` opens (and creates or migrates) the file; ``readonly=True`` for readers.
+- :func:`screen_file_once` / :func:`record_screening` screen one film *exactly once* per content
+  and model: the same SHA-256 rule ``watch`` uses, so a film uploaded twice, or dropped in the
+  inbox after it was uploaded, is screened once and the stored result is returned.
+- :meth:`AuditLog.entries` reads it back as :class:`LogEntry` (a
+  :class:`~edge_app.results.Result` plus what the log knows), which
+  :func:`edge_app.formatting.render_log` writes in the same layout ``predict`` uses.
+
+:meth:`AuditLog.claim`, :meth:`AuditLog.record` and :meth:`AuditLog.release` are the claim
+protocol underneath; call them directly only to build another loop like :mod:`edge_app.watch`.
+The table itself is :mod:`edge_app.audit_schema`; who is alive, :mod:`edge_app.liveness`.
 
 Exactly once, across crashes and concurrent watchers, comes from two things:
 
@@ -18,84 +33,37 @@ foreign, newer or read-only database is reported in one line and left exactly as
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import secrets
-import socket
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import edge_app
+from edge_app.audit_schema import APPLICATION_ID, MIGRATIONS, ROW_COLUMNS, SCHEMA, SCHEMA_VERSION
+from edge_app.liveness import make_owner, owner_alive
 from edge_app.results import Result
 
-#: Bumped with every change to the tables below (adding a migration for older files); a file
-#: with a newer version is refused rather than misread.
-SCHEMA_VERSION = 2
-
-#: ``PRAGMA application_id`` marking a file as a pneumoscan audit log ("PNMS").
-APPLICATION_ID = 0x504E4D53
+__all__ = [
+    "AuditLog",
+    "AuditLogError",
+    "Claim",
+    "LogEntry",
+    "Recorded",
+    "Skip",
+    "record_screening",
+    "screen_file_once",
+    "sha256_file",
+    "APPLICATION_ID",
+    "SCHEMA_VERSION",
+]
 
 #: SQLite's busy timeout: how long a writer waits for another one's transaction before giving up
 #: (transactions here last milliseconds; only a stuck process holds the lock this long).
 BUSY_TIMEOUT_S = 15.0
-
-#: A claim made on another machine (a database on a shared folder) is presumed abandoned after
-#: this long; on this machine the owner's process is checked directly.
-FOREIGN_CLAIM_STALE_AFTER = timedelta(minutes=10)
-
-SCHEMA = (
-    """
-CREATE TABLE results (
-    id            INTEGER PRIMARY KEY,
-    sha256        TEXT    NOT NULL,
-    model_version TEXT    NOT NULL,
-    status        TEXT    NOT NULL CHECK (status IN ('pending', 'done', 'error')),
-    path          TEXT    NOT NULL,   -- where the image was when it was scored
-    size          INTEGER NOT NULL,
-    mtime_ns      INTEGER,
-    probability   REAL,
-    score         INTEGER,
-    label         TEXT,
-    uncertain     INTEGER,
-    threshold     REAL,
-    latency_ms    REAL,
-    error         TEXT,
-    created_at    TEXT    NOT NULL,   -- UTC ISO-8601; when the result (or the claim) was written
-    claimed_by    TEXT,               -- host:boot:pid:start:nonce of the watcher that scored it
-    claimed_at    TEXT,
-    attempts      INTEGER NOT NULL DEFAULT 0,
-    app_version   TEXT,
-    extra         TEXT,               -- JSON: the heatmap's path, DICOM header fields
-    UNIQUE (sha256, model_version)
-)""",
-    "CREATE INDEX results_created_at ON results (created_at)",
-    f"PRAGMA application_id = {APPLICATION_ID}",
-    f"PRAGMA user_version = {SCHEMA_VERSION}",
-)
-
-#: What turns a file of version ``n - 1`` into version ``n``.
-MIGRATIONS = {
-    2: ("ALTER TABLE results ADD COLUMN extra TEXT",),
-}
-
-#: Columns ``history`` exports, in order (then the keys stored in ``extra``).
-EXPORT_COLUMNS = (
-    "created_at",
-    "path",
-    "status",
-    "label",
-    "score",
-    "probability",
-    "uncertain",
-    "threshold",
-    "model_version",
-    "error",
-    "sha256",
-    "size",
-)
 
 
 class AuditLogError(RuntimeError):
@@ -104,72 +72,6 @@ class AuditLogError(RuntimeError):
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-# --- who holds a claim ----------------------------------------------------------------------
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="ascii", errors="replace") as handle:
-            return handle.read().strip()
-    except OSError:
-        return None
-
-
-def _process_start(pid: int) -> str | None:
-    """The start time (clock ticks since boot) of a running process, ``None`` if it is gone.
-
-    With the boot id this tells a live owner from a later process that reused its pid.
-    A zombie (killed, not yet reaped) counts as gone.
-    """
-    stat = _read(f"/proc/{pid}/stat")
-    if stat is None:
-        return None
-    fields = stat[stat.rfind(")") + 2 :].split()  # the name in (...) may contain spaces
-    if not fields or fields[0] in ("Z", "X"):
-        return None
-    return fields[19]
-
-
-_BOOT_ID = (_read("/proc/sys/kernel/random/boot_id") or "-")[:8]
-_HOST = socket.gethostname().replace(":", "_")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def make_owner() -> str:
-    """A new claim-owner id for this process: unique per watcher, checkable for liveness."""
-    pid = os.getpid()
-    return f"{_HOST}:{_BOOT_ID}:{pid}:{_process_start(pid) or '-'}:{secrets.token_hex(4)}"
-
-
-def owner_alive(owner: str, claimed_at: str | None) -> bool:
-    """Whether the watcher named ``owner`` may still be working on its claim."""
-    try:
-        host, boot, pid_text, start, _nonce = owner.rsplit(":", 4)
-        pid = int(pid_text)
-    except ValueError:
-        return False
-    if host != _HOST:
-        try:
-            age = datetime.now(timezone.utc) - datetime.fromisoformat(claimed_at or "")
-        except ValueError:
-            return False
-        return age < FOREIGN_CLAIM_STALE_AFTER
-    if boot != _BOOT_ID:
-        return False  # claimed before this machine last booted
-    if os.path.isdir("/proc/self"):
-        return _process_start(pid) == start or (start == "-" and _pid_alive(pid))
-    return _pid_alive(pid)
 
 
 # --- rows -----------------------------------------------------------------------------------
@@ -426,11 +328,12 @@ class AuditLog:
     # --- the reader's side -----------------------------------------------------------------
 
     def rows(self, since: datetime | None = None) -> list[dict]:
-        """Every row, newest first, as dicts keyed by :data:`EXPORT_COLUMNS` and ``extra`` (a
-        dict, empty for a file older than that column, which a reader does not migrate)."""
+        """Every row, newest first, as dicts keyed by :data:`~edge_app.audit_schema.ROW_COLUMNS`
+        and ``extra`` (a dict, empty for a file older than that column, which a reader does not
+        migrate)."""
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(results)")}
         extra = "extra" if "extra" in columns else "NULL AS extra"
-        query = f"SELECT {', '.join(EXPORT_COLUMNS)}, {extra} FROM results"
+        query = f"SELECT {', '.join(ROW_COLUMNS)}, {extra} FROM results"
         params: tuple = ()
         if since is not None:
             query += " WHERE created_at >= ?"
@@ -445,6 +348,159 @@ class AuditLog:
                 row["uncertain"] = bool(row["uncertain"])
             row["extra"] = json.loads(row["extra"]) if row["extra"] else {}
         return rows
+
+
+    def entries(self, since: datetime | None = None) -> list["LogEntry"]:
+        """:meth:`rows` as :class:`LogEntry` records (each with its :class:`Result`)."""
+        return [LogEntry.of(row) for row in self.rows(since)]
+
+    def find(self, sha256: str) -> list["LogEntry"]:
+        """Every row for this content (one per model version), newest first: what a page showing
+        one film looks up, without reading the whole log."""
+        try:
+            rows = [dict(row) for row in self._db.execute(
+                f"SELECT {', '.join(ROW_COLUMNS)}, extra FROM results WHERE sha256 = ? "
+                "ORDER BY created_at DESC, id DESC",
+                (sha256,),
+            )]
+        except sqlite3.Error as exc:
+            raise AuditLogError(_explain(self.path, exc)) from None
+        for row in rows:
+            row["extra"] = json.loads(row["extra"]) if row["extra"] else {}
+        return [LogEntry.of(row) for row in rows]
+
+    def stored_result(self, sha256: str, model_version: str) -> Result | None:
+        """The finished result recorded for this content under this model, or None."""
+        row = self._db.execute(
+            f"SELECT {', '.join(ROW_COLUMNS)}, extra FROM results "
+            "WHERE sha256 = ? AND model_version = ? AND status IN ('done', 'error')",
+            (sha256, model_version),
+        ).fetchone()
+        if row is None:
+            return None
+        row = dict(row)
+        row["extra"] = json.loads(row["extra"]) if row["extra"] else {}
+        return LogEntry.of(row).result
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One row of the log: the film's :class:`Result` and what only the log knows about it."""
+
+    result: Result
+    status: str  # 'pending', 'done' or 'error'
+    created_at: str  # UTC ISO-8601
+    model_version: str
+    sha256: str
+    size: int
+
+    @classmethod
+    def of(cls, row: dict) -> "LogEntry":
+        done = row["status"] == "done"
+        uncertain = row["uncertain"]
+        result = Result(
+            path=row["path"],
+            probability=row["probability"],
+            score=row["score"],
+            label=row["label"],
+            uncertain=None if uncertain is None else bool(uncertain),
+            threshold=row["threshold"],
+            model_version=row["model_version"] if row["status"] != "pending" else None,
+            latency_ms=row["latency_ms"] if done else None,
+            error=row["error"],
+            extra=dict(row.get("extra") or {}),
+        )
+        return cls(result, row["status"], row["created_at"], row["model_version"], row["sha256"], row["size"])
+
+
+# --- screening one film exactly once ---------------------------------------------------------
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a file's content: the identity of a film in the log, whatever its name."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What :func:`record_screening` did with one film.
+
+    ``status``: ``"recorded"`` (screened now and stored), ``"already"`` (this content was
+    screened under this model before; ``result`` is the stored one, and ``recorded_as`` the path
+    it was stored under), ``"busy"`` (another live process is screening it right now; ``result``
+    is None: ask again shortly), ``"changed"`` (the file changed while it was read: nothing
+    stored, ``result`` None). ``stored`` is False only when another process took a claim over
+    and recorded the film first.
+    """
+
+    status: str
+    result: Result | None
+    sha256: str
+    recorded_as: str | None = None
+    stored: bool = True
+
+
+def record_screening(
+    log: AuditLog,
+    screen: Callable[[], Result],
+    *,
+    sha256: str,
+    path: str,
+    size: int,
+    model_version: str,
+    mtime_ns: int | None = None,
+    retry_errors: bool = False,
+    unchanged: Callable[[], bool] | None = None,
+) -> Recorded:
+    """Screen one film (``screen()``, e.g. ``lambda: screener.screen(path)``) at most once per
+    content (``sha256``) and ``model_version``, and record its result under ``path``.
+
+    Claim, screen outside any transaction, record: the protocol that makes the log exactly-once
+    across crashes and concurrent processes. ``screen`` must not raise for a bad image
+    (:meth:`~edge_app.screening.Screener.screen` doesn't): a failure is recorded as an ``error``
+    row, tried again only with ``retry_errors``. ``unchanged()``, if given, is asked after
+    screening; False releases the claim unrecorded (``"changed"``). If ``screen`` raises, the
+    claim is released and the exception propagates.
+    """
+    outcome = log.claim(sha256, model_version, path, size, mtime_ns, retry_errors=retry_errors)
+    if isinstance(outcome, Skip):
+        if outcome.status == "busy":
+            return Recorded("busy", None, sha256, outcome.path)
+        return Recorded("already", log.stored_result(sha256, model_version), sha256, outcome.path)
+    try:
+        result = screen()
+        if unchanged is not None and not unchanged():
+            log.release(outcome)
+            return Recorded("changed", None, sha256)
+    except BaseException:
+        log.release(outcome)
+        raise
+    result.path = path
+    stored = log.record(outcome, result)
+    return Recorded("recorded", result, sha256, path, stored)
+
+
+def screen_file_once(
+    log: AuditLog, screener, path: str | os.PathLike, *, name: str | None = None, retry_errors: bool = False
+) -> Recorded:
+    """Screen the file at ``path`` with ``screener`` (a :class:`~edge_app.screening.Screener`)
+    unless its content was already screened under the screener's model, and record it as
+    ``name`` (default: the path). The call a server makes for a film it received and saved."""
+    path = os.fspath(path)
+    size = os.stat(path).st_size
+    return record_screening(
+        log,
+        lambda: screener.screen(path),
+        sha256=sha256_file(path),
+        path=name or path,
+        size=size,
+        model_version=screener.classifier.contract.version,
+        retry_errors=retry_errors,
+    )
 
 
 class _Probe(Exception):

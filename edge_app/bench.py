@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from edge_app.classifier import Classifier
-from edge_app.sources import load_model_input
+from edge_app.decoding import decode_file
 
 #: A typical pediatric film as it comes off a digitiser (the public set's median is ~1,300 px wide).
 SYNTHETIC_SIZE = (1400, 1100)
@@ -109,13 +109,13 @@ def run_bench(
         else:
             path, label = Path(image), str(image)
         spec = classifier.preprocess
-        model_input = load_model_input(path, spec).image  # fails early, with the reason, on a bad image
+        model_input = decode_file(path, spec).pixels  # fails early, with the reason, on a bad image
         for _ in range(warmup):
-            classifier.classify(load_model_input(path, spec).image)
+            classifier.classify(decode_file(path, spec).pixels)
         pre, inf = [], []
         for _ in range(runs):
             t0 = perf_counter()
-            model_input = load_model_input(path, spec).image
+            model_input = decode_file(path, spec).pixels
             t1 = perf_counter()
             classifier.classify(model_input)
             t2 = perf_counter()

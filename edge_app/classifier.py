@@ -5,8 +5,12 @@ threshold come from the model's contract, quantisation parameters from the inter
 two are checked against each other before the first image is scored.
 
 A model exported with a heatmap has a second output, a local logit map ``[1, h, w, 1]`` (see
-``export/graph.py``). The classifier finds it by the shape the contract records, never by output
-order, and :meth:`Classifier.classify_with_map` returns it from the same single invocation.
+``export/graph.py``). The classifier finds it by the shape the contract records
+(:attr:`~edge_app.contract.ModelContract.heatmap`), never by output order, and
+:meth:`Classifier.classify_with_map` returns it from the same single invocation.
+
+Inference only: decoding a file is :mod:`edge_app.decoding`, screening one (decode, gate, score,
+heatmap) is :class:`edge_app.screening.Screener`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import numpy as np
 
 from edge_app.contract import ContractError, ModelContract, read_contract
 from edge_app.preprocessing import PreprocessSpec
-from edge_app.sources import load_model_input
 from edge_app.runtime import find_interpreter
 
 
@@ -60,23 +63,24 @@ class Classifier:
         self.contract.check_input_details(tuple(self._input["shape"]), np.dtype(self._input["dtype"]).name)
 
     def _find_map_output(self, outputs: list[dict]) -> dict | None:
-        """The heatmap output the contract describes, or None if the contract describes none."""
-        described = (self.contract.raw.get("outputs") or {}).get("heatmap")
-        if not described:
+        """The interpreter output the contract's heatmap describes, or None if it describes none."""
+        described = self.contract.heatmap
+        if described is None:
             return None
-        shape = tuple(int(x) for x in described.get("shape", ()))
-        matches = [o for o in outputs if tuple(int(x) for x in o["shape"]) == shape]
-        if len(shape) != 4 or shape[0] != 1 or shape[3] != 1 or len(matches) != 1:
+        matches = [o for o in outputs if tuple(int(x) for x in o["shape"]) == described.shape]
+        if len(matches) != 1:
             raise ContractError(
-                f"{self.model_path}: metadata describes a heatmap output of shape {list(shape)}, "
-                "the model has no such single output"
+                f"{self.model_path}: metadata describes a heatmap output of shape "
+                f"{list(described.shape)}, the model has no such single output"
             )
         return matches[0]
 
-    @property
-    def has_heatmap(self) -> bool:
-        """True if the model carries the local logit map output (see :meth:`classify_with_map`)."""
-        return self._map is not None
+    def require_heatmap(self) -> None:
+        """Raise :class:`ContractError` if the model was exported without the heatmap output."""
+        if self._map is None:
+            raise ContractError(
+                f"{self.model_path} has no heatmap output: re-export it with pneumoscan-export"
+            )
 
     @property
     def preprocess(self) -> PreprocessSpec:
@@ -131,10 +135,7 @@ class Classifier:
 
         Raises :class:`ContractError` for a model exported without the heatmap output.
         """
-        if self._map is None:
-            raise ContractError(
-                f"{self.model_path} has no heatmap output: re-export it with pneumoscan-export"
-            )
+        self.require_heatmap()
         value = self.raw_output(image)
         local = self._dequantize(self._map, self._interpreter.get_tensor(self._map["index"]))
         return self._probability(value), local[0, :, :, 0]
@@ -142,8 +143,3 @@ class Classifier:
     def predict_batch(self, images: np.ndarray) -> np.ndarray:
         """P(pneumonia) for a stack of preprocessed images ``(n, s, s)``."""
         return np.array([self.classify(img) for img in images], dtype=np.float64)
-
-    def classify_file(self, path: str | Path) -> float:
-        """P(pneumonia) for a PNG/JPEG/DICOM file (raises ``ImageError`` with the reason if
-        unusable). No input gate here: :class:`~edge_app.screening.Screener` applies it."""
-        return self.classify(load_model_input(path, self.preprocess).image)

@@ -1,12 +1,12 @@
 """``pneumoscan``: the command a clinic runs. Thin commands over the library modules.
 
-- ``predict``  -> :mod:`edge_app.inputs`, :mod:`edge_app.screening` (:mod:`edge_app.sources`,
+- ``predict``  -> :mod:`edge_app.paths`, :mod:`edge_app.screening` (:mod:`edge_app.decoding`,
   :mod:`edge_app.gate`, :mod:`edge_app.heatmap`), :mod:`edge_app.formatting`
 - ``info``     -> :mod:`edge_app.model_file`, :mod:`edge_app.classifier`
 - ``bench``    -> :mod:`edge_app.bench`
-- ``watch``, ``history`` -> :mod:`edge_app.watch_cli`
+- ``watch``, ``history`` -> :mod:`edge_app.watch_cli` (registered on this app below)
 - ``serve``    -> :mod:`edge_app.serve.cli` (the ``[serve]`` extra: the clinic's web page)
-- options several commands take -> :mod:`edge_app.cli_options`
+- options, errors, exit codes and model loading every command shares -> :mod:`edge_app.cli_common`
 
 Exit codes: 0 every input was screened, 1 some input could not be (the others still were),
 2 the command cannot run at all (bad option, unusable model, output file exists). Results go to
@@ -19,25 +19,35 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from edge_app.cli_options import ModelOption, NoGateOption, ThreadsOption, heatmap_option, with_ids_option
-from edge_app.contract import ContractError
-from edge_app.runtime import RuntimeUnavailable
-
-if TYPE_CHECKING:  # imported when a command needs them: ``--help`` and ``--version`` stay fast
-    from edge_app.classifier import Classifier
-    from edge_app.screening import Screener
-
-EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
+from edge_app import watch_cli
+from edge_app.serve import cli as serve_cli
+from edge_app.cli_common import (
+    EXIT_FAILED_INPUTS,
+    EXIT_OK,  # noqa: F401 (the exit codes are documented here too)
+    EXIT_USAGE,  # noqa: F401
+    ModelOption,
+    NoGateOption,
+    ThreadsOption,
+    fail,
+    heatmap_option,
+    load_model,
+    make_screener,
+    threshold_callback,
+    warn,
+    with_ids_option,
+)
 
 #: Show a progress bar for batches larger than this (and only when stderr is a terminal).
 PROGRESS_MIN_IMAGES = 5
+
+#: Sample films installed with the package (see ``samples/ATTRIBUTION.md``), for ``--samples``.
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 
 app = typer.Typer(
     name="pneumoscan",
@@ -78,74 +88,16 @@ class OutputFormat(str, Enum):
     csv = "csv"
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    """Print ``pneumoscan: error: message`` (one line) to stderr; raise the returned Exit."""
-    typer.echo(f"pneumoscan: error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def warn(message: str) -> None:
-    typer.echo(f"pneumoscan: warning: {message}", err=True)
-
-
-def _check_threshold(value: Optional[float]) -> Optional[float]:
-    if value is not None and not 0.0 < value < 1.0:
-        raise typer.BadParameter(f"{value:g} is not between 0 and 1 (exclusive)")
-    return value
-
-
 def _want_progress(count: int) -> bool:
     # A bar only helps a person watching; in a log file it is noise.
     return count > PROGRESS_MIN_IMAGES and sys.stderr.isatty()
 
 
-def load_model(model: Optional[Path], threads: int) -> Classifier:
-    """The classifier for ``--model``/``--threads``; exit 2 with the reason if it cannot be used."""
-    from edge_app.model_file import load_classifier
-
-    try:
-        return load_classifier(model, threads=threads)
-    except (ContractError, RuntimeUnavailable) as exc:
-        raise fail(str(exc)) from None
-
-
-def make_screener(
-    classifier: Classifier,
-    *,
-    threshold: Optional[float] = None,
-    on_warning: Callable[[str, str], None],
-    no_gate: bool,
-    with_ids: bool,
-    heatmap: Optional[Path],
-    inputs: list[str],
-    absolute_heatmap_paths: bool = False,
-) -> Screener:
-    """The :class:`~edge_app.screening.Screener` for ``--no-gate``, ``--with-ids`` and
-    ``--heatmap``; exit 2 with the reason if one of them cannot be used with this model.
-
-    The heatmap folder is checked against ``inputs`` and created only once everything else is
-    known to work. ``absolute_heatmap_paths``: record each heatmap's full path (the audit log).
-    """
-    from edge_app.gate import GateUnavailable
-    from edge_app.heatmap import HeatmapError, HeatmapWriter, check_folder
-    from edge_app.screening import Screener
-
-    if no_gate:
-        warn("input gate off: images that are not chest X-rays will be scored too")
-    writer = None
-    if heatmap is not None:
-        writer = HeatmapWriter(heatmap.absolute() if absolute_heatmap_paths else heatmap)
-    try:
-        screener = Screener(
-            classifier, threshold, on_warning=on_warning, gate=not no_gate, with_ids=with_ids, heatmaps=writer
-        )
-        if heatmap is not None:
-            check_folder(heatmap, inputs)
-    except GateUnavailable as exc:
-        raise fail(f"{exc}, or pass --no-gate to screen without the input gate") from None
-    except (ContractError, HeatmapError) as exc:
-        raise fail(str(exc)) from None
-    return screener
+def _short(path: Path) -> str:
+    """``path`` relative to the working folder when it lies inside it (a source checkout), else
+    as it is: the samples' rows stay readable in the README's first command."""
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else relative
 
 
 def _check_output(output: Path, force: bool, inputs: list[str]) -> None:
@@ -185,20 +137,20 @@ def _write_output(output: Path, text: str, force: bool) -> None:
 @app.command()
 def predict(
     paths: Annotated[
-        list[str],
+        Optional[list[str]],
         typer.Argument(
             help="Image files (.jpg/.jpeg/.png, DICOM) or folders, searched recursively "
             "(DICOM found by content too).",
             metavar="PATH",
             show_default=False,
         ),
-    ],
+    ] = None,
     model: ModelOption = None,
     threshold: Annotated[
         Optional[float],
         typer.Option(
             "--threshold",
-            callback=_check_threshold,
+            callback=threshold_callback,
             help="Decision threshold on P(pneumonia). Default: the model's validated one.",
             show_default=False,
         ),
@@ -221,10 +173,20 @@ def predict(
     with_ids: Annotated[
         bool, with_ids_option("Include DICOM patient name, ID and birth date in the results.")
     ] = False,
+    samples: Annotated[
+        bool,
+        typer.Option("--samples", help="Also screen the sample X-rays installed with pneumoscan (a first try)."),
+    ] = False,
 ) -> None:
     """Screen chest X-ray images and report P(pneumonia), a 0-100 score and a label for each."""
     from edge_app.formatting import render
-    from edge_app.inputs import expand_paths
+    from edge_app.paths import expand_paths
+
+    paths = list(paths or [])
+    if samples:
+        paths += [_short(p) for p in sorted(SAMPLES_DIR.glob("*.jpeg"))]
+    if not paths:
+        raise fail("give at least one PATH to screen (or --samples for the bundled sample X-rays)")
 
     if output is not None:
         _check_output(output, force, paths)
@@ -269,24 +231,14 @@ def predict(
         raise typer.Exit(EXIT_FAILED_INPUTS)
 
 
-def _flatten(data: dict, prefix: str = "") -> list[tuple[str, str]]:
-    rows = []
-    for key in sorted(data):
-        value = data[key]
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            rows += _flatten(value, f"{name}.")
-        else:
-            rows.append((name, json.dumps(value) if isinstance(value, (list, dict, bool)) or value is None else str(value)))
-    return rows
-
-
 @app.command()
 def info(
     model: ModelOption = None,
     fmt: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")] = TableOrJson.table,
 ) -> None:
     """Show the model's metadata (labels, input, threshold, version, metrics) and the runtime."""
+    from edge_app.formatting import flatten
+
     classifier = load_model(model, 1)
     details = {
         "model_path": str(classifier.model_path),
@@ -299,8 +251,11 @@ def info(
     if fmt is TableOrJson.json:
         typer.echo(json.dumps(details, indent=2, sort_keys=True))
         return
-    rows = _flatten({k: v for k, v in details.items() if k != "metadata"})
-    rows += _flatten(details["metadata"], "metadata.")
+    rows = [
+        (name, json.dumps(value) if isinstance(value, (list, dict, bool)) or value is None else str(value))
+        for part, prefix in (({k: v for k, v in details.items() if k != "metadata"}, ""), (details["metadata"], "metadata."))
+        for name, value in flatten(part, prefix, sort_keys=True).items()
+    ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         typer.echo(f"{name:<{width}}  {value}")
@@ -333,13 +288,10 @@ def bench(
         typer.echo("\n".join(report.lines()))
 
 
-from edge_app.watch_cli import register as _register_watch  # noqa: E402 (needs the app above)
-
-_register_watch(app)
-
-from edge_app.serve.cli import register as _register_serve  # noqa: E402 (imports no web library)
-
-_register_serve(app)
+# Registered here, after predict, info and bench, so ``--help`` lists the commands in that order.
+app.command()(watch_cli.watch)
+app.command()(watch_cli.history)
+app.command()(serve_cli.serve)
 
 
 def main() -> None:

@@ -4,6 +4,11 @@ Export appends ``metadata.json`` to the ``.tflite`` file as a zip member. The TF
 reads the flatbuffer at the start of the file and ignores the trailing archive, while
 :mod:`zipfile` finds the archive from the end, so the file stays a single artefact that cannot
 drift apart from its labels, input size, threshold or preprocessing.
+
+The stored JSON is parsed once, by :meth:`ModelContract.from_dict`, into the typed fields every
+consumer reads: the classifier (input, outputs, heatmap output), the screener and results
+(labels, threshold, uncertain band, version), the input gate (``gate``), ``pneumoscan info``
+(``raw``). Nothing else opens the metadata.
 """
 
 from __future__ import annotations
@@ -38,9 +43,35 @@ class ContractError(ValueError):
     """A model file whose contract is missing, malformed or contradicts the model itself."""
 
 
+def check_threshold(value: float) -> float:
+    """``value`` as a float if it is a usable decision threshold (strictly between 0 and 1),
+    else ``ValueError`` saying so; the one check for the contract, the CLI and the screener."""
+    value = float(value)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{value:g} is not between 0 and 1 (exclusive)")
+    return value
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One model output the contract describes (``outputs.<name>`` in the metadata)."""
+
+    name: str  #: the tensor name the converter gave it
+    position: int | None  #: its index in the interpreter's output list, as exported
+    shape: tuple[int, ...]
+
+
 @dataclass(frozen=True)
 class ModelContract:
-    """The parsed, validated contract; ``raw`` keeps every key for ``pneumoscan info``."""
+    """The parsed, validated contract; ``raw`` keeps every key for ``pneumoscan info``.
+
+    ``output`` is what the single-value output holds (``"logit"`` or ``"probability"``);
+    ``outputs`` the tensors the metadata describes by name (``"logit"``, ``"heatmap"``), with
+    :attr:`heatmap` the local logit map if the model has one. ``gate`` is the stored input-gate
+    statistics section, checked by :func:`edge_app.gate.stored_gate` when the gate is used (a
+    model without it still screens with ``--no-gate``). ``weights_sha256`` identifies the
+    trained weights (``version`` ends in its first 12 hex digits).
+    """
 
     labels: tuple[str, str]
     preprocess: PreprocessSpec
@@ -50,7 +81,15 @@ class ModelContract:
     threshold: float
     version: str
     uncertain_band: tuple[float, float] | None = None
+    outputs: dict[str, OutputSpec] = field(default_factory=dict, compare=False)
+    gate: dict | None = field(default=None, compare=False, repr=False)  # as stored; see gate.py
+    weights_sha256: str | None = None
     raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def heatmap(self) -> OutputSpec | None:
+        """The local logit map output ``[1, h, w, 1]``, or None for a model exported without it."""
+        return self.outputs.get("heatmap")
 
     @property
     def image_size(self) -> int:
@@ -76,9 +115,10 @@ class ModelContract:
             raise ContractError(f"model metadata labels must be two distinct names, got {labels}")
         if data["output"] not in OUTPUT_KINDS:
             raise ContractError(f"model metadata output {data['output']!r} not in {OUTPUT_KINDS}")
-        threshold = float(data["threshold"])
-        if not 0.0 < threshold < 1.0:
-            raise ContractError(f"model metadata threshold {threshold} is not inside (0, 1)")
+        try:
+            threshold = check_threshold(data["threshold"])
+        except (TypeError, ValueError) as exc:
+            raise ContractError(f"model metadata threshold: {exc}") from None
         try:
             spec = PreprocessSpec.from_dict(data["preprocessing"])
         except (KeyError, TypeError, ValueError) as exc:
@@ -102,6 +142,9 @@ class ModelContract:
             threshold=threshold,
             version=str(data["version"]),
             uncertain_band=band,
+            outputs=_outputs(data.get("outputs")),
+            gate=data.get("gate"),
+            weights_sha256=data.get("weights_sha256"),
             raw=dict(data),
         )
 
@@ -116,6 +159,28 @@ class ModelContract:
             raise ContractError(
                 f"model input type {dtype_name} contradicts its metadata {self.input_dtype}"
             )
+
+
+def _outputs(described) -> dict[str, OutputSpec]:
+    """The ``outputs`` section as :class:`OutputSpec` by name; a heatmap must be ``[1, h, w, 1]``."""
+    if not described:
+        return {}
+    if not isinstance(described, dict):
+        raise ContractError("model metadata outputs must be an object")
+    specs = {}
+    for key, item in described.items():
+        if not item:
+            continue
+        try:
+            shape = tuple(int(x) for x in item.get("shape", ()))
+            position = item.get("position")
+            specs[key] = OutputSpec(str(item.get("name", key)), None if position is None else int(position), shape)
+        except (AttributeError, TypeError, ValueError):
+            raise ContractError(f"model metadata outputs.{key} is malformed") from None
+    heatmap = specs.get("heatmap")
+    if heatmap is not None and (len(heatmap.shape) != 4 or heatmap.shape[0] != 1 or heatmap.shape[3] != 1):
+        raise ContractError(f"model metadata describes a heatmap output of shape {list(heatmap.shape)}, not [1, h, w, 1]")
+    return specs
 
 
 def read_metadata(model_path: str | Path) -> dict:

@@ -16,7 +16,7 @@ is what the training PNGs/JPEGs were exported from:
    dense as in the training images. Colour images (RGB, YBR_*, PALETTE COLOR) become ITU-R 601
    luma, like Pillow's ``convert("L")``.
 
-:func:`edge_app.preprocessing.preprocess_array` does the rest, so DICOM and PNG input share one
+:func:`edge_app.preprocessing.prepare_array` does the rest, so DICOM and PNG input share one
 resize and one intensity normalisation.
 
 Privacy: error messages never quote header values, pydicom's warnings (which can quote them) are
@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,12 @@ import numpy as np
 
 from edge_app.preprocessing import (
     ImageError,
-    Prepared,
+    ModelInput,
     PreprocessSpec,
     check_dimensions,
     check_file,
     measure_colourfulness,
     prepare_array,
-    preprocess_array,
 )
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
@@ -89,47 +89,25 @@ def has_dicom_preamble(path: str | Path) -> bool:
     return head[_PREAMBLE_SIZE:] == _MAGIC
 
 
-def read_dicom(path: str | Path) -> tuple[np.ndarray, float]:
-    """Decode a single-frame DICOM image to ``(float32 grayscale array, full_scale)``.
+def prepare_dicom(
+    path: str | Path, spec: PreprocessSpec, with_ids: bool = False, display_side: int | None = None
+) -> ModelInput:
+    """A single-frame DICOM file as :class:`~edge_app.preprocessing.ModelInput` (``kind``
+    ``"dicom"``, its :func:`dicom_info` in ``info``), from one read of the file.
 
     Raises :class:`ImageError` with a one-line reason (no patient data) if the file cannot be
     used: pydicom missing, not DICOM, multi-frame, no pixel data, undecodable transfer syntax.
+    ``with_ids`` adds the patient's name, ID and birth date to ``info``.
     """
-    gray, full_scale, _, _ = _read(path)
-    return gray, full_scale
-
-
-def preprocess_dicom(path: str | Path, spec: PreprocessSpec) -> np.ndarray:
-    """Model input ``(size, size)`` uint8 from a DICOM file, prepared like any PNG."""
-    return preprocess_array(*read_dicom(path), spec)
-
-
-def load_dicom(
-    path: str | Path, spec: PreprocessSpec, with_ids: bool = False
-) -> tuple[np.ndarray, dict[str, Any]]:
-    """Model input and :func:`dicom_info` from one read of the file."""
-    prepared, info = prepare_dicom(path, spec, with_ids=with_ids)
-    return prepared.pixels, info
-
-
-def prepare_dicom(
-    path: str | Path, spec: PreprocessSpec, with_ids: bool = False, display_side: int | None = None
-) -> tuple[Prepared, dict[str, Any]]:
-    """:class:`~edge_app.preprocessing.Prepared` (model input, colourfulness of a colour
-    image, optional display copy) and :func:`dicom_info`, from one read of the file."""
     gray, full_scale, colour, ds = _read(path)
     measured = 0.0 if colour is None else measure_colourfulness(*colour)
     prepared = prepare_array(gray, full_scale, spec, measured, display_side)
-    return prepared, dicom_info(ds, with_ids=with_ids)
+    return replace(prepared, kind="dicom", info=dicom_info(ds, with_ids=with_ids))
 
 
 def dicom_info(dataset: Any, with_ids: bool = False) -> dict[str, Any]:
-    """Fields for a result record: acquisition fields always, patient identifiers only on request.
-
-    ``dataset`` is a pydicom ``Dataset`` or a path (then only the header is read).
-    """
-    if isinstance(dataset, (str, Path)):
-        dataset = _open_dataset(Path(dataset), stop_before_pixels=True)
+    """Fields for a result record from a pydicom ``Dataset``: acquisition fields always, patient
+    identifiers only on request."""
     with _quiet():
         info: dict[str, Any] = {key: _field(dataset, tag) for key, tag in _SAFE_FIELDS.items()}
         bits = _field(dataset, "BitsStored")
@@ -171,12 +149,12 @@ def _quiet():
         logger.disabled = was_disabled
 
 
-def _open_dataset(path: Path, stop_before_pixels: bool = False):
+def _open_dataset(path: Path):
     pydicom = _import_pydicom()
     from pydicom.errors import InvalidDicomError
 
     check_file(path)
-    kwargs = {"defer_size": _DEFER_SIZE, "stop_before_pixels": stop_before_pixels}
+    kwargs = {"defer_size": _DEFER_SIZE}
     try:
         with _quiet():
             try:

@@ -1,9 +1,16 @@
 """Render results: ``table`` for a person, ``json``/``jsonl``/``csv`` for programs and spreadsheets.
 
-Every machine format is built from :meth:`Result.to_dict`, so all of them carry the same fields
-under the same names. A failed input is ``{"path", "error"}`` in JSON and a row with an empty
-probability and a filled ``error`` column in CSV. Nested fields (a DICOM file's ``"dicom"``
-header fields) become dotted CSV columns such as ``dicom.modality``.
+The one renderer for a result wherever it is written: ``predict`` prints results with
+:func:`render`, ``history`` prints the audit log with :func:`render_log`, and both build every
+machine format from :meth:`Result.to_dict`, so a film has the same fields under the same names
+and the same CSV columns (:data:`CSV_COLUMNS`) whether it was screened now or read back from the
+log; the log adds its own columns after them (:data:`LOG_COLUMNS`). A failed input is
+``{"path", "error"}`` in JSON and a row with an empty probability and a filled ``error`` column in
+CSV. Nested fields (a DICOM file's ``"dicom"`` header fields) become dotted CSV columns such as
+``dicom.modality``.
+
+Times in the log are stored in UTC and shown in the device's local time with its offset, so an
+exported sheet is unambiguous and still reads like the clinic's clock.
 """
 
 from __future__ import annotations
@@ -12,13 +19,21 @@ import csv
 import io
 import json
 from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from edge_app.results import Result, advice
 from edge_app.screening import Summary
 
+if TYPE_CHECKING:
+    from edge_app.audit_log import LogEntry
+
 FORMATS = ("table", "json", "jsonl", "csv")
 
-#: CSV columns, in order; keys a result adds through ``extra`` follow them.
+#: ``history`` formats (a log is read by people and spreadsheets; no streaming needed).
+LOG_FORMATS = ("table", "csv", "json")
+
+#: CSV columns of a result, in order; keys a result adds through ``extra`` follow them.
 CSV_COLUMNS = (
     "path",
     "probability",
@@ -31,7 +46,11 @@ CSV_COLUMNS = (
     "error",
 )
 
-#: Paths longer than this don't widen the table's first column for everybody.
+#: What the audit log knows about a result beyond the result itself: after :data:`CSV_COLUMNS`.
+LOG_COLUMNS = ("status", "created_at", "sha256", "size")
+
+#: Paths longer than this don't widen the table's first column for everybody: such a path gets
+#: a line of its own and its result goes on the next line, in the column.
 MAX_PATH_WIDTH = 60
 
 DISCLAIMER = "A screening aid, not a diagnosis: a clinician decides."
@@ -49,13 +68,26 @@ def summary_line(summary: Summary) -> str:
     return f"{summary.total} {images}: " + ", ".join(parts) + "."
 
 
+def _path_width(paths: Sequence[str]) -> int:
+    return min(max(len(p) for p in paths), MAX_PATH_WIDTH)
+
+
+def _row(before: str, path: str, width: int, after: str) -> list[str]:
+    """One table row; a path wider than its column goes on a line of its own, so the columns
+    after it stay aligned (a file name is never cut: it identifies the film)."""
+    if len(path) <= width:
+        return [f"{before}{path:<{width}}  {after}"]
+    return [f"{before}{path}", f"{' ' * len(before)}{'':<{width}}  {after}"]
+
+
 def format_table(results: list[Result], positive_label: str = "PNEUMONIA") -> str:
     """One line per image (path, then the advice line) and a summary."""
     if not results:
         return "No images to screen.\n"
-    width = min(max(len(r.path) for r in results), MAX_PATH_WIDTH)
+    width = _path_width([r.path for r in results])
     lines = [f"{'IMAGE':<{width}}  RESULT"]
-    lines += [f"{r.path:<{width}}  {advice(r, positive_label)}" for r in results]
+    for r in results:
+        lines += _row("", r.path, width, advice(r, positive_label))
     summary = Summary.of(results, positive_label)
     lines += ["", summary_line(summary)]
     versions = sorted({r.model_version for r in results if r.model_version})
@@ -76,13 +108,15 @@ def format_jsonl(results: list[Result]) -> str:
     return "".join(json.dumps(r.to_dict()) + "\n" for r in results)
 
 
-def flatten(record: dict, prefix: str = "") -> dict:
+def flatten(record: dict, prefix: str = "", *, sort_keys: bool = False) -> dict:
     """``record`` with nested dicts spread into dotted keys (``{"dicom": {"modality": ..}}``
-    becomes ``{"dicom.modality": ..}``), one CSV column each."""
+    becomes ``{"dicom.modality": ..}``), one CSV column (or ``info`` line) each; an empty dict
+    stays a value. ``sort_keys`` orders the keys at every level (``pneumoscan info``)."""
     out = {}
-    for key, value in record.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
+    for key in sorted(record) if sort_keys else record:
+        value = record[key]
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}.", sort_keys=sort_keys))
         else:
             out[f"{prefix}{key}"] = value
     return out
@@ -90,7 +124,7 @@ def flatten(record: dict, prefix: str = "") -> dict:
 
 def csv_text(records: list[dict], columns: Sequence[str]) -> str:
     """``records`` as CSV with nested fields as dotted columns (:func:`flatten`): ``columns``
-    first, in order, then every other key any record has, sorted. ``history`` exports with it too."""
+    first, in order, then every other key any record has, sorted."""
     rows = [flatten(record) for record in records]
     extra = sorted({key for row in rows for key in row} - set(columns))
     buffer = io.StringIO()
@@ -115,3 +149,59 @@ def render(results: list[Result], fmt: str, positive_label: str = "PNEUMONIA") -
     if fmt == "csv":
         return format_csv(results)
     raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+
+
+# --- the audit log (``pneumoscan history``) ---------------------------------------------------
+
+
+def local_time(stamp: str) -> str:
+    """A stored UTC timestamp in local time, ISO-8601 with offset, to the second."""
+    return datetime.fromisoformat(stamp).astimezone().isoformat(timespec="seconds")
+
+
+def log_record(entry: LogEntry) -> dict:
+    """One logged film as a flat record: exactly its result's :meth:`Result.to_dict`, then
+    :data:`LOG_COLUMNS` (``created_at`` in local time). The model version is kept for a failed
+    film too: the log records each image once per model."""
+    return {
+        **entry.result.to_dict(),
+        "model_version": entry.model_version,
+        "status": entry.status,
+        "created_at": local_time(entry.created_at),
+        "sha256": entry.sha256,
+        "size": entry.size,
+    }
+
+
+def _outcome(entry: LogEntry) -> str:
+    if entry.status == "pending":
+        return "not finished: being screened, or interrupted (a watch completes it while the file is in the inbox)"
+    if entry.status == "error":
+        return f"could not screen: {entry.result.error}"
+    return f"{entry.result.label}{' (uncertain)' if entry.result.uncertain else ''}"
+
+
+def format_log_table(entries: list[LogEntry]) -> str:
+    if not entries:
+        return "No results recorded in this period.\n"
+    width = _path_width([e.result.path for e in entries])
+    model_width = max(5, *(len(e.model_version) for e in entries))
+    lines = [f"{'WHEN':<16}  {'IMAGE':<{width}}  SCORE  {'MODEL':<{model_width}}  RESULT"]
+    for entry in entries:
+        when = local_time(entry.created_at)[:16].replace("T", " ")
+        score = "" if entry.result.score is None else str(entry.result.score)
+        after = f"{score:>5}  {entry.model_version:<{model_width}}  {_outcome(entry)}"
+        lines += _row(f"{when:<16}  ", entry.result.path, width, after)
+    lines += ["", f"{len(entries)} image{'s' if len(entries) != 1 else ''}, newest first."]
+    return "\n".join(lines) + "\n"
+
+
+def render_log(entries: list[LogEntry], fmt: str) -> str:
+    """Audit-log entries (newest first) as text in format ``fmt`` (one of :data:`LOG_FORMATS`)."""
+    if fmt == "table":
+        return format_log_table(entries)
+    if fmt == "csv":
+        return csv_text([log_record(e) for e in entries], (*CSV_COLUMNS, *LOG_COLUMNS))
+    if fmt == "json":
+        return json.dumps([log_record(e) for e in entries], indent=2) + "\n"
+    raise ValueError(f"unknown format {fmt!r}; one of {', '.join(LOG_FORMATS)}")

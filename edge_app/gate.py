@@ -10,7 +10,7 @@ the features outside their ranges into one reason a person can act on.
 Every feature but one is plain numpy on the *preprocessed* ``(s, s)`` uint8 image, exactly what
 the model sees, so the statistics do not depend on the file format. Colour is gone at that point,
 so ``colourfulness`` is measured while the file is decoded
-(:func:`edge_app.preprocessing.colourfulness`, in :class:`~edge_app.preprocessing.Prepared`) and
+(:func:`edge_app.preprocessing.colourfulness`, carried by :class:`~edge_app.preprocessing.ModelInput`) and
 passed in.
 
 Stability: the feature names, their meaning and the stored format are part of the model contract.
@@ -24,7 +24,7 @@ from typing import Iterable
 
 import numpy as np
 
-from edge_app.contract import ContractError
+from edge_app.contract import ContractError, ModelContract
 
 #: Bumped whenever a feature's definition changes; stored beside the ranges.
 FEATURES_VERSION = 2
@@ -89,7 +89,7 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
 def image_features(img: np.ndarray, *, colourfulness: float) -> dict[str, float]:
     """The gate statistics of one preprocessed image (2-D uint8), keyed by :data:`FEATURE_NAMES`.
 
-    ``colourfulness`` is the file's :attr:`~edge_app.preprocessing.Prepared.colourfulness`; it is
+    ``colourfulness`` is the file's :attr:`~edge_app.preprocessing.ModelInput.colourfulness`; it is
     a required argument so that nobody passes 0 for a file whose colours were never measured.
 
     Geometry-based features assume the film's usual orientation (patient upright, facing the
@@ -226,13 +226,14 @@ class GateUnavailable(ContractError):
     when the model is loaded, so callers that report a bad model report this too)."""
 
 
-def stored_gate(metadata: dict) -> dict:
-    """The ``gate`` section of a model's metadata, checked before any image is seen.
+def stored_gate(contract: ModelContract) -> dict:
+    """The contract's input-gate statistics (:attr:`ModelContract.gate`), checked before any
+    image is seen.
 
-    Raises :class:`GateUnavailable` when it is missing or from another feature definition: a
+    Raises :class:`GateUnavailable` when they are missing or from another feature definition: a
     gate that silently let everything through would be worse than an error.
     """
-    gate = metadata.get("gate")
+    gate = contract.gate
     hint = "re-export the model with pneumoscan-export"
     if not isinstance(gate, dict) or not isinstance(gate.get("features"), dict):
         raise GateUnavailable(f"the model carries no input-gate statistics; {hint}")

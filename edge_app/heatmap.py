@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from edge_app.classifier import sigmoid
+
 #: The overlay's longer side, at most: enough to see lung zones and ribs on a tablet, small
 #: enough to write in a few milliseconds on the device. Smaller films keep their size.
 OVERLAY_MAX_SIDE = 512
@@ -68,7 +70,7 @@ def strength(local_map: np.ndarray, threshold: float | None) -> float:
     lies above the decision ``threshold`` (1 when no threshold is given)."""
     if threshold is None:
         return 1.0
-    top = float(np.exp(-np.logaddexp(0.0, -float(np.max(local_map)))))  # sigmoid, overflow-safe
+    top = float(sigmoid(np.max(local_map)))
     return float(np.clip((top - threshold) / (1.0 - threshold), 0.0, 1.0))
 
 

@@ -1,8 +1,9 @@
 """The one definition of how an image file becomes model input.
 
-Training, export calibration and the device all call :func:`preprocess_file` (or
-:func:`preprocess_image` on an already-opened image), so a model never sees pixels prepared any
-other way than the ones it was trained on. The steps, in order:
+Training, export calibration and the device all call :func:`prepare_file` (the DICOM reader
+hands its decoded pixels to :func:`prepare_array`), so a model never sees pixels prepared any
+other way than the ones it was trained on. Both return a :class:`ModelInput`, the one type for a
+decoded film in this package. The steps, in order:
 
 1. decode with Pillow, refusing decompression bombs before any pixel is allocated;
 2. apply the EXIF orientation (phones and some viewers store rotated JPEGs);
@@ -12,9 +13,9 @@ other way than the ones it was trained on. The steps, in order:
 
 The device also needs two things this one decode can give and the model input cannot: how
 colourful the decoded image was (the input gate refuses colour photos, and grayscale conversion
-erases the evidence) and, for a heatmap, the film at its own aspect ratio. :func:`prepare_file`
-returns them beside the model input in a :class:`Prepared`; neither changes the pixels a model
-sees, so they need no new :data:`PREPROCESSING_VERSION`.
+erases the evidence) and, for a heatmap, the film at its own aspect ratio. :class:`ModelInput`
+carries them beside the model input; neither changes the pixels a model sees, so they need no new
+:data:`PREPROCESSING_VERSION`.
 
 Errors are :class:`ImageError` with a short reason a person can act on; callers add the path.
 """
@@ -22,8 +23,9 @@ Errors are :class:`ImageError` with a short reason a person can act on; callers 
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -48,6 +50,13 @@ NORMALIZATIONS = ("none", "percentile", "equalize")
 
 SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png")
 
+
+def is_image_name(name: str | Path) -> bool:
+    """True for names ending in a supported image suffix, in any case (``X.JPEG``): the one test
+    the device makes before handing a file to Pillow rather than looking for DICOM."""
+    return str(name).lower().endswith(SUPPORTED_SUFFIXES)
+
+
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
@@ -56,17 +65,23 @@ class ImageError(ValueError):
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """Model input plus what was measured on the way there, from a single decode.
+class ModelInput:
+    """One decoded film: the model input plus what was measured on the way there, from a single
+    decode. Every reader (PNG/JPEG here, DICOM in :mod:`edge_app.dicom`) returns this type.
 
-    ``colourfulness``: :func:`measure_colourfulness` of the decoded colours, 0.0 for a grayscale
-    source. ``display``: the film as uint8 at its own aspect ratio (see
-    :func:`prepare_image`), or None when not asked for.
+    ``pixels``: ``(size, size)`` uint8, exactly what the model sees. ``colourfulness``:
+    :func:`measure_colourfulness` of the decoded colours, 0.0 for a grayscale source (the input
+    gate needs it). ``display``: the film as uint8 at its own aspect ratio (for a heatmap
+    overlay), or None when not asked for. ``kind``: ``"image"`` or ``"dicom"``. ``info``: the
+    DICOM header fields for the result record (:func:`edge_app.dicom.dicom_info`), empty for
+    PNG/JPEG.
     """
 
     pixels: np.ndarray
     colourfulness: float = 0.0
     display: np.ndarray | None = None
+    kind: str = "image"
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -144,23 +159,18 @@ def check_dimensions(size: tuple[int, int]) -> None:
         raise ImageError(f"image too small ({width}x{height}, minimum {MIN_SIDE} px a side)")
 
 
-def to_grayscale_float(image: Image.Image) -> tuple[np.ndarray, float]:
-    """Decode ``image`` to a 2-D float32 array and return it with its full-scale value.
-
-    Colour and palette images go through ITU-R 601 luma; transparent pixels are composited on
-    black (film background). 16-bit images keep their depth; a 16-bit container whose largest
-    value fits in 12 bits is treated as 12-bit, which is how most detectors store their data.
-    """
-    gray, full_scale, _ = _decode(image)
-    return gray, full_scale
-
-
 #: Pillow modes that carry colour (after transparency is composited away).
 _COLOUR_MODES = ("RGB", "RGBA", "RGBX", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV")
 
 
 def _decode(image: Image.Image) -> tuple[np.ndarray, float, Image.Image | None]:
-    """:func:`to_grayscale_float`, plus the decoded image as RGB when it has colour (else None)."""
+    """Decode ``image`` to a 2-D float32 array, its full-scale value, and the decoded image as
+    RGB when it has colour (else None).
+
+    Colour and palette images go through ITU-R 601 luma; transparent pixels are composited on
+    black (film background). 16-bit images keep their depth; a 16-bit container whose largest
+    value fits in 12 bits is treated as 12-bit, which is how most detectors store their data.
+    """
     try:
         image = ImageOps.exif_transpose(image)
         mode = image.mode
@@ -266,7 +276,7 @@ def _prepared(
     colour: float,
     display_side: int | None,
     original: tuple[int, int] | None = None,
-) -> Prepared:
+) -> ModelInput:
     pixels = normalize_intensity(resize_square(gray, spec.image_size), full_scale, spec.normalization)
     display = None
     if display_side is not None:
@@ -277,14 +287,11 @@ def _prepared(
             (width, height), Image.Resampling.BILINEAR
         )
         display = normalize_intensity(np.asarray(resized, np.float32), full_scale, spec.normalization)
-    return Prepared(pixels, colour, display)
+    return ModelInput(pixels, colour, display)
 
 
-def prepare_image(image: Image.Image, spec: PreprocessSpec, display_side: int | None = None) -> Prepared:
-    """Model input and measurements for an opened image (see :class:`Prepared`).
-
-    ``display_side``: also return the film at its own aspect ratio, longer side at most this.
-    """
+def _prepare_image(image: Image.Image, spec: PreprocessSpec, display_side: int | None = None) -> ModelInput:
+    """Model input and measurements for an opened image (see :class:`ModelInput`)."""
     check_dimensions(image.size)
     original = (image.height, image.width)
     if image.format == "JPEG" and image.mode in ("L", "RGB", "CMYK", "YCbCr"):
@@ -298,23 +305,17 @@ def prepare_image(image: Image.Image, spec: PreprocessSpec, display_side: int | 
     return _prepared(gray, full_scale, spec, measured, display_side, original)
 
 
-def preprocess_image(image: Image.Image, spec: PreprocessSpec) -> np.ndarray:
-    """Turn an opened image into a ``(size, size)`` uint8 array as the model expects it."""
-    return prepare_image(image, spec).pixels
+def prepare_file(path: str | Path, spec: PreprocessSpec, display_side: int | None = None) -> ModelInput:
+    """Read the PNG/JPEG at ``path`` once into a :class:`ModelInput`, or raise :class:`ImageError`
+    with the reason. ``.pixels`` is the model input.
 
-
-def prepare_file(path: str | Path, spec: PreprocessSpec, display_side: int | None = None) -> Prepared:
-    """Read ``path`` once into a :class:`Prepared`, or raise :class:`ImageError` with the reason."""
+    ``display_side``: also return the film at its own aspect ratio, longer side at most this.
+    """
     image = open_image(path)
     try:
-        return prepare_image(image, spec, display_side)
+        return _prepare_image(image, spec, display_side)
     finally:
         image.close()
-
-
-def preprocess_file(path: str | Path, spec: PreprocessSpec) -> np.ndarray:
-    """Read ``path`` and return model input, or raise :class:`ImageError` with the reason."""
-    return prepare_file(path, spec).pixels
 
 
 def prepare_array(
@@ -323,15 +324,10 @@ def prepare_array(
     spec: PreprocessSpec,
     colour: float = 0.0,
     display_side: int | None = None,
-) -> Prepared:
-    """:class:`Prepared` from an already-decoded grayscale array (the DICOM path uses this);
+) -> ModelInput:
+    """:class:`ModelInput` from an already-decoded grayscale array (the DICOM path uses this);
     ``colour`` is the :func:`colourfulness` the caller measured before converting to gray."""
     if gray.ndim != 2:
         raise ImageError(f"expected a single grayscale frame, got shape {gray.shape}")
     check_dimensions((gray.shape[1], gray.shape[0]))
     return _prepared(gray.astype(np.float32, copy=False), full_scale, spec, colour, display_side)
-
-
-def preprocess_array(gray: np.ndarray, full_scale: float, spec: PreprocessSpec) -> np.ndarray:
-    """Model input from an already-decoded grayscale array (the DICOM path uses this)."""
-    return prepare_array(gray, full_scale, spec).pixels

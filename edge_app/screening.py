@@ -1,11 +1,12 @@
 """Score images into :class:`~edge_app.results.Result` records, one per input, never raising for one.
 
-This is the library behind ``pneumoscan predict`` (and what a folder watcher or a GUI would call):
-a :class:`Screener` wraps a loaded :class:`~edge_app.classifier.Classifier` and turns every input
-into a result. An unusable image becomes a result with a one-line ``error``; only a broken model
+This is the one way to screen a film, behind ``pneumoscan predict`` and ``pneumoscan watch`` and
+for any server: a :class:`Screener` wraps a loaded :class:`~edge_app.classifier.Classifier` and
+turns every input into a result (:meth:`Screener.screen` for a path, :meth:`Screener.screen_bytes`
+for an upload); ``result.to_dict()`` is exactly what ``predict --format json`` prints for it. An unusable image becomes a result with a one-line ``error``; only a broken model
 stops anything, and that happens when the classifier is loaded, before the first image.
 
-Per input, in order: decode once (:func:`edge_app.sources.load_model_input`: PNG, JPEG or DICOM,
+Per input, in order: decode once (:func:`edge_app.decoding.decode_file`: PNG, JPEG or DICOM,
 with the colourfulness the gate needs and, for a heatmap, the film at its own aspect ratio);
 the input gate (:mod:`edge_app.gate`, refusing what is not plausibly a frontal chest film with
 ``"not a chest X-ray: <reason>"``); one model invocation (score, and the local logit map if a
@@ -19,28 +20,33 @@ numpy dominate a draft-mode JPEG decode), so it is not worth its complexity.
 
 from __future__ import annotations
 
+import os
+import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from time import perf_counter
 
 from edge_app.classifier import Classifier
-from edge_app.contract import ContractError
+from edge_app.contract import check_threshold
+from edge_app.decoding import decode_file
 from edge_app.gate import GateUnavailable, check_image, stored_gate  # noqa: F401 (re-exported)
 from edge_app.heatmap import OVERLAY_MAX_SIDE, HeatmapError, HeatmapWriter
-from edge_app.inputs import InputItem
-from edge_app.preprocessing import ImageError
+from edge_app.paths import PathItem
+from edge_app.preprocessing import ImageError, ModelInput
 from edge_app.results import Result, make_result
-from edge_app.sources import ModelInput, load_model_input
 
 #: Prefix of every refusal by the input gate; the reason follows.
 NOT_A_CHEST_XRAY = "not a chest X-ray"
 
 
 @dataclass
-class _Prepared:
-    item: InputItem
-    loaded: ModelInput | None
+class _Decoded:
+    """One input after decoding: the film, or why there is none, and what decoding cost."""
+
+    item: PathItem
+    film: ModelInput | None
     error: str | None
     seconds: float
     warnings: list[str]
@@ -75,24 +81,25 @@ class Screener:
         with_ids: bool = False,
         heatmaps: HeatmapWriter | None = None,
     ):
-        if threshold is not None and not 0.0 < float(threshold) < 1.0:
-            raise ValueError(f"threshold must be between 0 and 1 (exclusive), got {threshold}")
+        if threshold is not None:
+            try:
+                threshold = check_threshold(threshold)
+            except ValueError as exc:
+                raise ValueError(f"threshold {exc}") from None
         self.classifier = classifier
-        self.threshold = None if threshold is None else float(threshold)
+        self.threshold = threshold
         self.on_warning = on_warning
         self.with_ids = bool(with_ids)
-        self.gate = stored_gate(classifier.contract.raw) if gate else None
-        if heatmaps is not None and not classifier.has_heatmap:
-            raise ContractError(
-                f"{classifier.model_path} has no heatmap output: re-export it with pneumoscan-export"
-            )
+        self.gate = stored_gate(classifier.contract) if gate else None
+        if heatmaps is not None:
+            classifier.require_heatmap()
         self.heatmaps = heatmaps
 
-    def _prepare(self, item: InputItem) -> _Prepared:
+    def _decode(self, item: PathItem) -> _Decoded:
         if item.error is not None:
-            return _Prepared(item, None, item.error, 0.0, [])
+            return _Decoded(item, None, item.error, 0.0, [])
         start = perf_counter()
-        loaded = error = None
+        film = error = None
         display_side = OVERLAY_MAX_SIDE if self.heatmaps is not None else None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -101,7 +108,7 @@ class Screener:
             warnings.simplefilter("ignore", ResourceWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
             try:
-                loaded = load_model_input(
+                film = decode_file(
                     item.source, self.classifier.preprocess, with_ids=self.with_ids, display_side=display_side
                 )
             except ImageError as exc:
@@ -113,35 +120,35 @@ class Screener:
             except Exception as exc:  # noqa: BLE001 - one odd file must never stop a batch
                 error = _reason(exc)
         messages = [str(w.message).splitlines()[0] for w in caught if str(w.message)]
-        return _Prepared(item, loaded, error, perf_counter() - start, messages)
+        return _Decoded(item, film, error, perf_counter() - start, messages)
 
-    def _score(self, prepared: _Prepared) -> Result:
-        for message in prepared.warnings:
+    def _score(self, decoded: _Decoded) -> Result:
+        for message in decoded.warnings:
             if self.on_warning is not None:
-                self.on_warning(prepared.item.path, message)
-        path, loaded = prepared.item.path, prepared.loaded
-        if prepared.error is not None:
-            return Result(path=path, error=prepared.error)
-        extra = {"dicom": loaded.info} if loaded.kind == "dicom" else {}
+                self.on_warning(decoded.item.path, message)
+        path, film = decoded.item.path, decoded.film
+        if decoded.error is not None:
+            return Result(path=path, error=decoded.error)
+        extra = {"dicom": film.info} if film.kind == "dicom" else {}
         start = perf_counter()
         local_map = None
         try:
             if self.gate is not None:
-                reason = check_image(loaded.image, loaded.colourfulness, self.gate)
+                reason = check_image(film.pixels, film.colourfulness, self.gate)
                 if reason is not None:
                     return Result(path=path, error=f"{NOT_A_CHEST_XRAY}: {reason}", extra=extra)
             if self.heatmaps is None:
-                probability = self.classifier.classify(loaded.image)
+                probability = self.classifier.classify(film.pixels)
             else:
-                probability, local_map = self.classifier.classify_with_map(loaded.image)
+                probability, local_map = self.classifier.classify_with_map(film.pixels)
         except Exception as exc:  # noqa: BLE001
             return Result(path=path, error=_reason(exc), extra=extra)
-        latency_ms = 1000.0 * (prepared.seconds + perf_counter() - start)
+        latency_ms = 1000.0 * (decoded.seconds + perf_counter() - start)
         if local_map is not None:
             # The score stands without its picture: a full disk costs the heatmap, not the result.
             try:
                 threshold = self.classifier.contract.threshold if self.threshold is None else self.threshold
-                written = self.heatmaps.write(prepared.item.source, loaded.display, local_map, threshold)
+                written = self.heatmaps.write(decoded.item.source, film.display, local_map, threshold)
                 extra["heatmap"] = str(written)
             except HeatmapError as exc:
                 extra["heatmap"] = None
@@ -151,13 +158,30 @@ class Screener:
         result.extra = extra
         return result
 
-    def screen(self, item: InputItem | str) -> Result:
-        """The result for one input: a path string or an :class:`InputItem`."""
-        if not isinstance(item, InputItem):
-            item = InputItem(str(item))
-        return self._score(self._prepare(item))
+    def screen(self, item: PathItem | str | os.PathLike) -> Result:
+        """The result for one input file: a path or a :class:`~edge_app.paths.PathItem`.
 
-    def screen_all(self, items: Iterable[InputItem | str]) -> Iterator[Result]:
+        Never raises for a bad image (the result carries a one-line ``error``); its
+        :meth:`~edge_app.results.Result.to_dict` is what ``predict --format json`` prints.
+        """
+        if not isinstance(item, PathItem):
+            item = PathItem(os.fspath(item))
+        return self._score(self._decode(item))
+
+    def screen_bytes(self, data: bytes, name: str) -> Result:
+        """The result for a file received as bytes (an upload, a DICOM C-STORE), reported as
+        ``name``. The bytes are decoded from a private temporary file (removed afterwards) under
+        ``name``'s base name, so the suffix picks the decoder as it would on disk; a heatmap, if
+        written, is named after ``name`` too."""
+        base = Path(name).name or "upload"
+        with tempfile.TemporaryDirectory(prefix="pneumoscan-") as folder:
+            path = Path(folder) / base
+            path.write_bytes(data)
+            result = self.screen(path)
+        result.path = name
+        return result
+
+    def screen_all(self, items: Iterable[PathItem | str]) -> Iterator[Result]:
         """Results for ``items``, lazily and in their order."""
         for item in items:
             yield self.screen(item)

@@ -3,8 +3,8 @@
 Each poll lists the inbox (recursively, the same files ``predict`` takes from a folder), and
 handles a file only once its size and modification time were the same at two polls: an X-ray
 unit or a copy still writing it is left alone until it is done. Then the file is hashed, and the
-audit log decides (:meth:`AuditLog.claim`) whether this content still needs scoring under this
-model version. Input files are only ever read.
+audit log decides (:func:`~edge_app.audit_log.record_screening`, the same call a server makes)
+whether this content still needs scoring under this model version. Input files are only ever read.
 
 Steady-state cost is one ``stat`` per file per poll: a file is hashed once per run (and not at
 all after a restart when its path, size and mtime match what the log recorded), and a hash known
@@ -13,7 +13,6 @@ to be settled is never looked up again.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import time
@@ -22,8 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_app.audit_log import AuditLog, Claim, Skip
-from edge_app.inputs import display_path, walk_images
+from edge_app.audit_log import AuditLog, record_screening, sha256_file
+from edge_app.paths import display_path, walk_images
 from edge_app.results import Result
 
 #: ``pneumoscan watch`` keeps the log next to the inbox, not inside it, so the inbox can be
@@ -45,14 +44,6 @@ Reporter = Callable[[str, str, str], None]  # (event, path, detail)
 def default_db_path(inbox: str | os.PathLike) -> Path:
     """``INBOX/../pneumoscan.sqlite``: beside the inbox folder."""
     return Path(os.path.abspath(inbox)).parent / DB_NAME
-
-
-def sha256_file(path: str, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _signature(path: str) -> Signature | None:
@@ -164,23 +155,24 @@ class Watcher:
 
     def _handle(self, source: str, signature: Signature, sha256: str) -> int:
         path = display_path(source)  # printable even if the name isn't UTF-8
-        outcome = self.log.claim(
-            sha256, self.model_version, path, signature[0], signature[1], retry_errors=self.retry_errors
+        done = record_screening(
+            self.log,
+            lambda: self.score(source),
+            sha256=sha256,
+            path=path,
+            size=signature[0],
+            mtime_ns=signature[1],
+            model_version=self.model_version,
+            retry_errors=self.retry_errors,
+            # rewritten while we read it: release, and score the new content at a later poll
+            unchanged=lambda: _signature(source) == signature,
         )
-        if isinstance(outcome, Skip):
-            if outcome.status != "busy":  # a live watcher's claim may still fail: look again later
-                self._settled[sha256] = outcome.path
-                self._skip(path, outcome.path)
+        if done.status == "already":
+            self._settled[sha256] = done.recorded_as
+            self._skip(path, done.recorded_as)
+        if done.status != "recorded":  # "busy": a live watcher's claim may still fail: look again
             return 0
-        try:
-            result = self.score(source)
-            if _signature(source) != signature:  # rewritten while we read it: score the new one
-                self.log.release(outcome)
-                return 0
-        except BaseException:
-            self.log.release(outcome)
-            raise
-        self._record(outcome, result, path)
+        self._note(done.result, path, sha256, done.stored)
         return 1
 
     def _skip(self, path: str, recorded_as: str) -> None:
@@ -188,11 +180,10 @@ class Watcher:
         same = "already screened" if path == recorded_as else f"same image as {recorded_as}, already screened"
         self.report("skipped", path, same)
 
-    def _record(self, claim: Claim, result: Result, path: str) -> None:
-        result.path = path
-        if not self.log.record(claim, result):
+    def _note(self, result: Result, path: str, sha256: str, stored: bool) -> None:
+        if not stored:
             self._warn_once(path, "another watcher took over this image's claim and recorded it")
-        self._settled[claim.sha256] = path
+        self._settled[sha256] = path
         if result.ok:
             self.stats.scored += 1
             uncertain = " (uncertain)" if result.uncertain else ""

@@ -1,8 +1,9 @@
-"""The ``watch`` and ``history`` commands; :func:`register` adds them to the ``pneumoscan`` app.
+"""The ``watch`` and ``history`` commands; :mod:`edge_app.cli` registers them on the ``pneumoscan`` app.
 
 - ``watch``    -> :mod:`edge_app.watch` (the loop), :mod:`edge_app.audit_log` (the record),
   :mod:`edge_app.screening` (scoring one image, exactly as ``predict`` does)
-- ``history``  -> :mod:`edge_app.audit_log`, :mod:`edge_app.history`
+- ``history``  -> :mod:`edge_app.audit_log` (the entries), :mod:`edge_app.formatting` (the same
+  layout ``predict`` writes)
 
 Exit codes follow ``pneumoscan``'s: 0 done, 1 some image in this run could not be screened (it is
 recorded with its reason), 2 the command cannot run (bad option, model or database).
@@ -10,20 +11,47 @@ recorded with its reason), 2 the command cannot run (bad option, model or databa
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from edge_app.cli_options import ModelOption, NoGateOption, ThreadsOption, heatmap_option, with_ids_option
+from edge_app.cli_common import (
+    EXIT_FAILED_INPUTS,
+    ModelOption,
+    NoGateOption,
+    ThreadsOption,
+    db_option,
+    fail,
+    heatmap_option,
+    load_model,
+    make_screener,
+    with_ids_option,
+)
 
 
 class HistoryFormat(str, Enum):
     table = "table"
     csv = "csv"
     json = "json"
+
+
+def parse_since(text: str) -> datetime:
+    """``--since``: ``today``, ``yesterday``, ``2024-05-01`` or ``2024-05-01T08:00`` (local time
+    unless an offset is given) as an aware datetime; ``ValueError`` with a usable message otherwise."""
+    word = text.strip().lower()
+    if word in ("today", "yesterday"):
+        day = date.today() - timedelta(days=word == "yesterday")
+        return datetime.combine(day, time()).astimezone()
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a date: use YYYY-MM-DD, YYYY-MM-DDTHH:MM, today or yesterday"
+        ) from None
+    return moment if moment.tzinfo else moment.astimezone()
 
 
 def _say(message: str) -> None:
@@ -37,7 +65,7 @@ def watch(
     ],
     db: Annotated[
         Optional[Path],
-        typer.Option("--db", envvar="PNEUMOSCAN_DB", help="Audit log (SQLite). Default: $PNEUMOSCAN_DB, else pneumoscan.sqlite beside INBOX (INBOX/../pneumoscan.sqlite).", show_default=False),
+        db_option("Audit log (SQLite). Default: $PNEUMOSCAN_DB, else pneumoscan.sqlite beside INBOX (INBOX/../pneumoscan.sqlite)."),
     ] = None,
     interval: Annotated[
         float, typer.Option("--interval", min=0.05, max=3600, help="Seconds between looks at INBOX.")
@@ -67,7 +95,6 @@ def watch(
     changed. Ctrl-C or SIGTERM finish the current image and exit.
     """
     from edge_app.audit_log import AuditLog, AuditLogError
-    from edge_app.cli import EXIT_FAILED_INPUTS, fail, load_model, make_screener
     from edge_app.watch import Watcher, default_db_path, stop_on_signals
 
     if not inbox.is_dir():
@@ -110,7 +137,7 @@ def watch(
 def history(
     db: Annotated[
         Optional[Path],
-        typer.Option("--db", envvar="PNEUMOSCAN_DB", help="Audit log to read. Default: $PNEUMOSCAN_DB, else ./pneumoscan.sqlite.", show_default=False),
+        db_option("Audit log to read. Default: $PNEUMOSCAN_DB, else ./pneumoscan.sqlite."),
     ] = None,
     since: Annotated[
         Optional[str],
@@ -120,8 +147,7 @@ def history(
 ) -> None:
     """Export the audit log, newest first, one row per image (and model version)."""
     from edge_app.audit_log import AuditLog, AuditLogError
-    from edge_app.cli import fail
-    from edge_app.history import parse_since, render
+    from edge_app.formatting import render_log
     from edge_app.watch import DB_NAME
 
     try:
@@ -130,13 +156,7 @@ def history(
         raise typer.BadParameter(str(exc), param_hint="--since") from None
     try:
         with AuditLog(db or Path(DB_NAME), readonly=True) as log:
-            rows = log.rows(start)
+            entries = log.entries(start)
     except AuditLogError as exc:
         raise fail(str(exc)) from None
-    typer.echo(render(rows, fmt.value), nl=False)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``watch`` and ``history`` to ``app`` (:mod:`edge_app.cli` calls this)."""
-    app.command()(watch)
-    app.command()(history)
+    typer.echo(render_log(entries, fmt.value), nl=False)

@@ -2,7 +2,7 @@
 
 Full-integer quantisation fixes every tensor's range from a representative sample, so that
 sample must be what the device will feed: files decoded by :func:`edge_app.preprocessing.
-preprocess_file` with the run's own spec, never augmented (augmentation widens ranges the device
+prepare_file` with the run's own spec, never augmented (augmentation widens ranges the device
 never sees and costs resolution). By default the sample comes from the run's *training* split,
 never validation, so parity and the file's validation metrics are measured on images the
 conversion did not tune itself to. The sample is deterministic (seeded), so re-exporting a run

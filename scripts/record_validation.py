@@ -17,6 +17,7 @@ from pathlib import Path
 
 from edge_app.classifier import Classifier
 from edge_app.contract import read_metadata
+from edge_app.decoding import decode_file
 
 
 def main(model: str, data_root: str, out: str) -> None:
@@ -28,7 +29,7 @@ def main(model: str, data_root: str, out: str) -> None:
     records = [
         {
             "file": Path(path).resolve().relative_to(root).as_posix(),
-            "probability": round(classifier.classify_file(path), 7),
+            "probability": round(classifier.classify(decode_file(path, classifier.preprocess).pixels), 7),
         }
         for path in validation
     ]

@@ -27,6 +27,21 @@ def tiny_model() -> Path:
     return TINY_MODEL
 
 
+def expected_runtime() -> str:
+    """The TFLite runtime the device should pick on this install, found without edge_app: LiteRT
+    on ``[edge]``, tflite_runtime on ``[edge-legacy]`` (``PNEUMOSCAN_RUNTIME`` forces one)."""
+    import importlib.util
+    import os
+
+    forced = os.environ.get("PNEUMOSCAN_RUNTIME")
+    if forced:
+        return forced
+    for name, module in (("litert", "ai_edge_litert"), ("tflite_runtime", "tflite_runtime"), ("tensorflow", "tensorflow")):
+        if importlib.util.find_spec(module) is not None:
+            return name
+    pytest.skip("no TFLite runtime installed")
+
+
 def tiny_metadata() -> dict:
     """The tiny model's contract as written beside it (threshold, version, ... are its own)."""
     import json

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from edge_app import audit_log
-from edge_app.audit_log import AuditLog, AuditLogError, Claim, Skip, make_owner, owner_alive
+from edge_app import audit_log, audit_schema
+from edge_app.audit_log import AuditLog, AuditLogError, Claim, Skip
+from edge_app.liveness import make_owner
 from edge_app.results import Result
 
 V = "v1"
@@ -41,7 +42,7 @@ def test_new_log_is_wal_versioned_and_marked(db: Path) -> None:
     assert raw.execute("PRAGMA user_version").fetchone()[0] == audit_log.SCHEMA_VERSION
     assert raw.execute("PRAGMA application_id").fetchone()[0] == audit_log.APPLICATION_ID
     columns = {row[1] for row in raw.execute("PRAGMA table_info(results)")}
-    assert set(audit_log.EXPORT_COLUMNS) <= columns
+    assert set(audit_schema.ROW_COLUMNS) <= columns
     raw.close()
 
 
@@ -105,33 +106,10 @@ def _dead_pid() -> int:
     return child.pid
 
 
-def _owner(pid: int, start: str = "1", host: str | None = None) -> str:
+def _owner(pid: int) -> str:
+    """An owner id like this process's, for another pid."""
     mine = make_owner().rsplit(":", 4)
-    return f"{host or mine[0]}:{mine[1]}:{pid}:{start}:cafe"
-
-
-def test_owner_liveness() -> None:
-    now = datetime.now(timezone.utc)
-    assert owner_alive(make_owner(), now.isoformat())
-    me = make_owner().rsplit(":", 4)
-    assert not owner_alive(_owner(os.getpid(), start=str(int(me[3]) + 1)), None)  # pid reused
-    assert not owner_alive(_owner(_dead_pid()), None)
-    assert not owner_alive("garbage", None)
-    assert owner_alive(_owner(1, host="other-device"), now.isoformat())
-    old = now - audit_log.FOREIGN_CLAIM_STALE_AFTER - timedelta(seconds=1)
-    assert not owner_alive(_owner(1, host="other-device"), old.isoformat())
-
-
-def test_killed_but_unreaped_owner_counts_as_dead() -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    owner = _owner(child.pid, audit_log._process_start(child.pid))
-    assert owner_alive(owner, None)
-    os.kill(child.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while owner_alive(owner, None) and time.monotonic() < deadline:  # a zombie until reaped
-        time.sleep(0.01)
-    assert not owner_alive(owner, None)
-    child.wait()
+    return f"{mine[0]}:{mine[1]}:{pid}:1:cafe"
 
 
 def test_claim_of_a_dead_watcher_is_taken_over_and_completed(db: Path) -> None:
@@ -270,3 +248,88 @@ def test_reader_cannot_write(db: Path) -> None:
         assert len(reader.rows()) == 1
         with pytest.raises(AuditLogError, match="read-only"):
             reader.claim("h2", V, "/b", 1)
+
+
+# --- screening one film exactly once (the call a server makes) -------------------------------
+
+
+class CountingScreen:
+    def __init__(self, result: Result):
+        self.result, self.calls = result, 0
+
+    def __call__(self) -> Result:
+        self.calls += 1
+        return Result(**{**self.result.__dict__, "extra": dict(self.result.extra)})
+
+
+def test_record_screening_screens_a_content_once_and_returns_the_stored_result(db: Path) -> None:
+    screen = CountingScreen(ok("/upload/a.png", 0.8))
+    with AuditLog(db) as log:
+        first = audit_log.record_screening(log, screen, sha256="h", path="/upload/a.png", size=3, model_version=V)
+        again = audit_log.record_screening(log, screen, sha256="h", path="/elsewhere/b.png", size=3, model_version=V)
+        v2 = CountingScreen(Result("/upload/a.png", 0.7, 70, "PNEUMONIA", False, 0.5, "v2", 3.0))
+        other_model = audit_log.record_screening(log, v2, sha256="h", path="/upload/a.png", size=3, model_version="v2")
+        assert first.status == "recorded" and first.stored and first.result.probability == 0.8
+        assert again.status == "already" and again.recorded_as == "/upload/a.png"
+        assert again.result.to_dict() == first.result.to_dict()  # the stored result, as predict prints it
+        assert other_model.status == "recorded"
+        assert screen.calls == 1 and v2.calls == 1
+        assert sorted(e.model_version for e in log.entries()) == [V, "v2"]
+
+
+def test_record_screening_releases_the_claim_when_the_file_changed_or_screening_raises(db: Path) -> None:
+    with AuditLog(db) as log:
+        changed = audit_log.record_screening(
+            log, CountingScreen(ok()), sha256="h", path="/a", size=1, model_version=V, unchanged=lambda: False
+        )
+        assert changed.status == "changed" and log.rows() == []
+
+        def explode() -> Result:
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            audit_log.record_screening(log, explode, sha256="h", path="/a", size=1, model_version=V)
+        assert log.rows() == []
+        failed = audit_log.record_screening(
+            log, CountingScreen(Result("/a", error="empty file")), sha256="h", path="/a", size=1, model_version=V
+        )
+        assert failed.status == "recorded" and [r["status"] for r in log.rows()] == ["error"]
+        again = audit_log.record_screening(log, CountingScreen(ok()), sha256="h", path="/a", size=1, model_version=V)
+        assert again.status == "already" and again.result.error == "empty file"
+        retried = audit_log.record_screening(
+            log, CountingScreen(ok()), sha256="h", path="/a", size=1, model_version=V, retry_errors=True
+        )
+        assert retried.status == "recorded" and [r["status"] for r in log.rows()] == ["done"]
+
+
+def test_a_live_claim_is_reported_busy(db: Path) -> None:
+    with AuditLog(db) as first, AuditLog(db) as second:
+        first.claim("h", V, "/a", 1)
+        busy = audit_log.record_screening(second, CountingScreen(ok()), sha256="h", path="/a", size=1, model_version=V)
+        assert busy.status == "busy" and busy.result is None
+
+
+def test_screen_file_once_hashes_the_content(db: Path, tmp_path: Path) -> None:
+    class Screener:  # the two things screen_file_once uses of a real Screener
+        class classifier:
+            class contract:
+                version = V
+
+        calls: list[str] = []
+
+        def screen(self, path: str) -> Result:
+            self.calls.append(path)
+            return ok(path)
+
+    film = tmp_path / "a.png"
+    film.write_bytes(b"film bytes")
+    copy = tmp_path / "copy.png"
+    copy.write_bytes(b"film bytes")
+    screener = Screener()
+    with AuditLog(db) as log:
+        first = audit_log.screen_file_once(log, screener, film, name="upload-1")
+        second = audit_log.screen_file_once(log, screener, copy)
+    assert first.status == "recorded" and first.result.path == "upload-1"
+    assert first.sha256 == hashlib.sha256(b"film bytes").hexdigest()
+    assert second.status == "already" and second.recorded_as == "upload-1"
+    assert screener.calls == [str(film)]

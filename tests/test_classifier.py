@@ -12,8 +12,8 @@ from PIL import Image
 from conftest import synthetic_film
 from edge_app.classifier import Classifier, sigmoid
 from edge_app.contract import ContractError, write_metadata
-from edge_app.preprocessing import ImageError, preprocess_file
-from edge_helpers import model_flatbuffer, tiny_model  # noqa: F401
+from edge_app.preprocessing import ImageError, prepare_file
+from edge_helpers import expected_runtime, model_flatbuffer, tiny_model  # noqa: F401
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def relabelled(tiny_model: Path, tmp_path: Path, **changes) -> Path:
 
 
 def test_loads_contract_and_runtime(classifier):
-    assert classifier.runtime == "litert"
+    assert classifier.runtime == expected_runtime()
     assert classifier.contract.labels == ("NORMAL", "PNEUMONIA")
     assert classifier.preprocess.image_size == 64
     assert classifier.input_details["shape"] == [1, 64, 64, 1]
@@ -48,13 +48,18 @@ def test_classify_gives_a_probability(classifier):
     assert classifier.raw_output(images[0]) == pytest.approx(np.log(probabilities[0] / (1 - probabilities[0])), abs=1e-6)
 
 
-def test_classify_file_matches_classify(classifier, tmp_path):
-    path = tmp_path / "f.png"
-    Image.fromarray(synthetic_film(150)).save(path)
-    assert classifier.classify_file(path) == classifier.classify(preprocess_file(path, classifier.preprocess))
-    (tmp_path / "bad.jpeg").write_text("text")
-    with pytest.raises(ImageError):
-        classifier.classify_file(tmp_path / "bad.jpeg")
+def test_classifier_does_not_decode_files():
+    """Inference depends on no file decoding: the classifier module imports neither
+    :mod:`edge_app.decoding` nor :mod:`edge_app.dicom` (screening one file is the Screener's job)."""
+    import ast
+    import inspect
+
+    from edge_app import classifier as module
+
+    tree = ast.parse(inspect.getsource(module))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not imported & {"edge_app.decoding", "edge_app.dicom", "edge_app.paths"}
+    assert not hasattr(Classifier, "classify_file")
 
 
 def test_sigmoid_is_stable():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import csv
 import hashlib
 import importlib.util
@@ -21,7 +20,7 @@ from typer.testing import CliRunner
 from conftest import REPO, synthetic_film
 from edge_app import cli, model_file
 from edge_app.contract import write_metadata
-from edge_helpers import HOSTILE, model_flatbuffer, tiny_metadata, tiny_model, write_hostile_inputs  # noqa: F401
+from edge_helpers import HOSTILE, expected_runtime, model_flatbuffer, tiny_metadata, tiny_model, write_hostile_inputs  # noqa: F401
 
 runner = CliRunner()
 
@@ -62,10 +61,21 @@ def snapshot(folder: Path) -> dict:
 # -- predict: formats -------------------------------------------------------------------------
 
 
+def table_rows(text: str) -> list[str]:
+    """The table's lines with a long path's result (on the next line, in the column) joined back."""
+    rows: list[str] = []
+    for line in text.splitlines():
+        if line.startswith(" ") and line.strip() and rows:
+            rows[-1] += "  " + line.strip()
+        else:
+            rows.append(line)
+    return rows
+
+
 def test_predict_table_is_readable(films, tiny_model):
     result = run("predict", films / "b.jpeg", "--model", tiny_model)
     assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
+    lines = table_rows(result.stdout)
     assert lines[0].split() == ["IMAGE", "RESULT"]
     assert lines[1].startswith(str(films / "b.jpeg")) and "score" in lines[1]
     assert "1 image:" in result.stdout
@@ -143,7 +153,7 @@ def test_every_hostile_input_gets_a_one_line_reason(tmp_path, tiny_model):
 def test_failed_inputs_do_not_stop_the_batch_and_show_in_table(films, tiny_model):
     result = run("predict", films / "nope.jpeg", films, "-m", tiny_model)
     assert result.exit_code == 1
-    lines = result.stdout.splitlines()
+    lines = table_rows(result.stdout)
     assert lines[1].startswith(str(films / "nope.jpeg")) and "Could not screen: file not found" in lines[1]
     assert len([line for line in lines if "score" in line]) == 3
     assert "4 images:" in result.stdout and "1 could not be screened" in result.stdout
@@ -273,12 +283,48 @@ def test_inputs_are_never_written_or_changed(tmp_path, tiny_model):
     assert snapshot(inbox) == before
 
 
-def test_progress_bar_goes_to_stderr(films, tiny_model, monkeypatch):
-    monkeypatch.setattr(cli, "_want_progress", lambda count: True)
-    result = run("predict", films, "-m", tiny_model, "-f", "json")
-    assert result.exit_code == 0
-    assert "Screening" in result.stderr
-    assert len(json.loads(result.stdout)) == 3
+def _predict_with_stderr_on_a_terminal(folder: Path, model: Path, out: Path) -> tuple[int, str]:
+    """Run ``predict`` as a real process whose stderr is a pseudo-terminal; return its exit code
+    and what the terminal showed."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "edge_app", "predict", str(folder), "-m", str(model), "-f", "json", "-o", str(out)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave, env=subprocess_env(COLUMNS="100"),
+        )
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        return child.wait(timeout=120), shown.decode("utf-8", "replace")
+    finally:
+        os.close(master)
+
+
+def test_progress_bar_counts_images_on_a_terminal_only(tiny_model, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    count = cli.PROGRESS_MIN_IMAGES + 2
+    for i in range(count):
+        Image.fromarray(synthetic_film(96, seed=i)).save(folder / f"f{i}.png")
+    code, shown = _predict_with_stderr_on_a_terminal(folder, tiny_model, tmp_path / "r.json")
+    assert code == 0, shown
+    assert "Screening" in shown and f"{count}/{count}" in shown  # the count a nurse watches
+    assert len(json.loads((tmp_path / "r.json").read_text())) == count
+    piped = subprocess.run(
+        [sys.executable, "-m", "edge_app", "predict", str(folder), "-m", str(tiny_model), "-f", "json"],
+        capture_output=True, text=True, env=subprocess_env(), timeout=120,
+    )
+    assert piped.returncode == 0 and "Screening" not in piped.stderr  # a log file gets no bar
+    assert len(json.loads(piped.stdout)) == count
 
 
 def test_progress_only_for_more_than_a_few_images_on_a_terminal():
@@ -295,8 +341,10 @@ def test_info_table_and_json(tiny_model):
     assert "runtime" in table.stdout and "input.shape" in table.stdout
     data = json.loads(run("info", "-m", tiny_model, "--format", "json").stdout)
     assert data["model_path"] == str(tiny_model)
-    assert data["runtime"] == "litert"
-    assert data["input"] == {"shape": [1, 64, 64, 1], "dtype": "uint8", "quantization": data["input"]["quantization"]}
+    assert data["runtime"] == expected_runtime()
+    # The interpreter's own quantisation must be what export promised in the contract.
+    promised = tiny_metadata()["input_quantization"]
+    assert data["input"] == {"shape": [1, 64, 64, 1], "dtype": "uint8", "quantization": promised}
     assert data["metadata"] == tiny_metadata()
 
 
@@ -376,27 +424,12 @@ print(json.dumps({'code': code, 'after_import': after_import, 'after_predict': h
 def test_cli_and_predict_never_import_tensorflow(films, tiny_model, tmp_path):
     done = subprocess.run(
         [sys.executable, "-c", NO_TF_PROBE, str(films), "-m", str(tiny_model), "-f", "json", "-o", str(tmp_path / "r.json")],
-        capture_output=True, text=True, env=subprocess_env(PNEUMOSCAN_RUNTIME="litert"), timeout=120,
+        capture_output=True, text=True, env=subprocess_env(PNEUMOSCAN_RUNTIME=expected_runtime()), timeout=120,
     )
     assert done.returncode == 0, done.stderr
     probe = json.loads(done.stdout.splitlines()[-1])
     assert probe == {"code": 0, "after_import": [], "after_predict": []}
     assert len(json.loads((tmp_path / "r.json").read_text())) == 3
-
-
-def test_edge_app_source_imports_nothing_from_training():
-    forbidden = {"tensorflow", "keras", "train", "export"}
-    for source in sorted((REPO / "edge_app").rglob("*.py")):
-        tree = ast.parse(source.read_text(), filename=str(source))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                names = [node.module or ""]
-            else:
-                continue
-            for name in names:
-                assert name.split(".")[0] not in forbidden, f"{source.name} imports {name}"
 
 
 def runtime_available(module: str) -> bool:
@@ -607,3 +640,32 @@ def test_bench_times_a_dicom_file_like_predict_reads_it(dicom_folder, tiny_model
     result = run("bench", dicom_folder / "01.dcm", "-m", tiny_model, "--runs", "3", "--warmup", "0", "-f", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["runs"] == 3
+
+
+# -- predict --samples: the README's first command --------------------------------------------
+
+
+def test_samples_are_installed_with_their_attribution():
+    names = sorted(p.name for p in cli.SAMPLES_DIR.glob("*.jpeg"))
+    assert len(names) == 3 and {n.split("-", 1)[0] for n in names} == {"NORMAL", "PNEUMONIA"}
+    attribution = (cli.SAMPLES_DIR / "ATTRIBUTION.md").read_text()
+    assert "CC BY 4.0" in attribution and "10.17632/rscbjbr9sj.2" in attribution
+    for name in names:  # each is named with its original file name
+        assert name.split("-", 1)[1] in attribution
+
+
+def test_predict_samples_screens_the_bundled_films_correctly():
+    from edge_app.model_file import DEFAULT_MODEL
+
+    if not DEFAULT_MODEL.is_file():
+        pytest.skip("this installation ships no model")
+    result = run("predict", "--samples", "-f", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [Path(r["path"]).resolve().parent for r in rows] == [cli.SAMPLES_DIR] * 3
+    for row in rows:  # the bundled model gets every sample right (each name starts with its label)
+        assert row["label"] == Path(row["path"]).name.split("-", 1)[0] and not row["uncertain"], row
+
+
+def test_predict_needs_a_path_or_samples():
+    assert "--samples" in one_error_line(run("predict"))

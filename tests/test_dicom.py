@@ -22,12 +22,11 @@ from edge_app.dicom import (
     dicom_info,
     has_dicom_preamble,
     is_dicom,
-    load_dicom,
-    preprocess_dicom,
-    read_dicom,
+    prepare_dicom,
 )
-from edge_app.preprocessing import ImageError, PreprocessSpec, preprocess_file
-from edge_app.sources import is_input_file, load_model_input
+from edge_app import dicom
+from edge_app.preprocessing import ImageError, PreprocessSpec, prepare_file
+from edge_app.decoding import decode_file, is_decodable
 
 pydicom = pytest.importorskip("pydicom")
 from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
@@ -168,7 +167,7 @@ def test_is_dicom_by_suffix_and_by_preamble(tmp_path, film):
     assert is_dicom(dcm) and is_dicom(tmp_path / "B.DCM")  # the suffix alone suffices
     assert is_dicom(bare) and has_dicom_preamble(bare)
     assert not is_dicom(png) and not is_dicom(junk) and not is_dicom(tmp_path / "folder.dcm")
-    assert [p.name for p in sorted(tmp_path.iterdir()) if is_input_file(p)] == ["IM0001", "a.dcm", "a.png"]
+    assert [p.name for p in sorted(tmp_path.iterdir()) if is_decodable(p)] == ["IM0001", "a.dcm", "a.png"]
 
 
 def test_extensionless_dicom_in_a_folder_is_read(tmp_path, film):
@@ -176,9 +175,9 @@ def test_extensionless_dicom_in_a_folder_is_read(tmp_path, film):
     path = tmp_path / "scans" / "1.2.840.99.7"  # a UID-style name ends in a numeric "suffix"
     path.parent.mkdir()
     save(ds, path)
-    loaded = load_model_input(path, SPEC)
+    loaded = decode_file(path, SPEC)
     assert loaded.kind == "dicom"
-    assert_same_input(loaded.image, preprocess_file(save_png(expected, tmp_path / "e.png"), SPEC))
+    assert_same_input(loaded.pixels, prepare_file(save_png(expected, tmp_path / "e.png"), SPEC).pixels)
 
 
 def test_dicom_without_preamble_is_read(tmp_path, film):
@@ -187,7 +186,7 @@ def test_dicom_without_preamble_is_read(tmp_path, film):
     ds.file_meta = FileMetaDataset()
     ds.save_as(path, enforce_file_format=False, implicit_vr=True, little_endian=True)  # no preamble
     assert not has_dicom_preamble(path)
-    assert_same_input(preprocess_dicom(path, SPEC), preprocess_file(save_png(expected, tmp_path / "e.png"), SPEC))
+    assert_same_input(prepare_dicom(path, SPEC).pixels, prepare_file(save_png(expected, tmp_path / "e.png"), SPEC).pixels)
 
 
 # --- same model input as the equivalent PNG ----------------------------------------------------
@@ -204,13 +203,20 @@ def test_dicom_matches_equivalent_png(tmp_path, film, spec, name):
     ds, expected = case(name, film)
     dcm = save(ds, tmp_path / f"{name}.dcm")
     png = save_png(expected, tmp_path / f"{name}.png")
-    assert_same_input(preprocess_dicom(dcm, spec), preprocess_file(png, spec))
+    assert_same_input(prepare_dicom(dcm, spec).pixels, prepare_file(png, spec).pixels)
+
+
+def read_gray(path):
+    """The decoded grayscale film and its full scale, before resizing and normalisation (the
+    display chain's own output, which these tests check step by step)."""
+    gray, full_scale, _, _ = dicom._read(path)
+    return gray, full_scale
 
 
 def test_full_scale_follows_bits_stored_and_window(tmp_path, film):
     for name, full in [("mono2-8bit", 255), ("mono2-12bit", 4095), ("mono2-16bit", 65535),
                        ("rescale", 8190), ("voi-window", 4095), ("voi-lut", 255)]:
-        gray, full_scale = read_dicom(save(case(name, film)[0], tmp_path / f"{name}.dcm"))
+        gray, full_scale = read_gray(save(case(name, film)[0], tmp_path / f"{name}.dcm"))
         assert full_scale == full, name
         assert gray.dtype == np.float32 and gray.shape == film.shape
         assert 0 <= gray.min() and gray.max() <= full_scale
@@ -218,16 +224,16 @@ def test_full_scale_follows_bits_stored_and_window(tmp_path, film):
 
 def test_monochrome2_with_inverse_presentation_shape_is_inverted(tmp_path, film):
     ds = make_dataset(255 - film, 8, PresentationLUTShape="INVERSE")
-    gray, _ = read_dicom(save(ds, tmp_path / "inv.dcm"))
+    gray, _ = read_gray(save(ds, tmp_path / "inv.dcm"))
     np.testing.assert_allclose(gray, film, atol=0)
     ds = make_dataset(255 - film, 8, "MONOCHROME1", PresentationLUTShape="INVERSE")  # DX pairing
-    gray, _ = read_dicom(save(ds, tmp_path / "mono1-inv.dcm"))
+    gray, _ = read_gray(save(ds, tmp_path / "mono1-inv.dcm"))
     np.testing.assert_allclose(gray, film, atol=0)
 
 
 def test_zero_width_window_falls_back_to_full_range(tmp_path, film):
     ds = make_dataset(film.astype(np.uint16) * 16, 12, WindowCenter=2048, WindowWidth=0)
-    gray, full_scale = read_dicom(save(ds, tmp_path / "w0.dcm"))
+    gray, full_scale = read_gray(save(ds, tmp_path / "w0.dcm"))
     assert full_scale == 4095
     np.testing.assert_allclose(gray, film.astype(np.float32) * 16)
 
@@ -250,7 +256,7 @@ def test_lossless_compressed_matches_png(tmp_path, film, syntax, name):
     ds.compress(syntax)
     dcm = save(ds, tmp_path / "c.dcm")
     assert pydicom.dcmread(dcm).file_meta.TransferSyntaxUID == syntax
-    assert_same_input(preprocess_dicom(dcm, SPEC), preprocess_file(save_png(expected, tmp_path / "e.png"), SPEC))
+    assert_same_input(prepare_dicom(dcm, SPEC).pixels, prepare_file(save_png(expected, tmp_path / "e.png"), SPEC).pixels)
 
 
 @pytest.mark.parametrize("color", [False, True], ids=["gray", "ybr"])
@@ -271,7 +277,7 @@ def test_jpeg_baseline_matches_the_same_jpeg_file(tmp_path, film, color):
     ds.LossyImageCompression = "01"
     dcm = tmp_path / "jpeg.dcm"
     ds.save_as(dcm)  # keep the JPEG transfer syntax set above
-    assert_same_input(preprocess_dicom(dcm, SPEC), preprocess_file(jpeg, SPEC), tol=2)
+    assert_same_input(prepare_dicom(dcm, SPEC).pixels, prepare_file(jpeg, SPEC).pixels, tol=2)
 
 
 # --- the same probability as the PNG with a real model ----------------------------------------
@@ -283,10 +289,12 @@ def classifier():
         pytest.skip(f"{MODEL.name} not present")
     from edge_app.classifier import Classifier
 
+    from edge_app.runtime import RuntimeUnavailable
+
     try:
         return Classifier(MODEL)
-    except Exception as exc:  # no TFLite runtime on this machine
-        pytest.skip(f"cannot load {MODEL.name}: {exc}")
+    except RuntimeUnavailable as exc:  # no TFLite runtime on this machine; any other error fails
+        pytest.skip(f"no TFLite runtime to load {MODEL.name}: {exc}")
 
 
 @pytest.mark.parametrize("opacity", [0.0, 1.0])
@@ -298,8 +306,8 @@ def test_probability_matches_png(tmp_path, classifier, opacity):
         ds, expected = case("mono1-12bit" if name == "rle" else name, film)
         if name == "rle":
             ds.compress(RLELossless)
-        p_dcm = classifier.classify(preprocess_dicom(save(ds, tmp_path / f"{name}.dcm"), spec))
-        p_png = classifier.classify(preprocess_file(save_png(expected, tmp_path / f"{name}.png"), spec))
+        p_dcm = classifier.classify(prepare_dicom(save(ds, tmp_path / f"{name}.dcm"), spec).pixels)
+        p_png = classifier.classify(prepare_file(save_png(expected, tmp_path / f"{name}.png"), spec).pixels)
         assert abs(p_dcm - p_png) <= 0.02, (name, p_dcm, p_png)
 
 
@@ -308,7 +316,7 @@ def test_probability_matches_png(tmp_path, classifier, opacity):
 
 def refusal(path: Path) -> str:
     with pytest.raises(ImageError) as err:
-        preprocess_dicom(path, SPEC)
+        prepare_dicom(path, SPEC)
     message = str(err.value)
     assert "\n" not in message
     for value in PATIENT.values():
@@ -389,9 +397,9 @@ def test_without_pydicom_gives_the_install_hint(tmp_path, film, monkeypatch):
     for path in (dcm, bare):
         assert is_dicom(path)
         with pytest.raises(ImageError) as err:
-            load_model_input(path, SPEC)
+            decode_file(path, SPEC)
         assert str(err.value) == INSTALL_HINT
-    assert load_model_input(png, SPEC).kind == "image"  # PNG/JPEG never need pydicom
+    assert decode_file(png, SPEC).kind == "image"  # PNG/JPEG never need pydicom
 
 
 # --- privacy -----------------------------------------------------------------------------------
@@ -400,36 +408,40 @@ def test_without_pydicom_gives_the_install_hint(tmp_path, film, monkeypatch):
 def test_info_has_no_identifiers_unless_asked(tmp_path, film):
     ds, _ = case("mono2-12bit", film)
     path = save(ds, tmp_path / "a.dcm")
-    image, info = load_dicom(path, SPEC)
-    assert image.shape == (64, 64)
+    loaded = prepare_dicom(path, SPEC)
+    image, info = loaded.pixels, loaded.info
+    assert image.shape == (64, 64) and loaded.kind == "dicom"
     assert info == {
         "modality": "DX", "body_part": "CHEST", "view_position": "PA", "photometric": "MONOCHROME2",
         "bits_stored": 12, "transfer_syntax": "Explicit VR Little Endian",
     }
     assert not any(value in repr(info) for value in ("Doe", "PID-0042", "20190304"))
 
-    _, with_ids = load_dicom(path, SPEC, with_ids=True)
+    with_ids = prepare_dicom(path, SPEC, with_ids=True).info
     assert with_ids["patient_name"] == "Doe^Jane"
     assert with_ids["patient_id"] == "PID-0042"
     assert with_ids["patient_birth_date"] == "20190304"
-    assert dicom_info(path) == info and dicom_info(pydicom.dcmread(path), with_ids=True) == with_ids
-    assert load_model_input(path, SPEC).info == info
-    assert load_model_input(path, SPEC, with_ids=True).info == with_ids
+    assert dicom_info(pydicom.dcmread(path)) == info and dicom_info(pydicom.dcmread(path), with_ids=True) == with_ids
+    assert decode_file(path, SPEC).info == info
+    assert decode_file(path, SPEC, with_ids=True).info == with_ids
 
 
 def test_reading_prints_and_logs_no_patient_data(tmp_path, film, capsys, caplog):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = make_dataset(np.stack([film, film]), 8)
-        ds.PatientBirthDate = "Doe-born-on-a-Tuesday"  # invalid DA: pydicom warns, quoting it
-        ds.PatientName = "Doe^Jane" + "x" * 80  # too long for PN: pydicom warns, quoting it
-        path = save(ds, tmp_path / "odd.dcm")
+        paths = []
+        for frames in (np.stack([film, film]), film):  # refused (two frames), and read
+            ds = make_dataset(frames, 8)
+            ds.PatientBirthDate = "Doe-born-on-a-Tuesday"  # invalid DA: pydicom warns, quoting it
+            ds.PatientName = "Doe^Jane" + "x" * 80  # too long for PN: pydicom warns, quoting it
+            paths.append(save(ds, tmp_path / f"odd-{len(paths)}.dcm"))
+        path, single = paths
     caplog.clear()
     caplog.set_level(logging.DEBUG)  # as if the app had configured logging
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         refusal(path)
-        assert dicom_info(path, with_ids=True)["patient_name"].startswith("Doe^Jane")
+        assert prepare_dicom(single, SPEC, with_ids=True).info["patient_name"].startswith("Doe^Jane")
     # pydicom's own complaints (here: the overlong name) can quote header values: none escape.
     assert [str(w.message) for w in caught] == [] and caplog.text == ""
     out, err = capsys.readouterr()

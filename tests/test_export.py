@@ -22,7 +22,7 @@ from typer.testing import CliRunner  # noqa: E402
 from edge_app.classifier import Classifier  # noqa: E402
 from edge_app.contract import read_contract, read_metadata  # noqa: E402
 from edge_app.gate import FEATURES_VERSION  # noqa: E402
-from edge_app.preprocessing import preprocess_file  # noqa: E402
+from edge_app.preprocessing import prepare_file  # noqa: E402
 from export.cli import app  # noqa: E402
 from export.errors import ExportError, ParityError  # noqa: E402
 from export.exporter import export_tflite  # noqa: E402
@@ -139,7 +139,7 @@ def test_same_weights_same_version(exports):
 def test_stored_validation_metrics_are_this_files(run, exports, validation):
     paths, labels = validation
     classifier = Classifier(exports["int8"].path)
-    images = np.stack([preprocess_file(p, classifier.preprocess) for p in paths])
+    images = np.stack([prepare_file(p, classifier.preprocess).pixels for p in paths])
     scores = classifier.predict_batch(images)
     stored = read_metadata(exports["int8"].path)["validation_metrics"]
     assert stored["auc"] == pytest.approx(roc_auc(labels, scores))

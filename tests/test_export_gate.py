@@ -63,14 +63,15 @@ def test_non_xrays_fall_outside(films):
         assert out_of_range(image_features(img, colourfulness=0.0), gate)
 
 
-def test_natural_photo_falls_outside(films):
+def test_natural_photo_falls_outside(films, tmp_path):
     data = pytest.importorskip("skimage.data")
     from PIL import Image
 
-    from edge_app.preprocessing import PreprocessSpec, preprocess_image
+    from edge_app.preprocessing import PreprocessSpec, prepare_file
 
     gate = fit_gate(image_features(img, colourfulness=0.0) for img in films)
-    photo = preprocess_image(Image.fromarray(data.astronaut()), PreprocessSpec(image_size=64))
+    Image.fromarray(data.astronaut()).save(tmp_path / "astronaut.png")
+    photo = prepare_file(tmp_path / "astronaut.png", PreprocessSpec(image_size=64)).pixels
     assert out_of_range(image_features(photo, colourfulness=0.0), gate)
 
 

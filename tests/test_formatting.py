@@ -70,3 +70,35 @@ def test_csv_flattens_dicom_fields_into_dotted_columns():
     rows = list(csv.DictReader(io.StringIO(render([Result("f.dcm", 0.2, 20, "NORMAL", False, 0.5, "v1", 9.0, extra={"dicom": dicom})], "csv"))))
     assert rows[0]["dicom.modality"] == "DX" and rows[0]["dicom.bits_stored"] == "12"
     assert "dicom" not in rows[0]
+
+
+def test_long_paths_keep_the_result_column_aligned():
+    long = "clinic/2026-12-01/" + "x" * 70 + ".jpeg"
+    results = [Result("a.jpeg", 0.9, 90, "PNEUMONIA", False, 0.5, "v1", 1.0), Result(long, error="empty file")]
+    lines = render(results, "table").splitlines()
+    column = lines[0].index("RESULT")
+    assert lines[2] == long  # the whole path, on a line of its own
+    assert lines[1][column:].startswith("Signs") and lines[3][column:].startswith("Could not screen")
+    assert lines[3][:column].strip() == ""
+
+
+def test_the_log_exports_a_result_in_the_same_layout_as_predict():
+    """A film read back from the audit log has the CSV columns and JSON fields ``predict`` wrote."""
+    from edge_app.audit_log import LogEntry
+    from edge_app.formatting import LOG_COLUMNS, render_log
+
+    result = Result("f.dcm", 0.2, 20, "NORMAL", False, 0.5, "v1", 9.0, extra={"dicom": {"modality": "DX"}})
+    failed = Result("bad.jpeg", error="empty file")
+    entries = [
+        LogEntry(r, "done" if r.ok else "error", "2026-12-01T08:00:00+00:00", "v1", "ab" * 32, 10)
+        for r in (result, failed)
+    ]
+    predicted = list(csv.DictReader(io.StringIO(render([result, failed], "csv"))))
+    logged = list(csv.DictReader(io.StringIO(render_log(entries, "csv"))))
+    assert list(logged[0]) == [*list(predicted[0])[: len(CSV_COLUMNS)], *LOG_COLUMNS, *list(predicted[0])[len(CSV_COLUMNS):]]
+    for mine, theirs in zip(logged, predicted):
+        assert {k: mine[k] for k in theirs if k != "model_version"} == {k: v for k, v in theirs.items() if k != "model_version"}
+    assert logged[1]["model_version"] == "v1"  # the log keeps the model a failure was tried under
+    as_json = json.loads(render_log(entries, "json"))
+    assert {k: as_json[0][k] for k in result.to_dict()} == json.loads(render([result], "json"))[0]
+    assert as_json[0]["status"] == "done" and as_json[1]["error"] == "empty file"

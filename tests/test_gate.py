@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from conftest import synthetic_film
 from edge_app import preprocessing
 from edge_app.classifier import Classifier
-from edge_app.contract import ContractError, read_metadata
+from edge_app.contract import ContractError, ModelContract, read_contract, read_metadata
 from edge_app.gate import (
     FEATURE_NAMES,
     FEATURES_VERSION,
@@ -34,7 +34,7 @@ from edge_helpers import TINY_MODEL, tiny_model  # noqa: F401
 
 @pytest.fixture(scope="module")
 def gate() -> dict:
-    return stored_gate(read_metadata(TINY_MODEL))
+    return stored_gate(read_contract(TINY_MODEL))
 
 
 @pytest.fixture
@@ -219,7 +219,7 @@ def test_a_model_without_usable_statistics_is_refused_before_any_image(tiny_mode
     metadata = read_metadata(tiny_model)
     change(metadata)
     with pytest.raises(GateUnavailable, match=message) as caught:
-        stored_gate(metadata)
+        stored_gate(ModelContract.from_dict(metadata))
     assert isinstance(caught.value, ContractError) and "re-export" in str(caught.value)
 
 

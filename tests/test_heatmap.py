@@ -128,7 +128,7 @@ def test_classifier_returns_probability_and_map_from_one_run(tiny_model):
     probability, local = classifier.classify_with_map(film)
     assert probability == pytest.approx(classifier.classify(film), abs=1e-9)
     assert local.shape == tuple(tiny_metadata()["outputs"]["heatmap"]["shape"][1:3])
-    assert classifier.has_heatmap and np.isfinite(local).all()
+    assert classifier.contract.heatmap is not None and np.isfinite(local).all()
 
 
 def test_screener_writes_heatmaps_at_the_films_aspect_ratio(tiny_model, tmp_path):
@@ -160,7 +160,9 @@ def test_a_model_without_the_map_output_is_refused_for_heatmaps(tiny_model, tmp_
     old.write_bytes(model_flatbuffer(tiny_model))
     write_metadata(old, metadata)
     classifier = Classifier(old)
-    assert not classifier.has_heatmap
+    assert classifier.contract.heatmap is None
+    with pytest.raises(ContractError, match="no heatmap output"):
+        classifier.classify_with_map(np.zeros((64, 64), np.uint8))
     with pytest.raises(ContractError, match="no heatmap output"):
         Screener(classifier, heatmaps=HeatmapWriter(tmp_path))
 

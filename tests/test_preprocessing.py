@@ -21,9 +21,9 @@ from edge_app.preprocessing import (
     PreprocessSpec,
     normalize_intensity,
     open_image,
-    preprocess_array,
-    preprocess_file,
-    to_grayscale_float,
+    is_image_name,
+    prepare_array,
+    prepare_file,
 )
 from edge_helpers import HOSTILE, exif_rotated_jpeg, png_header_only, write_hostile_inputs
 
@@ -37,13 +37,13 @@ def save(array: np.ndarray, path: Path, **kw) -> Path:
 
 @pytest.mark.parametrize("size", [16, 64, 128])
 def test_output_shape_and_dtype(tmp_path, size):
-    out = preprocess_file(save(synthetic_film(200), tmp_path / "f.png"), PreprocessSpec(size))
+    out = prepare_file(save(synthetic_film(200), tmp_path / "f.png"), PreprocessSpec(size)).pixels
     assert out.shape == (size, size) and out.dtype == np.uint8
 
 
 @pytest.mark.parametrize("name", sorted(n for n, (_, reason) in HOSTILE.items() if reason is None))
 def test_odd_but_valid_images_are_screened(tmp_path, name):
-    out = preprocess_file(write_hostile_inputs(tmp_path)[name], SPEC)
+    out = prepare_file(write_hostile_inputs(tmp_path)[name], SPEC).pixels
     assert out.shape == (64, 64) and out.dtype == np.uint8 and out.max() > out.min()
 
 
@@ -51,12 +51,12 @@ def test_odd_but_valid_images_are_screened(tmp_path, name):
 def test_hostile_images_raise_image_error_with_reason(tmp_path, name):
     path = write_hostile_inputs(tmp_path)[name]
     with pytest.raises(ImageError, match=HOSTILE[name][1]):
-        preprocess_file(path, SPEC)
+        prepare_file(path, SPEC)
 
 
 def test_folder_is_not_an_image(tmp_path):
     with pytest.raises(ImageError, match="folder"):
-        preprocess_file(tmp_path, SPEC)
+        prepare_file(tmp_path, SPEC)
 
 
 def test_sixteen_bit_keeps_its_depth(tmp_path):
@@ -65,19 +65,19 @@ def test_sixteen_bit_keeps_its_depth(tmp_path):
     as12 = save((film * 16).astype(np.uint16), tmp_path / "f12.png")  # 12-bit in a 16-bit container
     as8 = save(film.astype(np.uint8), tmp_path / "f8.png")
     spec = PreprocessSpec(64, normalization="none")
-    ref = preprocess_file(as8, spec).astype(int)
+    ref = prepare_file(as8, spec).pixels.astype(int)
     assert Image.open(as16).mode.startswith("I")
-    assert np.abs(preprocess_file(as16, spec).astype(int) - ref).max() <= 1
-    assert np.abs(preprocess_file(as12, spec).astype(int) - ref).max() <= 2
-    gray, full_scale = to_grayscale_float(Image.open(as12))
-    assert full_scale == 4095.0 and gray.max() > 255
+    assert np.abs(prepare_file(as16, spec).pixels.astype(int) - ref).max() <= 1
+    # Equal to the 8-bit film only if its full scale was taken as 4095 (65535 would be ~16x darker).
+    twelve = prepare_file(as12, spec).pixels.astype(int)
+    assert np.abs(twelve - ref).max() <= 2 and twelve.max() > 255 // 16 + 2
 
 
 def test_rgba_is_composited_on_black(tmp_path):
     rgba = np.zeros((100, 100, 4), np.uint8)
     rgba[..., :3] = 200
     rgba[:, 50:, 3] = 255  # left half fully transparent
-    out = preprocess_file(save(rgba, tmp_path / "a.png"), PreprocessSpec(64, normalization="none"))
+    out = prepare_file(save(rgba, tmp_path / "a.png"), PreprocessSpec(64, normalization="none")).pixels
     assert out[:, :28].max() == 0 and out[:, 36:].min() == 200
 
 
@@ -86,12 +86,12 @@ def test_palette_image_matches_its_grayscale(tmp_path):
     palette = Image.fromarray(film).convert("P")
     palette.save(tmp_path / "p.png")
     spec = PreprocessSpec(64)
-    diff = preprocess_file(tmp_path / "p.png", spec).astype(int) - preprocess_file(save(film, tmp_path / "g.png"), spec)
+    diff = prepare_file(tmp_path / "p.png", spec).pixels.astype(int) - prepare_file(save(film, tmp_path / "g.png"), spec).pixels
     assert np.abs(diff).mean() < 2
 
 
 def test_exif_rotation_is_applied(tmp_path):
-    out = preprocess_file(exif_rotated_jpeg(tmp_path / "r.jpg"), PreprocessSpec(64, normalization="none"))
+    out = prepare_file(exif_rotated_jpeg(tmp_path / "r.jpg"), PreprocessSpec(64, normalization="none")).pixels
     top, bottom = out[:28].mean(), out[36:].mean()
     left, right = out[:, :28].mean(), out[:, 36:].mean()
     assert top > 180 and bottom < 80  # displayed upright: bright half on top
@@ -101,7 +101,7 @@ def test_exif_rotation_is_applied(tmp_path):
 def test_non_square_is_stretched_to_square(tmp_path):
     wide = np.zeros((100, 300), np.uint8)
     wide[:, 150:] = 255
-    out = preprocess_file(save(wide, tmp_path / "w.png"), PreprocessSpec(64, normalization="none"))
+    out = prepare_file(save(wide, tmp_path / "w.png"), PreprocessSpec(64, normalization="none")).pixels
     assert out.shape == (64, 64) and out[:, :30].max() == 0 and out[:, 34:].min() == 255
 
 
@@ -138,10 +138,10 @@ def test_spec_round_trip_and_validation():
 
 def test_preprocess_array_checks_shape_and_size():
     with pytest.raises(ImageError, match="single grayscale frame"):
-        preprocess_array(np.zeros((2, 64, 64)), 255.0, SPEC)
+        prepare_array(np.zeros((2, 64, 64)), 255.0, SPEC)
     with pytest.raises(ImageError, match="too small"):
-        preprocess_array(np.zeros((MIN_SIDE - 1, 100)), 255.0, SPEC)
-    assert preprocess_array(np.zeros((100, 100)), 255.0, SPEC).shape == (64, 64)
+        prepare_array(np.zeros((MIN_SIDE - 1, 100)), 255.0, SPEC)
+    assert prepare_array(np.zeros((100, 100)), 255.0, SPEC).pixels.shape == (64, 64)
 
 
 def test_refused_images_do_not_leak_file_handles(tmp_path):
@@ -157,11 +157,11 @@ def test_refused_images_do_not_leak_file_handles(tmp_path):
 
 BOMB_PROBE = """
 import json, resource, sys, time
-from edge_app.preprocessing import ImageError, PreprocessSpec, preprocess_file
+from edge_app.preprocessing import ImageError, PreprocessSpec, prepare_file
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
 try:
-    preprocess_file(sys.argv[1], PreprocessSpec(64))
+    prepare_file(sys.argv[1], PreprocessSpec(64)).pixels
     error = None
 except ImageError as exc:
     error = str(exc)
@@ -191,3 +191,8 @@ def test_equalize_removes_any_monotonic_exposure_change():
         assert np.array_equal(normalize_intensity(changed.astype(np.float32), 255.0, "equalize"), base)
     assert base.min() == 0 and base.max() == 255
     assert normalize_intensity(np.full((64, 64), 9.0, np.float32), 255.0, "equalize").std() == 0
+
+
+def test_image_names_in_any_case():
+    assert all(is_image_name(n) for n in ("a.jpg", "a.JPG", "a.jpeg", "a.JPEG", "a.Png"))
+    assert not any(is_image_name(n) for n in ("a.gif", "a.dcm", "a.jpeg.bak", "jpeg"))

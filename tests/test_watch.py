@@ -26,6 +26,7 @@ from edge_app.audit_log import AuditLog
 from edge_app.results import Result
 from edge_app.watch import Watcher, default_db_path, stop_on_signals
 from edge_app.cli import app as cli_app
+from edge_app.formatting import CSV_COLUMNS, LOG_COLUMNS
 
 TINY_MODEL = REPO / "tests" / "data" / "tiny-int8.tflite"
 V = "v1"
@@ -272,7 +273,8 @@ def test_history_formats(tmp_path: Path) -> None:
     rows = json.loads(runner.invoke(cli_app, ["history", "--db", str(db), "-f", "json"]).output)
     assert [r["path"] for r in rows] == ["/in/b.jpg", "/in/a.png"] and rows[1]["score"] == 90
     csv_lines = runner.invoke(cli_app, ["history", "--db", str(db), "-f", "csv"]).output.splitlines()
-    assert csv_lines[0].startswith("created_at,path,status,label,score") and len(csv_lines) == 3
+    # the same columns as ``predict --format csv``, then what only the log knows
+    assert csv_lines[0] == ",".join([*CSV_COLUMNS, *LOG_COLUMNS]) and len(csv_lines) == 3
     later = runner.invoke(cli_app, ["history", "--db", str(db), "--since", "2999-01-01"])
     assert later.exit_code == 0 and "No results" in later.output
     today = json.loads(runner.invoke(cli_app, ["history", "--db", str(db), "--since", "today", "-f", "json"]).output)

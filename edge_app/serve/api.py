@@ -13,9 +13,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 from flask_wtf.csrf import generate_csrf
 
-from edge_app.history import format_json
+from edge_app.formatting import render_log
 from edge_app.results import Result
-from edge_app.serve.context import clinic, day_and_filter, day_rows, upload_name
+from edge_app.serve.context import clinic, day_and_filter, day_entries, upload_name
+from edge_app.serve.service import UPLOAD_NAME
 from edge_app.serve.storage import UploadTooLarge
 
 api = Blueprint("api", __name__, url_prefix="/api")
@@ -23,7 +24,7 @@ api = Blueprint("api", __name__, url_prefix="/api")
 #: Keys the server adds to a result for its own record: the heatmap's path on the device (the
 #: page links pictures by content hash instead) and the name the file was first sent under. The
 #: API answers without them, so its object is ``predict --format json``'s.
-SERVER_KEYS = ("heatmap", "upload_name")
+SERVER_KEYS = ("heatmap", UPLOAD_NAME)
 
 
 def api_record(result: Result) -> dict:
@@ -53,7 +54,7 @@ def screen():
 
 @api.get("/worklist")
 def worklist():
-    return Response(format_json(day_rows(*day_and_filter())), mimetype="application/json")
+    return Response(render_log(day_entries(*day_and_filter()), "json"), mimetype="application/json")
 
 
 @api.get("/session")

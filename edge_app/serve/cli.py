@@ -1,4 +1,4 @@
-"""The ``serve`` command; :func:`register` adds it to the ``pneumoscan`` app.
+"""The ``serve`` command (registered on the ``pneumoscan`` app by :mod:`edge_app.cli`).
 
 - ``serve``                 -> :mod:`edge_app.serve.server` (address check, waitress),
   :mod:`edge_app.serve.service` (screening into the audit log)
@@ -16,7 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from edge_app.cli_options import ModelOption, NoGateOption, ThreadsOption, with_ids_option
+from edge_app.cli_common import ModelOption, NoGateOption, ThreadsOption, db_option, fail, load_model, warn, with_ids_option
 
 DEFAULT_DB = Path("pneumoscan.sqlite")
 DEFAULT_DATA = Path("pneumoscan-data")
@@ -46,12 +46,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port (0: any free one).")] = 8080,
     db: Annotated[
         Path,
-        typer.Option(
-            "--db",
-            envvar="PNEUMOSCAN_DB",
-            help="Audit log (SQLite), shared with watch and history. Default: $PNEUMOSCAN_DB, else "
-            "./pneumoscan.sqlite.",
-        ),
+        db_option("Audit log (SQLite), shared with watch and history. Default: $PNEUMOSCAN_DB, else ./pneumoscan.sqlite."),
     ] = DEFAULT_DB,
     data: Annotated[
         Path,
@@ -89,8 +84,6 @@ def serve(
     tablet on the clinic's network, set a password first (--set-password), then --host 0.0.0.0.
     Every film is recorded in the same audit log as `watch` (one row per content and model).
     """
-    from edge_app.cli import fail, load_model, warn
-
     try:
         import flask  # noqa: F401
         import flask_wtf  # noqa: F401
@@ -154,7 +147,3 @@ def serve(
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     _say("stopped")
 
-
-def register(app: typer.Typer) -> None:
-    """Add ``serve`` to ``app`` (:mod:`edge_app.cli` calls this)."""
-    app.command()(serve)

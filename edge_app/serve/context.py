@@ -12,6 +12,7 @@ from pathlib import Path
 
 from flask import abort, current_app, jsonify, render_template, request
 
+from edge_app.audit_log import LogEntry
 from edge_app.serve import auth, worklist
 from edge_app.serve.service import ScreeningService
 from edge_app.serve.storage import is_sha256
@@ -80,19 +81,19 @@ def day_and_filter() -> tuple[date, str]:
     return day, wanted
 
 
-def day_rows(day: date, wanted: str) -> list[dict]:
-    """The rows a worklist shows: the day's, filtered, identifiers removed unless ``--with-ids``."""
+def day_entries(day: date, wanted: str) -> list[LogEntry]:
+    """What a worklist shows: the day's entries, filtered, identifiers removed unless ``--with-ids``."""
     c = clinic()
-    return worklist.select(c.service.rows_for_day(day), wanted, c.positive, c.settings.with_ids)
+    return worklist.select(c.service.entries_for_day(day), wanted, c.positive, c.settings.with_ids)
 
 
-def row_or_404(sha256: str) -> dict:
-    """The audit-log row of a film (this model's, else the newest), identifiers removed unless
+def entry_or_404(sha256: str) -> LogEntry:
+    """The audit-log entry of a film (this model's, else the newest), identifiers removed unless
     ``--with-ids``; 404 if the text is not a SHA-256 or no film has that content."""
     c = clinic()
     if not is_sha256(sha256):
         abort(404, "no film with this content in the audit log")
-    row = c.service.find(sha256, c.service.model_version) or c.service.find(sha256)
-    if row is None:
+    entry = c.service.find(sha256, c.service.model_version) or c.service.find(sha256)
+    if entry is None:
         abort(404, "no film with this content in the audit log")
-    return row if c.settings.with_ids else worklist.without_identifiers(row)
+    return entry if c.settings.with_ids else worklist.without_identifiers(entry)

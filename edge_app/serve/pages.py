@@ -13,11 +13,11 @@ from pathlib import Path
 
 from flask import Blueprint, Response, abort, render_template, request, send_file
 
-from edge_app.history import format_csv, local_time
+from edge_app.audit_log import LogEntry
+from edge_app.formatting import local_time, render_log
 from edge_app.results import advice
 from edge_app.serve import worklist
-from edge_app.serve.context import clinic, day_and_filter, day_rows, fail, row_or_404, upload_name
-from edge_app.serve.service import result_from_row
+from edge_app.serve.context import clinic, day_and_filter, day_entries, entry_or_404, fail, upload_name
 from edge_app.serve.storage import UploadTooLarge, is_sha256
 
 pages = Blueprint("pages", __name__)
@@ -26,37 +26,44 @@ pages = Blueprint("pages", __name__)
 MAX_BATCH = 200
 
 
-def _score_bar(row: dict, contract) -> dict:
+def _score_bar(entry: LogEntry, contract) -> dict:
     """Positions (0-100) for the score bar: the score, the threshold, the uncertain band."""
-    threshold = row.get("threshold") or contract.threshold
+    threshold = entry.result.threshold or contract.threshold
     band = contract.uncertain_band
     return {
-        "score": row.get("score"),
+        "score": entry.result.score,
         "threshold": round(100 * threshold, 1),
         "band": None if band is None else (round(100 * band[0], 1), round(100 * (band[1] - band[0]), 1)),
     }
 
 
-def _heatmap_file(row: dict) -> Path | None:
-    """The heatmap the log records for this row, if it is one of the server's own pictures."""
-    recorded = (row.get("extra") or {}).get("heatmap")
+def _heatmap_file(entry: LogEntry) -> Path | None:
+    """The heatmap the log records for this entry, if it is one of the server's own pictures."""
+    recorded = entry.result.extra.get("heatmap")
     if recorded and clinic().service.store.inside(recorded) and Path(recorded).is_file():
         return Path(recorded)
     return None
 
 
-def _batch(entries: list[tuple[str, str, dict | None]]) -> str:
-    """The results page for ``(name, sha256, row)`` entries."""
+def _line(entry: LogEntry) -> str:
+    """The nurse's line: ``predict``'s words for the result."""
+    if entry.status == "pending":
+        return "Being screened (or interrupted): look again in a moment."
+    return advice(entry.result, clinic().positive)
+
+
+def _batch(entries: list[tuple[str, str, LogEntry | None]]) -> str:
+    """The results page for ``(name, sha256, entry)`` triples."""
     positive = clinic().positive
-    items = []
-    for name, sha256, row in entries:
-        result = result_from_row(row, name) if row else None
-        items.append({
+    items = [
+        {
             "name": name,
             "sha256": sha256,
-            "category": worklist.category(row, positive) if row else "pending",
-            "line": advice(result, positive) if result else "Not found in the audit log.",
-        })
+            "category": worklist.category(entry, positive) if entry else "pending",
+            "line": _line(entry) if entry else "Not found in the audit log.",
+        }
+        for name, sha256, entry in entries
+    ]
     return render_template("screened.html", items=items)
 
 
@@ -69,7 +76,8 @@ def screen():
 def screen_form():
     """The Screen form without JavaScript: every chosen file, then the list of results."""
     c = clinic()
-    files = [f for f in request.files.getlist("file") if f is not None and (f.filename or f.content_length)]
+    # An input left empty (the camera one, say) still sends a part, with no file name.
+    files = [f for f in request.files.getlist("file") if f.filename]
     if not files:
         return fail(400, "no file in the upload: choose one or more films")
     entries = []
@@ -99,22 +107,22 @@ def screened():
 @pages.get("/result/<sha256>")
 def result(sha256: str):
     c = clinic()
-    row = row_or_404(sha256)
-    shown = result_from_row(row, Path(row["path"]).name)
+    entry = entry_or_404(sha256)
     return render_template(
         "result.html",
-        row=row,
-        result=shown,
-        line=advice(shown, c.positive),
-        category=worklist.category(row, c.positive),
-        bar=_score_bar(row, c.contract),
+        entry=entry,
+        result=entry.result,
+        name=worklist.shown_name(entry),
+        line=_line(entry),
+        category=worklist.category(entry, c.positive),
+        bar=_score_bar(entry, c.contract),
         band=c.contract.uncertain_band,
         contract_threshold=c.contract.threshold,
-        screened_at=local_time(row["created_at"]).replace("T", " ")[:16],
+        screened_at=local_time(entry.created_at).replace("T", " ")[:16],
         has_view=c.service.store.view_path(sha256).is_file(),
-        has_heatmap=_heatmap_file(row) is not None,
+        has_heatmap=_heatmap_file(entry) is not None,
         uploaded=c.service.store.film_path(sha256) is not None,
-        dicom=(row.get("extra") or {}).get("dicom"),
+        dicom=entry.result.extra.get("dicom"),
     )
 
 
@@ -128,7 +136,7 @@ def film_view(sha256: str):
 
 @pages.get("/result/<sha256>/heatmap.jpeg")
 def heatmap_view(sha256: str):
-    path = _heatmap_file(row_or_404(sha256))
+    path = _heatmap_file(entry_or_404(sha256))
     if path is None:
         abort(404, "no heatmap of this film is kept")
     return send_file(path, mimetype="image/jpeg", max_age=0)
@@ -138,25 +146,24 @@ def heatmap_view(sha256: str):
 def worklist_page():
     c = clinic()
     day, wanted = day_and_filter()
-    rows = c.service.rows_for_day(day)
-    shown = worklist.select(rows, wanted, c.positive, c.settings.with_ids)
-    entries = [
+    everything = c.service.entries_for_day(day)
+    rows = [
         {
-            "row": row,
-            "time": worklist.shown_time(row),
-            "category": worklist.category(row, c.positive),
-            "line": advice(result_from_row(row, row["path"]), c.positive),
-            "name": (row.get("extra") or {}).get("upload_name") or Path(row["path"]).name,
+            "entry": entry,
+            "time": worklist.shown_time(entry),
+            "category": worklist.category(entry, c.positive),
+            "line": _line(entry),
+            "name": worklist.shown_name(entry),
         }
-        for row in shown
+        for entry in worklist.select(everything, wanted, c.positive, c.settings.with_ids)
     ]
     return render_template(
         "worklist.html",
         day=day.isoformat(),
         wanted=wanted,
         filters=worklist.FILTERS,
-        counts=worklist.counts(rows, c.positive),
-        entries=entries,
+        counts=worklist.counts(everything, c.positive),
+        rows=rows,
     )
 
 
@@ -166,7 +173,7 @@ def worklist_csv():
     day, wanted = day_and_filter()
     suffix = "" if wanted == "all" else f"-{wanted}"
     return Response(
-        format_csv(day_rows(day, wanted)),
+        render_log(day_entries(day, wanted), "csv"),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="pneumoscan-{day.isoformat()}{suffix}.csv"'},
     )

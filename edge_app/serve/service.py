@@ -1,16 +1,17 @@
 """Screening what the page receives, exactly as ``predict`` does, recorded exactly as ``watch`` does.
 
-An upload is stored by content (:class:`~edge_app.serve.storage.FilmStore`), then the audit log
-decides by its SHA-256 and the model version whether it still needs screening: the same rule as
-``watch`` (one row per content and model; a film sent twice, or sent by the page and also dropped
-into the inbox, is screened once and its recorded result is returned). Refusals are recorded
-too (the worklist's "refused" filter), and like ``watch`` they are not retried.
+An upload is stored by content (:class:`~edge_app.serve.storage.FilmStore`), then
+:func:`edge_app.audit_log.record_screening` decides by its SHA-256 and the model version whether it
+still needs screening: the same rule as ``watch`` (one row per content and model; a film sent
+twice, or sent by the page and also dropped into the inbox, is screened once and its recorded
+result is returned). Refusals are recorded too (the worklist's "refused" filter), and like
+``watch`` they are not retried.
 
 One interpreter serves every request: screening is serialised by a lock (the interpreter is not
 thread-safe, and on a Pi the cores are better spent on one film at a time, each with ``--threads``).
 Each server thread opens its own connection to the audit log (SQLite connections belong to one
 thread); the log's claim protocol keeps two threads, or a server and a watcher, from screening the
-same film twice.
+same film twice: the second one waits for the first one's result.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datetime import date, datetime, time as day_time, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from edge_app.audit_log import AuditLog, Claim, Skip
+from edge_app.audit_log import AuditLog, LogEntry, record_screening
 from edge_app.classifier import Classifier
 from edge_app.results import Result
 from edge_app.screening import Screener
@@ -31,6 +32,9 @@ from edge_app.serve.storage import FilmStore, StoredFilm, ViewWriter
 #: How long a request waits for another one (or a watcher) screening the same film.
 BUSY_WAIT_S = 120.0
 _BUSY_POLL_S = 0.05
+
+#: The key under which the log keeps the name a film was sent under (the worklist shows it).
+UPLOAD_NAME = "upload_name"
 
 
 @dataclass(frozen=True)
@@ -41,24 +45,6 @@ class Screened:
     result: Result
     sha256: str
     new: bool
-
-
-def result_from_row(row: dict, path: str) -> Result:
-    """The :class:`Result` an audit-log row records, reported under ``path``."""
-    extra = dict(row.get("extra") or {})
-    if row["status"] != "done":
-        return Result(path=path, error=row.get("error") or "not finished", extra=extra)
-    return Result(
-        path=path,
-        probability=row["probability"],
-        score=row["score"],
-        label=row["label"],
-        uncertain=row["uncertain"],
-        threshold=row["threshold"],
-        model_version=row["model_version"],
-        latency_ms=row.get("latency_ms"),
-        extra=extra,
-    )
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -85,8 +71,9 @@ class ScreeningService:
         self.db_path = Path(db_path)
         self.with_ids = with_ids
         self.model_version = classifier.contract.version
-        heatmaps = ViewWriter(store, self.model_version) if classifier.has_heatmap else None
-        self.screener = Screener(classifier, on_warning=on_warning, gate=gate, with_ids=with_ids, heatmaps=heatmaps)
+        # The page's pictures come from the heatmap writer, which is handed the film as displayed.
+        views = ViewWriter(store, self.model_version) if classifier.contract.heatmap is not None else None
+        self.screener = Screener(classifier, on_warning=on_warning, gate=gate, with_ids=with_ids, heatmaps=views)
         self._lock = threading.Lock()
         self._local = threading.local()
         AuditLog(self.db_path).close()  # fail at start, with the reason, if the log is unusable
@@ -105,46 +92,46 @@ class ScreeningService:
         stored = self.store.save(stream, limit, sent_as=name)
         return self.screen_stored(stored, name)
 
+    def _screen(self, stored: StoredFilm, name: str) -> Result:
+        with self._lock:
+            result = self.screener.screen(stored.path)
+        result.extra[UPLOAD_NAME] = name
+        return result
+
     def screen_stored(self, stored: StoredFilm, name: str) -> Screened:
-        log = self.log()
         deadline = time.monotonic() + BUSY_WAIT_S
         while True:
-            outcome = log.claim(stored.sha256, self.model_version, str(stored.path), stored.size)
-            if isinstance(outcome, Claim):
+            recorded = record_screening(
+                self.log(),
+                lambda: self._screen(stored, name),
+                sha256=stored.sha256,
+                path=str(stored.path),
+                size=stored.size,
+                model_version=self.model_version,
+            )
+            if recorded.status != "busy":
                 break
-            if outcome.status != "busy" or time.monotonic() > deadline:
-                return Screened(self._recorded(stored.sha256, name, outcome), stored.sha256, False)
-            time.sleep(_BUSY_POLL_S)
-        try:
-            with self._lock:
-                result = self.screener.screen(str(stored.path))
-        except BaseException:
-            log.release(outcome)
-            raise
-        result.path = str(stored.path)
-        result.extra["upload_name"] = name  # the log keeps the stored path; the worklist shows this
-        log.record(outcome, result)
-        del result.extra["upload_name"]
+            if time.monotonic() > deadline:
+                return Screened(
+                    Result(path=name, error="another screening of this film has not finished; try again shortly"),
+                    stored.sha256,
+                    False,
+                )
+            time.sleep(_BUSY_POLL_S)  # another thread or a watcher is screening this very film
+        result = recorded.result or Result(path=name, error="the audit log lost this film's result; send it again")
         result.path = name
-        return Screened(result, stored.sha256, True)
-
-    def _recorded(self, sha256: str, name: str, skip: Skip) -> Result:
-        row = self.find(sha256, self.model_version)
-        if row is None or row["status"] == "pending":
-            return Result(path=name, error="another screening of this film has not finished; try again shortly")
-        return result_from_row(row, name)
+        return Screened(result, stored.sha256, recorded.status == "recorded")
 
     # --- reading the log ------------------------------------------------------------------
 
-    def find(self, sha256: str, model_version: str | None = None) -> dict | None:
-        """The newest row for this content (under ``model_version`` if given)."""
-        for row in self.log().rows():
-            if row["sha256"] == sha256 and model_version in (None, row["model_version"]):
-                return row
+    def find(self, sha256: str, model_version: str | None = None) -> LogEntry | None:
+        """The newest entry for this content (under ``model_version`` if given)."""
+        for entry in self.log().find(sha256):
+            if model_version in (None, entry.model_version):
+                return entry
         return None
 
-    def rows_for_day(self, day: date) -> list[dict]:
-        """The day's rows (local time), newest first: what ``history --since DAY`` starts with."""
+    def entries_for_day(self, day: date) -> list[LogEntry]:
+        """The day's entries (local time), newest first: what ``history --since DAY`` starts with."""
         start, end = day_bounds(day)
-        rows = self.log().rows(start)
-        return [r for r in rows if datetime.fromisoformat(r["created_at"]) < end]
+        return [e for e in self.log().entries(start) if datetime.fromisoformat(e.created_at) < end]

@@ -36,7 +36,7 @@ def settle_batchnorm(run: Path) -> None:
     import keras
     import numpy as np
 
-    from edge_app.preprocessing import preprocess_file
+    from edge_app.preprocessing import prepare_file
     from train.config import TrainConfig
     from train.metrics import choose_threshold, roc_auc
 
@@ -45,7 +45,7 @@ def settle_batchnorm(run: Path) -> None:
     model = keras.models.load_model(run / "model.keras")
 
     def load(paths):
-        images = np.stack([preprocess_file(p, config.preprocess) for p in paths])
+        images = np.stack([prepare_file(p, config.preprocess).pixels for p in paths])
         labels = np.array([int(Path(p).parent.name == "PNEUMONIA") for p in paths])
         return images[..., None].astype(np.float32), labels
 

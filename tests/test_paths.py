@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_app.inputs import InputItem, display_path, expand_paths, is_supported
+from edge_app.paths import PathItem, display_path, expand_paths
 
 
 def touch(path: Path) -> Path:
@@ -25,13 +25,8 @@ def tree(tmp_path: Path) -> Path:
     return root
 
 
-def rel(items: list[InputItem], root: Path) -> list[str]:
+def rel(items: list[PathItem], root: Path) -> list[str]:
     return [Path(i.path).relative_to(root).as_posix() for i in items]
-
-
-def test_supported_suffixes_in_any_case():
-    assert all(is_supported(n) for n in ("a.jpg", "a.JPG", "a.jpeg", "a.JPEG", "a.Png"))
-    assert not any(is_supported(n) for n in ("a.gif", "a.dcm", "a.jpeg.bak", "jpeg"))
 
 
 def test_folders_are_searched_recursively_in_sorted_order(tree):
@@ -59,7 +54,7 @@ def test_dicom_is_found_by_name_or_preamble_but_not_the_media_index(tree):
 def test_named_files_are_kept_whatever_their_extension(tree):
     # The decoder then says why it is not an image, instead of the file vanishing silently.
     items = expand_paths([tree / "notes.txt"])
-    assert items == [InputItem(str(tree / "notes.txt"))]
+    assert items == [PathItem(str(tree / "notes.txt"))]
 
 
 def test_order_of_arguments_is_kept_and_duplicates_dropped(tree):
@@ -69,7 +64,7 @@ def test_order_of_arguments_is_kept_and_duplicates_dropped(tree):
 
 def test_missing_path_becomes_an_error_item(tree):
     items = expand_paths([tree / "gone.jpeg", tree / "b.jpeg"])
-    assert items[0] == InputItem(str(tree / "gone.jpeg"), "file not found")
+    assert items[0] == PathItem(str(tree / "gone.jpeg"), "file not found")
     assert items[1].error is None
 
 

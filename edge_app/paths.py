@@ -1,10 +1,14 @@
-"""Turn the PATHs a user typed into the list of images to screen, in a stable order.
+"""Finding files: turn the PATHs a user typed into the list of files to screen, in a stable order.
+
+Nothing here decodes an image (that is :mod:`edge_app.decoding`); this module only walks folders
+and names what cannot be screened before any decoder sees it.
 
 A file is taken as given (the decoder decides whether it is an image, so a wrong extension gets a
 clear "not an image" rather than being silently skipped). A folder is searched recursively for
 the supported extensions in any case, and for DICOM files by content too: X-ray units and PACS
-exports often name files by number or UID (``IM000012``, ``1.2.840....7.3``) without ``.dcm``. Nothing here raises for a bad path: a missing path, an
-unreadable folder or a folder without images becomes an :class:`InputItem` carrying the reason,
+exports often name files by number or UID (``IM000012``, ``1.2.840....7.3``) without ``.dcm``.
+Nothing here raises for a bad path: a missing path, an unreadable folder or a folder without
+images becomes a :class:`PathItem` carrying the reason,
 so one typo never stops a batch and every PATH shows up in the results.
 """
 
@@ -14,12 +18,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_app.preprocessing import SUPPORTED_SUFFIXES
-from edge_app.sources import is_input_file
+from edge_app.decoding import is_decodable
+from edge_app.preprocessing import is_image_name
 
 
 @dataclass(frozen=True)
-class InputItem:
+class PathItem:
     """One thing to screen: ``source`` to open, ``path`` as it is reported (the same text unless
     the name is not valid UTF-8) and ``error`` if it is already known that it cannot be screened."""
 
@@ -29,11 +33,6 @@ class InputItem:
     @property
     def path(self) -> str:
         return display_path(self.source)
-
-
-def is_supported(name: str) -> bool:
-    """``True`` for names ending in a supported image extension, in any case (``X.JPEG``)."""
-    return name.lower().endswith(SUPPORTED_SUFFIXES)
 
 
 def display_path(path: str | os.PathLike) -> str:
@@ -50,7 +49,7 @@ def display_path(path: str | os.PathLike) -> str:
 DICOMDIR = "DICOMDIR"
 
 
-def walk_images(folder: str | os.PathLike) -> tuple[list[str], list[InputItem]]:
+def walk_images(folder: str | os.PathLike) -> tuple[list[str], list[PathItem]]:
     """Supported images under ``folder`` (sorted) and errors for sub-folders that can't be read.
 
     The files :func:`expand_paths` takes from a folder, as paths joined onto ``folder``, without
@@ -63,10 +62,10 @@ def walk_images(folder: str | os.PathLike) -> tuple[list[str], list[InputItem]]:
     extension are opened to look for the DICOM preamble (132 bytes read from each).
     """
     found: list[str] = []
-    errors: list[InputItem] = []
+    errors: list[PathItem] = []
 
     def on_error(exc: OSError) -> None:
-        errors.append(InputItem(os.fspath(exc.filename or folder), f"cannot read folder: {exc.strerror}"))
+        errors.append(PathItem(os.fspath(exc.filename or folder), f"cannot read folder: {exc.strerror}"))
 
     for root, dirs, files in os.walk(folder, onerror=on_error):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -74,21 +73,21 @@ def walk_images(folder: str | os.PathLike) -> tuple[list[str], list[InputItem]]:
             if name.startswith(".") or name.upper() == DICOMDIR:
                 continue
             path = os.path.join(root, name)
-            if is_supported(name) or is_input_file(path):
+            if is_image_name(name) or is_decodable(path):
                 found.append(path)
     return sorted(found), errors
 
 
-def expand_paths(paths: list[str | os.PathLike]) -> list[InputItem]:
-    """One or more :class:`InputItem` per PATH, in the order given; folders expand in sorted order.
+def expand_paths(paths: list[str | os.PathLike]) -> list[PathItem]:
+    """One or more :class:`PathItem` per PATH, in the order given; folders expand in sorted order.
 
     A file reached twice (named twice, or also inside a named folder) is screened once, at its
     first position, so a result list never double-counts an image.
     """
-    items: list[InputItem] = []
+    items: list[PathItem] = []
     seen: set[str] = set()
 
-    def add(item: InputItem, real: str | None = None) -> None:
+    def add(item: PathItem, real: str | None = None) -> None:
         key = real or item.source
         if key not in seen:
             seen.add(key)
@@ -99,15 +98,15 @@ def expand_paths(paths: list[str | os.PathLike]) -> list[InputItem]:
         if path.is_dir():
             found, errors = walk_images(path)
             if not found and not errors:
-                add(InputItem(str(path), "folder contains no JPEG, PNG or DICOM images"))
+                add(PathItem(str(path), "folder contains no JPEG, PNG or DICOM images"))
             for name in found:
-                add(InputItem(name), os.path.realpath(name))
+                add(PathItem(name), os.path.realpath(name))
             for error in errors:
                 add(error)
         elif path.exists():
-            add(InputItem(str(path)), os.path.realpath(path))
+            add(PathItem(str(path)), os.path.realpath(path))
         elif path.is_symlink():
-            add(InputItem(str(path), "broken link (its target does not exist)"))
+            add(PathItem(str(path), "broken link (its target does not exist)"))
         else:
-            add(InputItem(str(path), "file not found"))
+            add(PathItem(str(path), "file not found"))
     return items
