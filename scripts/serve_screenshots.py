@@ -3,10 +3,10 @@
     python scripts/serve_screenshots.py [--out docs/img] [--model FILE] [--width 1280 --height 800]
 
 Starts the server on loopback with the shipped model (or ``--model``) in a temporary folder,
-screens four synthetic films and one text file through the API, then has Debian's headless
-chromium photograph the Screen, Result, Result as printed (print CSS, A4 width), Worklist and
-About pages at a 10" tablet's 1280x800. The films are drawn here (no patient's and no dataset
-image): their scores are what the model gives these drawings and say nothing about its accuracy.
+screens the three sample films installed with pneumoscan (``edge_app/samples``, Kermany et al.,
+CC BY 4.0: see its ATTRIBUTION.md; training films of the shipped model), one film drawn here and
+one text file through the API, then has Debian's headless chromium photograph the Screen, Result,
+Result as printed (print CSS, A4 width), Worklist and About pages at a 10" tablet's 1280x800.
 PNGs are reduced to 256 colours, so they stay small in the repository.
 """
 
@@ -29,7 +29,8 @@ from serve_helpers import chromium, have_chromium, start_server  # noqa: E402
 
 
 def drawn_film(seed: int, opacity: float, size: int = 1000) -> bytes:
-    """A chest-film-like drawing textured enough for the input gate (see tests/conftest.py)."""
+    """A chest-film-like drawing textured enough for the input gate (see tests/conftest.py); not
+    a radiograph, so its score says nothing about the model."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:size, 0:size] / size
     img = 150 + 50 * np.exp(-((x - 0.5) ** 2) / 0.008)
@@ -78,10 +79,12 @@ def main() -> int:
         try:
             http = requests.Session()
             token = http.get(server.url + "api/session").json()["csrf_token"]
-            films = {"bed-3.jpeg": (2, 2.0), "bed-7.jpeg": (3, 1.5), "notes.jpeg": None, "bed-12.jpeg": (1, 0.0)}
+            samples = REPO / "edge_app" / "samples"
+            films = {path.name: path.read_bytes() for path in sorted(samples.glob("*.jpeg"))}
+            films["drawn-film.jpeg"] = drawn_film(3, 1.5)  # the shipped model finds it uncertain
+            films["notes.jpeg"] = b"List of today's patients\n"
             links = {}
-            for name, spec in films.items():
-                content = b"List of today's patients\n" if spec is None else drawn_film(*spec)
+            for name, content in films.items():
                 answer = http.post(server.url + "api/screen", files={"file": (name, content)},
                                    headers={"X-CSRFToken": token})
                 links[name] = answer.headers["Content-Location"]
@@ -91,7 +94,7 @@ def main() -> int:
             viewport(driver, args.width, args.height)
             driver.get(server.url)
             save(driver, args.out / "serve-screen.png")
-            driver.get(server.url + links["bed-12.jpeg"].lstrip("/"))
+            driver.get(server.url + links["PNEUMONIA-person1000_bacteria_2931.jpeg"].lstrip("/"))
             WebDriverWait(driver, 30).until(EC.presence_of_element_located((By.CSS_SELECTOR, ".film-frame img")))
             time.sleep(0.3)
             save(driver, args.out / "serve-result.png")
