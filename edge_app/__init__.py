@@ -30,7 +30,9 @@ The modules, one concern each:
   :mod:`edge_app.audit_log` (+ :mod:`edge_app.audit_schema`, :mod:`edge_app.liveness`),
   :mod:`edge_app.watch` (the inbox loop);
 - the command: :mod:`edge_app.cli` (the app: predict, info, bench), :mod:`edge_app.watch_cli`
-  (watch, history), :mod:`edge_app.cli_common` (what they share), :mod:`edge_app.bench`.
+  (watch, history), :mod:`edge_app.cli_common` (what they share), :mod:`edge_app.bench`;
+- the web page: :mod:`edge_app.serve` (``pneumoscan serve``, the ``[serve]`` extra; imports
+  Flask only when the command runs).
 
 The dependency rule (checked by ``tests/test_dependencies.py``, both ways): nothing in this package
 imports TensorFlow, Keras, ``train`` or ``export``: the device has none of them. The arrows point

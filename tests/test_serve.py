@@ -4,7 +4,6 @@ worklist and CSV; hostile uploads; 20 at once; the password, sessions and CSRF; 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -19,7 +18,7 @@ pytest.importorskip("flask")
 pytest.importorskip("waitress")
 pytest.importorskip("flask_wtf")
 
-from conftest import REPO, SHARED_DATA  # noqa: E402
+from conftest import REPO  # noqa: E402
 from edge_helpers import jpeg_bytes  # noqa: E402
 from serve_helpers import TINY_MODEL, film_jpeg, film_png, noise_bytes, run_env, serve_cmd, start_server  # noqa: E402
 from conftest import synthetic_film  # noqa: E402
@@ -279,20 +278,23 @@ def test_non_loopback_host_needs_a_password_set_beforehand(tmp_path: Path) -> No
         server.stop()
 
 
-@pytest.mark.realdata
-def test_real_film_gets_the_same_probability_as_predict_with_the_shipped_model(shared_data, tmp_path: Path) -> None:
-    film = sorted((shared_data / "train" / "PNEUMONIA").glob("*.jpeg"))[0]
+def test_real_films_get_the_same_probability_as_predict_with_the_shipped_model(tmp_path: Path) -> None:
+    films = sorted((REPO / "edge_app" / "samples").glob("*.jpeg"))  # installed with pneumoscan
+    assert films
     server = start_server(tmp_path / "log.sqlite", tmp_path / "data", model=None)
     try:
-        answer = Client(server.url).screen(film.name, film.read_bytes())
+        client = Client(server.url)
+        answers = [client.screen(film.name, film.read_bytes()) for film in films]
     finally:
         server.stop()
-    expected = predict_json(film, model=None)
-    assert answer.status_code == 201, answer.text
-    assert answer.json()["probability"] == expected["probability"]
-    assert {k: v for k, v in answer.json().items() if k not in ("latency_ms", "path")} == {
-        k: v for k, v in expected.items() if k not in ("latency_ms", "path")
-    }
+    done = cli("predict", *map(str, films), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    for film, answer, expected in zip(films, answers, json.loads(done.stdout)):
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["probability"] == expected["probability"]
+        assert {k: v for k, v in answer.json().items() if k not in ("latency_ms", "path")} == {
+            k: v for k, v in expected.items() if k not in ("latency_ms", "path")
+        }
 
 
 def _dicom_film(path: Path, seed: int) -> Path:
