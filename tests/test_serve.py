@@ -265,6 +265,16 @@ def test_non_loopback_host_needs_a_password_set_beforehand(tmp_path: Path) -> No
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
         assert anonymous.get(url + "worklist").status_code == 200
         assert anonymous.get(url + "api/worklist").status_code == 200
+        script = requests.Session()  # a script logs in with the token from /api/session
+        token = script.get(url + "api/session").json()["csrf_token"]
+        assert script.post(url + "login", data={"password": "clinic-pass-1", "csrf_token": token}).status_code == 200
+        stale = script.post(url + "api/screen", files={"file": ("s.jpeg", film_jpeg(seed=707))},
+                            headers={"X-CSRFToken": token})
+        assert stale.status_code == 400  # logging in starts a new session: tokens from before are void
+        token = script.get(url + "api/session").json()["csrf_token"]
+        answer = script.post(url + "api/screen", files={"file": ("s.jpeg", film_jpeg(seed=707))},
+                             headers={"X-CSRFToken": token})
+        assert answer.status_code == 201, answer.text
     finally:
         assert server.stop() == 0
     # A new password ends the sessions made with the old one.

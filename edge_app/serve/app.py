@@ -45,8 +45,9 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 
-#: Endpoints reachable without logging in (with a password set).
-PUBLIC_ENDPOINTS = {"login", "static"}
+#: Endpoints reachable without logging in (with a password set): the login page, the style
+#: sheet and scripts, and the CSRF token a script needs to post its login.
+PUBLIC_ENDPOINTS = {"login", "static", "api.session_token"}
 
 
 def _safe_next(target: str | None) -> str:
