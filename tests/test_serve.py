@@ -157,6 +157,9 @@ def test_hostile_uploads_get_predicts_reasons_and_the_server_keeps_serving(serve
 
     missing = client.http.post(server.url + "api/screen", data={"x": "1"}, headers={"X-CSRFToken": client.token})
     assert missing.status_code == 400 and "multipart field 'file'" in missing.json()["error"]
+    two = client.http.post(server.url + "api/screen", headers={"X-CSRFToken": client.token},
+                           files=[("file", ("a.jpeg", film_jpeg(seed=1))), ("file", ("b.jpeg", film_jpeg(seed=2)))])
+    assert two.status_code == 400 and "one film per request" in two.json()["error"]
     assert client.get("/").status_code == 200
     refused = client.get("worklist", params={"filter": "refused"}).text
     assert "empty file" in refused and "not an image" in refused

@@ -38,9 +38,12 @@ def api_record(result: Result) -> dict:
 @api.post("/screen")
 def screen():
     c = clinic()
-    storage = request.files.get("file")
-    if storage is None:
+    sent = request.files.getlist("file")
+    if not sent:
         abort(400, "no file in the upload: send one film as the multipart field 'file'")
+    if len(sent) > 1:
+        abort(400, f"{len(sent)} files in one upload: send one film per request")
+    storage = sent[0]
     name = upload_name(storage)
     try:
         screened = c.service.screen_upload(storage.stream, name, c.settings.max_upload_bytes)
