@@ -35,3 +35,17 @@ def test_unusable_audit_log_stops_the_server_before_it_listens(tmp_path) -> None
     assert done.returncode == 2
     assert "not a readable pneumoscan audit log" in done.stderr and "serving" not in done.stderr
     assert bad.read_text() == "not a database"
+
+
+def test_a_port_in_use_is_one_line_and_exit_2(tmp_path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "edge_app", "serve", "--port", str(port), "--db",
+                               str(tmp_path / "log.sqlite"), "--data", str(tmp_path / "data"), "--model", str(TINY_MODEL)],
+                              capture_output=True, text=True, timeout=60, env=run_env(), stdin=subprocess.DEVNULL)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"pneumoscan: error: cannot listen on 127.0.0.1:{port}: Address already in use"]
