@@ -29,8 +29,15 @@ The modules, one concern each:
 - output and record: :mod:`edge_app.formatting` (every table, JSON and CSV),
   :mod:`edge_app.audit_log` (+ :mod:`edge_app.audit_schema`, :mod:`edge_app.liveness`),
   :mod:`edge_app.watch` (the inbox loop);
+- a site's own operating point: :mod:`edge_app.thresholds` (the threshold rule and the uncertain
+  band, shared with export), :mod:`edge_app.intervals` (Wilson, DeLong, binomial ranges),
+  :mod:`edge_app.labelled_set` (a site's labelled films), :mod:`edge_app.calibration` (the table
+  and the recommendation), :mod:`edge_app.calibration_plots`, :mod:`edge_app.site_profile`
+  (``site.json``), :mod:`edge_app.operating_point` (which threshold a result was decided with),
+  :mod:`edge_app.drift` (the audit log by day against calibration);
 - the command: :mod:`edge_app.cli` (the app: predict, info, bench), :mod:`edge_app.watch_cli`
-  (watch, history), :mod:`edge_app.cli_common` (what they share), :mod:`edge_app.bench`;
+  (watch, history), :mod:`edge_app.calibrate_cli` (calibrate), :mod:`edge_app.cli_common` (what
+  they share), :mod:`edge_app.bench`;
 - the web page: :mod:`edge_app.serve` (``pneumoscan serve``, the ``[serve]`` extra; imports
   Flask only when the command runs).
 
@@ -40,7 +47,9 @@ the other way, and only to the modules in :data:`USED_BY_TRAINING`: training and
 :mod:`edge_app.preprocessing` and :mod:`edge_app.contract` so that the device sees exactly what
 training saw, :mod:`edge_app.gate` to fit the input gate's ranges, and :mod:`edge_app.classifier`
 and :mod:`edge_app.runtime` so that parity and evaluation of a ``.tflite`` go through the device's
-own inference; ``export`` stamps ``edge_app.__version__`` into the contract.
+own inference, and :mod:`edge_app.thresholds` so that the uncertain band export stores and the one
+``pneumoscan calibrate`` sets for a site follow one rule; ``export`` stamps
+``edge_app.__version__`` into the contract.
 """
 
 #: The only modules ``train`` and ``export`` may import from this package (``edge_app`` itself
@@ -52,6 +61,7 @@ USED_BY_TRAINING = (
     "edge_app.gate",
     "edge_app.classifier",
     "edge_app.runtime",
+    "edge_app.thresholds",
 )
 
 

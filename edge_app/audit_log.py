@@ -273,7 +273,8 @@ class AuditLog:
         with self._write():
             cursor = self._db.execute(
                 "UPDATE results SET status = ?, probability = ?, score = ?, label = ?, "
-                "uncertain = ?, threshold = ?, latency_ms = ?, error = ?, extra = ?, created_at = ?, "
+                "uncertain = ?, threshold = ?, threshold_source = ?, site_profile = ?, latency_ms = ?, "
+                "error = ?, extra = ?, created_at = ?, "
                 "attempts = attempts + 1 WHERE id = ? AND claimed_by = ? AND status = 'pending'",
                 (
                     "done" if ok else "error",
@@ -282,6 +283,8 @@ class AuditLog:
                     result.label if ok else None,
                     None if result.uncertain is None or not ok else int(result.uncertain),
                     result.threshold if ok else None,
+                    result.threshold_source if ok else None,
+                    result.site_profile if ok else None,
                     result.latency_ms,
                     result.error,
                     json.dumps(result.extra, default=str) if result.extra else None,
@@ -331,9 +334,7 @@ class AuditLog:
         """Every row, newest first, as dicts keyed by :data:`~edge_app.audit_schema.ROW_COLUMNS`
         and ``extra`` (a dict, empty for a file older than that column, which a reader does not
         migrate)."""
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(results)")}
-        extra = "extra" if "extra" in columns else "NULL AS extra"
-        query = f"SELECT {', '.join(ROW_COLUMNS)}, {extra} FROM results"
+        query = f"SELECT {self._select()} FROM results"
         params: tuple = ()
         if since is not None:
             query += " WHERE created_at >= ?"
@@ -349,6 +350,12 @@ class AuditLog:
             row["extra"] = json.loads(row["extra"]) if row["extra"] else {}
         return rows
 
+
+    def _select(self) -> str:
+        """The columns a reader asks for; ``NULL`` for those a file older than them lacks (a
+        reader never migrates: ``history`` may run on a read-only copy)."""
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(results)")}
+        return ", ".join(c if c in present else f"NULL AS {c}" for c in (*ROW_COLUMNS, "extra"))
 
     def entries(self, since: datetime | None = None) -> list["LogEntry"]:
         """:meth:`rows` as :class:`LogEntry` records (each with its :class:`Result`)."""
@@ -372,7 +379,7 @@ class AuditLog:
     def stored_result(self, sha256: str, model_version: str) -> Result | None:
         """The finished result recorded for this content under this model, or None."""
         row = self._db.execute(
-            f"SELECT {', '.join(ROW_COLUMNS)}, extra FROM results "
+            f"SELECT {self._select()} FROM results "
             "WHERE sha256 = ? AND model_version = ? AND status IN ('done', 'error')",
             (sha256, model_version),
         ).fetchone()
@@ -405,6 +412,8 @@ class LogEntry:
             label=row["label"],
             uncertain=None if uncertain is None else bool(uncertain),
             threshold=row["threshold"],
+            threshold_source=row.get("threshold_source"),
+            site_profile=row.get("site_profile"),
             model_version=row["model_version"] if row["status"] != "pending" else None,
             latency_ms=row["latency_ms"] if done else None,
             error=row["error"],

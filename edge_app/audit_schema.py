@@ -7,7 +7,7 @@ change in how watchers share work.
 
 #: Bumped with every change to the tables below (adding a migration for older files); a file
 #: with a newer version is refused rather than misread.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: ``PRAGMA application_id`` marking a file as a pneumoscan audit log ("PNMS").
 APPLICATION_ID = 0x504E4D53
@@ -27,6 +27,8 @@ CREATE TABLE results (
     label         TEXT,
     uncertain     INTEGER,
     threshold     REAL,
+    threshold_source TEXT,            -- 'model', 'site' or 'option' (--threshold)
+    site_profile  TEXT,               -- the site profile's hash when threshold_source = 'site'
     latency_ms    REAL,
     error         TEXT,
     created_at    TEXT    NOT NULL,   -- UTC ISO-8601; when the result (or the claim) was written
@@ -45,6 +47,10 @@ CREATE TABLE results (
 #: What turns a file of version ``n - 1`` into version ``n``.
 MIGRATIONS = {
     2: ("ALTER TABLE results ADD COLUMN extra TEXT",),
+    3: (
+        "ALTER TABLE results ADD COLUMN threshold_source TEXT",
+        "ALTER TABLE results ADD COLUMN site_profile TEXT",
+    ),
 }
 
 #: Columns a reader gets for each row (:meth:`edge_app.audit_log.AuditLog.rows`), besides ``extra``.
@@ -57,6 +63,8 @@ ROW_COLUMNS = (
     "probability",
     "uncertain",
     "threshold",
+    "threshold_source",
+    "site_profile",
     "model_version",
     "latency_ms",
     "error",

@@ -5,6 +5,7 @@
 - ``info``     -> :mod:`edge_app.model_file`, :mod:`edge_app.classifier`
 - ``bench``    -> :mod:`edge_app.bench`
 - ``watch``, ``history`` -> :mod:`edge_app.watch_cli` (registered on this app below)
+- ``calibrate`` -> :mod:`edge_app.calibrate_cli` (registered on this app below)
 - ``serve``    -> :mod:`edge_app.serve.cli` (the ``[serve]`` extra: the clinic's web page)
 - options, errors, exit codes and model loading every command shares -> :mod:`edge_app.cli_common`
 
@@ -25,7 +26,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from edge_app import watch_cli
+from edge_app import calibrate_cli, watch_cli
 from edge_app.serve import cli as serve_cli
 from edge_app.cli_common import (
     EXIT_FAILED_INPUTS,
@@ -33,11 +34,14 @@ from edge_app.cli_common import (
     EXIT_USAGE,  # noqa: F401
     ModelOption,
     NoGateOption,
+    NoSiteOption,
+    SiteOption,
     ThreadsOption,
     fail,
     heatmap_option,
     load_model,
     make_screener,
+    resolve_point,
     threshold_callback,
     warn,
     with_ids_option,
@@ -151,7 +155,7 @@ def predict(
         typer.Option(
             "--threshold",
             callback=threshold_callback,
-            help="Decision threshold on P(pneumonia). Default: the model's validated one.",
+            help="Decision threshold on P(pneumonia) for this run. Default: the site profile's, else the model's validated one.",
             show_default=False,
         ),
     ] = None,
@@ -177,6 +181,8 @@ def predict(
         bool,
         typer.Option("--samples", help="Also screen the sample X-rays installed with pneumoscan (a first try)."),
     ] = False,
+    site: SiteOption = None,
+    no_site: NoSiteOption = False,
 ) -> None:
     """Screen chest X-ray images and report P(pneumonia), a 0-100 score and a label for each."""
     from edge_app.formatting import render
@@ -192,13 +198,16 @@ def predict(
         _check_output(output, force, paths)
     classifier = load_model(model, threads)
     contract = classifier.contract
-    if threshold is not None and threshold != contract.threshold:
-        warn(f"using threshold {threshold:g} instead of the model's validated {contract.threshold:g}")
+    point, _ = resolve_point(contract, site, no_site)
+    if threshold is not None and threshold != point.threshold:
+        chosen = "site profile's" if point.source == "site" else "model's validated"
+        warn(f"using threshold {threshold:g} instead of the {chosen} {point.threshold:g}")
+        point = point.with_threshold(threshold)
 
     warnings_seen: list[str] = []
     screener = make_screener(
         classifier,
-        threshold=threshold,
+        point=point,
         on_warning=lambda p, m: warnings_seen.append(f"{p}: {m}"),
         no_gate=no_gate,
         with_ids=with_ids,
@@ -235,9 +244,13 @@ def predict(
 def info(
     model: ModelOption = None,
     fmt: Annotated[TableOrJson, typer.Option("--format", "-f", help="Output format.")] = TableOrJson.table,
+    site: SiteOption = None,
+    no_site: NoSiteOption = False,
 ) -> None:
-    """Show the model's metadata (labels, input, threshold, version, metrics) and the runtime."""
+    """Show the model's metadata (labels, input, threshold, version, metrics), the runtime and the
+    active site profile (the threshold predict and watch would use)."""
     from edge_app.formatting import flatten
+    from edge_app.site_profile import describe_active
 
     classifier = load_model(model, 1)
     details = {
@@ -246,6 +259,7 @@ def info(
         "runtime": classifier.runtime,
         "input": classifier.input_details,
         "output": classifier.output_details,
+        "site_profile": describe_active(classifier.contract, site, disabled=no_site),
         "metadata": classifier.contract.raw,
     }
     if fmt is TableOrJson.json:
@@ -291,6 +305,7 @@ def bench(
 # Registered here, after predict, info and bench, so ``--help`` lists the commands in that order.
 app.command()(watch_cli.watch)
 app.command()(watch_cli.history)
+app.command()(calibrate_cli.calibrate)
 app.command()(serve_cli.serve)
 
 

@@ -59,6 +59,20 @@ def db_option(help: str):
     return typer.Option("--db", envvar="PNEUMOSCAN_DB", help=help, show_default=False)
 
 
+SiteOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--site",
+        help="Site profile (site.json from pneumoscan calibrate): the site's own threshold and band. "
+        "Default: $PNEUMOSCAN_SITE, else ~/.config/pneumoscan/site.json if it exists.",
+        show_default=False,
+    ),
+]
+NoSiteOption = Annotated[
+    bool, typer.Option("--no-site", help="Ignore any site profile: decide at the model's own threshold.")
+]
+
+
 def threshold_callback(value: Optional[float]) -> Optional[float]:
     """``--threshold``: refuse a value outside (0, 1) as a usage error, before any work."""
     if value is None:
@@ -99,12 +113,14 @@ def make_screener(
     heatmap: Optional[Path],
     inputs: list[str],
     absolute_heatmap_paths: bool = False,
+    point=None,
 ) -> Screener:
     """The :class:`~edge_app.screening.Screener` for ``--no-gate``, ``--with-ids`` and
     ``--heatmap``; exit 2 with the reason if one of them cannot be used with this model.
 
     The heatmap folder is checked against ``inputs`` and created only once everything else is
     known to work. ``absolute_heatmap_paths``: record each heatmap's full path (the audit log).
+    ``point``: the operating point to decide with (:func:`resolve_point`; default the model's).
     """
     from edge_app.gate import GateUnavailable
     from edge_app.heatmap import HeatmapError, HeatmapWriter, check_folder
@@ -117,7 +133,8 @@ def make_screener(
         writer = HeatmapWriter(heatmap.absolute() if absolute_heatmap_paths else heatmap)
     try:
         screener = Screener(
-            classifier, threshold, on_warning=on_warning, gate=not no_gate, with_ids=with_ids, heatmaps=writer
+            classifier, threshold, on_warning=on_warning, gate=not no_gate, with_ids=with_ids, heatmaps=writer,
+            point=point,
         )
         if heatmap is not None:
             check_folder(heatmap, inputs)
@@ -126,3 +143,16 @@ def make_screener(
     except (ContractError, HeatmapError) as exc:
         raise fail(str(exc)) from None
     return screener
+
+
+def resolve_point(contract, site: Optional[Path], no_site: bool):
+    """The :class:`~edge_app.operating_point.OperatingPoint` a command decides with (the site
+    profile's, else the model's own) and the profile it came from, if any; exit 2 with one line
+    for a profile that is missing, malformed or made for another model."""
+    from edge_app.site_profile import SiteProfileError, operating_point, resolve_site
+
+    try:
+        profile = resolve_site(site, disabled=no_site)
+        return operating_point(contract, profile), profile
+    except SiteProfileError as exc:
+        raise fail(str(exc)) from None

@@ -44,6 +44,8 @@ CSV_COLUMNS = (
     "model_version",
     "latency_ms",
     "error",
+    "threshold_source",
+    "site_profile",
 )
 
 #: What the audit log knows about a result beyond the result itself: after :data:`CSV_COLUMNS`.
@@ -80,6 +82,14 @@ def _row(before: str, path: str, width: int, after: str) -> list[str]:
     return [f"{before}{path}", f"{' ' * len(before)}{'':<{width}}  {after}"]
 
 
+def _threshold_words(result: Result) -> str:
+    """``0.76 (site profile 3ee6f6607e7b17a3)``, ``0.32 (model)``: which rule decided."""
+    where = {"site": f"site profile {result.site_profile}", "option": "--threshold"}.get(
+        result.threshold_source or "model", "model"
+    )
+    return f"{result.threshold:g} ({where})"
+
+
 def format_table(results: list[Result], positive_label: str = "PNEUMONIA") -> str:
     """One line per image (path, then the advice line) and a summary."""
     if not results:
@@ -91,12 +101,9 @@ def format_table(results: list[Result], positive_label: str = "PNEUMONIA") -> st
     summary = Summary.of(results, positive_label)
     lines += ["", summary_line(summary)]
     versions = sorted({r.model_version for r in results if r.model_version})
-    thresholds = sorted({r.threshold for r in results if r.threshold is not None})
+    thresholds = sorted({_threshold_words(r) for r in results if r.threshold is not None})
     if versions and thresholds:
-        lines.append(
-            f"Model {', '.join(versions)}, threshold {', '.join(f'{t:g}' for t in thresholds)}. "
-            + DISCLAIMER
-        )
+        lines.append(f"Model {', '.join(versions)}, threshold {', '.join(thresholds)}. " + DISCLAIMER)
     return "\n".join(lines) + "\n"
 
 

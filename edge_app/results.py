@@ -1,8 +1,11 @@
 """What one screened image produces, and the words a nurse reads for it.
 
 A result never states a diagnosis: it says how likely signs of pneumonia are and what to do next.
-Scores inside the model's uncertain band (chosen on validation and stored in its contract) are
-reported as uncertain, because there the model's call is close to a coin toss at the threshold.
+Scores inside the uncertain band are reported as uncertain, because there the model's call is
+close to a coin toss at the threshold. Threshold and band are the model's own (chosen on its
+validation films and stored in its contract) or a site profile's (chosen on the site's own films,
+:mod:`edge_app.site_profile`); ``threshold_source`` says which (``model``, ``site``, or
+``option`` for ``--threshold``) and ``site_profile`` names the profile by its hash.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from edge_app.contract import ModelContract
+from edge_app.operating_point import OperatingPoint
 
 
 @dataclass
@@ -24,6 +28,10 @@ class Result:
     latency_ms: float | None = None
     error: str | None = None
     extra: dict = field(default_factory=dict)
+    # Which rule decided (see the module docstring); after the older fields so that results
+    # built positionally keep their meaning.
+    threshold_source: str | None = None
+    site_profile: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -45,19 +53,25 @@ def make_result(
     contract: ModelContract,
     threshold: float | None = None,
     latency_ms: float | None = None,
+    *,
+    point: OperatingPoint | None = None,
 ) -> Result:
-    """Build a successful result; ``threshold`` overrides the contract's (the CLI flag)."""
-    threshold = contract.threshold if threshold is None else float(threshold)
-    label = contract.positive_label if probability >= threshold else contract.negative_label
-    band = contract.uncertain_band
-    uncertain = bool(band is not None and band[0] <= probability <= band[1])
+    """Build a successful result decided at ``point`` (default: the model's own threshold and
+    band); ``threshold`` is a shorthand for the model's point with that threshold (``--threshold``)."""
+    if point is None:
+        point = OperatingPoint.of_model(contract)
+    if threshold is not None:
+        point = point.with_threshold(threshold)
+    label = contract.positive_label if probability >= point.threshold else contract.negative_label
     return Result(
         path=path,
         probability=round(float(probability), 6),
         score=int(round(100 * float(probability))),
         label=label,
-        uncertain=uncertain,
-        threshold=threshold,
+        uncertain=point.uncertain(probability),
+        threshold=point.threshold,
+        threshold_source=point.source,
+        site_profile=point.profile,
         model_version=contract.version,
         latency_ms=None if latency_ms is None else round(latency_ms, 2),
     )

@@ -33,6 +33,7 @@ from edge_app.contract import check_threshold
 from edge_app.decoding import decode_file
 from edge_app.gate import GateUnavailable, check_image, stored_gate  # noqa: F401 (re-exported)
 from edge_app.heatmap import OVERLAY_MAX_SIDE, HeatmapError, HeatmapWriter
+from edge_app.operating_point import OperatingPoint
 from edge_app.paths import PathItem
 from edge_app.preprocessing import ImageError, ModelInput
 from edge_app.results import Result, make_result
@@ -59,7 +60,9 @@ def _reason(exc: BaseException) -> str:
 
 
 class Screener:
-    """Screens inputs with one classifier. ``threshold`` overrides the model's own, if given.
+    """Screens inputs with one classifier, deciding at ``point`` (an
+    :class:`~edge_app.operating_point.OperatingPoint`: a site profile's threshold and band;
+    default the model's own); ``threshold`` overrides the threshold, if given.
 
     ``on_warning(path, message)`` receives the warnings a decoder emits for an image that was
     still usable (e.g. corrupt EXIF), so a caller can show them without them breaking a display.
@@ -80,14 +83,15 @@ class Screener:
         gate: bool = True,
         with_ids: bool = False,
         heatmaps: HeatmapWriter | None = None,
+        point: OperatingPoint | None = None,
     ):
+        self.point = OperatingPoint.of_model(classifier.contract) if point is None else point
         if threshold is not None:
             try:
-                threshold = check_threshold(threshold)
+                self.point = self.point.with_threshold(check_threshold(threshold))
             except ValueError as exc:
                 raise ValueError(f"threshold {exc}") from None
         self.classifier = classifier
-        self.threshold = threshold
         self.on_warning = on_warning
         self.with_ids = bool(with_ids)
         self.gate = stored_gate(classifier.contract) if gate else None
@@ -147,14 +151,13 @@ class Screener:
         if local_map is not None:
             # The score stands without its picture: a full disk costs the heatmap, not the result.
             try:
-                threshold = self.classifier.contract.threshold if self.threshold is None else self.threshold
-                written = self.heatmaps.write(decoded.item.source, film.display, local_map, threshold)
+                written = self.heatmaps.write(decoded.item.source, film.display, local_map, self.point.threshold)
                 extra["heatmap"] = str(written)
             except HeatmapError as exc:
                 extra["heatmap"] = None
                 if self.on_warning is not None:
                     self.on_warning(path, str(exc))
-        result = make_result(path, probability, self.classifier.contract, self.threshold, latency_ms)
+        result = make_result(path, probability, self.classifier.contract, latency_ms=latency_ms, point=self.point)
         result.extra = extra
         return result
 

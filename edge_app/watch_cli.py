@@ -3,7 +3,8 @@
 - ``watch``    -> :mod:`edge_app.watch` (the loop), :mod:`edge_app.audit_log` (the record),
   :mod:`edge_app.screening` (scoring one image, exactly as ``predict`` does)
 - ``history``  -> :mod:`edge_app.audit_log` (the entries), :mod:`edge_app.formatting` (the same
-  layout ``predict`` writes)
+  layout ``predict`` writes); ``history --by-day`` -> :mod:`edge_app.drift` (the days against
+  the site profile's calibration, :mod:`edge_app.site_profile`)
 
 Exit codes follow ``pneumoscan``'s: 0 done, 1 some image in this run could not be screened (it is
 recorded with its reason), 2 the command cannot run (bad option, model or database).
@@ -22,12 +23,15 @@ from edge_app.cli_common import (
     EXIT_FAILED_INPUTS,
     ModelOption,
     NoGateOption,
+    NoSiteOption,
+    SiteOption,
     ThreadsOption,
     db_option,
     fail,
     heatmap_option,
     load_model,
     make_screener,
+    resolve_point,
     with_ids_option,
 )
 
@@ -87,6 +91,8 @@ def watch(
     ] = None,
     no_gate: NoGateOption = False,
     with_ids: Annotated[bool, with_ids_option("Record DICOM patient name, ID and birth date in the log.")] = False,
+    site: SiteOption = None,
+    no_site: NoSiteOption = False,
 ) -> None:
     """Screen every new image in INBOX once and record it in the audit log; runs until stopped.
 
@@ -101,6 +107,7 @@ def watch(
         raise fail(f"inbox {inbox} is not a folder" if inbox.exists() else f"inbox {inbox} does not exist")
     db_path = db or default_db_path(inbox)
     classifier = load_model(model, threads)
+    point, _ = resolve_point(classifier.contract, site, no_site)
 
     def report(event: str, path: str, detail: str) -> None:
         stamp = datetime.now().isoformat(timespec="seconds")
@@ -108,6 +115,7 @@ def watch(
 
     screener = make_screener(
         classifier,
+        point=point,
         on_warning=lambda path, message: report("warning", path, message),
         no_gate=no_gate,
         with_ids=with_ids,
@@ -122,7 +130,11 @@ def watch(
     version = classifier.contract.version
     with log:
         watcher = Watcher(inbox, log, screener.screen, version, retry_errors=retry_errors, report=report)
-        _say(f"watching {inbox} with model {version}; results in {db_path}" + ("" if once else "; Ctrl-C stops"))
+        rule = f"site profile {point.profile}" if point.source == "site" else "the model's"
+        _say(
+            f"watching {inbox} with model {version}, threshold {point.threshold:g} ({rule}); "
+            f"results in {db_path}" + ("" if once else "; Ctrl-C stops")
+        )
         with stop_on_signals(watcher, lambda name: _say(f"{name}: finishing the current image, then stopping")):
             try:
                 stats = watcher.run(interval=interval, once=once)
@@ -144,8 +156,24 @@ def history(
         typer.Option("--since", help="Only results from this local date/time on: YYYY-MM-DD[THH:MM], today, yesterday.", show_default=False),
     ] = None,
     fmt: Annotated[HistoryFormat, typer.Option("--format", "-f", help="Output format.")] = HistoryFormat.table,
+    by_day: Annotated[
+        bool,
+        typer.Option(
+            "--by-day",
+            help="One row per day: images, refused, share referred and uncertain, median score, and "
+            "days whose share referred leaves the range the site calibration expects (drift).",
+        ),
+    ] = False,
+    model: ModelOption = None,
+    site: SiteOption = None,
+    no_site: NoSiteOption = False,
 ) -> None:
-    """Export the audit log, newest first, one row per image (and model version)."""
+    """Export the audit log, newest first, one row per image (and model version); or, with
+    --by-day, a day-by-day summary against the site calibration for a supervisor.
+
+    --model, --site and --no-site matter only for --by-day: it counts the results of that model
+    at that threshold.
+    """
     from edge_app.audit_log import AuditLog, AuditLogError
     from edge_app.formatting import render_log
     from edge_app.watch import DB_NAME
@@ -154,9 +182,34 @@ def history(
         start = parse_since(since) if since else None
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--since") from None
+    if by_day:
+        _history_by_day(db or Path(DB_NAME), start, fmt.value, model, site, no_site)
+        return
     try:
         with AuditLog(db or Path(DB_NAME), readonly=True) as log:
             entries = log.entries(start)
     except AuditLogError as exc:
         raise fail(str(exc)) from None
     typer.echo(render_log(entries, fmt.value), nl=False)
+
+
+def _history_by_day(db: Path, start, fmt: str, model, site, no_site: bool) -> None:
+    """``history --by-day``: the model's contract (read, not loaded), the site profile, the rows."""
+    from edge_app.audit_log import AuditLog, AuditLogError
+    from edge_app.contract import ContractError, read_contract
+    from edge_app.drift import render, summarise_by_day
+    from edge_app.model_file import resolve_model_path
+
+    try:
+        contract = read_contract(resolve_model_path(model))
+    except ContractError as exc:
+        raise fail(str(exc)) from None
+    point, profile = resolve_point(contract, site, no_site)
+    try:
+        with AuditLog(db, readonly=True) as log:
+            rows = log.rows(start)
+    except AuditLogError as exc:
+        raise fail(str(exc)) from None
+    expected = None if profile is None else profile.expected_share_referred
+    report = summarise_by_day(rows, point, contract.version, expected)
+    typer.echo(render(report, fmt), nl=False)

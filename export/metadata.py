@@ -15,13 +15,9 @@ import numpy as np
 
 from edge_app import __version__ as PACKAGE_VERSION
 from edge_app.contract import FORMAT
+from edge_app.thresholds import BAND_MAX_FALSE_ALARM, BAND_MAX_MISSED  # noqa: F401 (re-exported)
+from edge_app.thresholds import uncertain_band as _uncertain_band
 from train.data import CLASS_NAMES
-
-#: Uncertain band: below its lower edge at most this share of validation pneumonia cases score...
-BAND_MAX_MISSED = 0.01
-#: ...and above its upper edge at most this share of validation normal children score.
-BAND_MAX_FALSE_ALARM = 0.05
-
 
 def weights_sha256(model) -> str:
     """SHA-256 over every weight array (name, shape, dtype, bytes), not over the ``.keras`` zip,
@@ -41,40 +37,13 @@ def model_version(weights_hash: str, package_version: str = PACKAGE_VERSION) -> 
 
 
 def uncertain_band(
-    labels: np.ndarray,
-    scores: np.ndarray,
-    threshold: float,
-    max_missed: float = BAND_MAX_MISSED,
-    max_false_alarm: float = BAND_MAX_FALSE_ALARM,
+    labels: np.ndarray, scores: np.ndarray, threshold: float, **limits
 ) -> tuple[list[float] | None, str]:
-    """The probability interval reported as "uncertain", chosen on validation; returns (band, rule).
-
-    Outside the band the call is one the model almost never got wrong on validation *in that
-    direction*: below the lower edge lie at most 1% of the pneumonia cases (the costly error, a
-    missed pneumonia, is rare there), above the upper edge at most 5% of the normal children. In
-    between, both classes still occur often enough that a clinician should look. The edges come
-    from the scores of the file being exported, so they match what the device computes. The band
-    is widened to contain the threshold if needed (a weak or very strong model can put an edge on
-    the other side of it). ``None`` when validation lacks one of the classes.
-    """
-    labels = np.asarray(labels).astype(bool)
-    scores = np.asarray(scores, dtype=np.float64)
-    positives, negatives = np.sort(scores[labels]), np.sort(scores[~labels])[::-1]
-    rule = (
-        f"from validation scores of this file: lower edge keeps >= {1 - max_missed:.0%} of pneumonia "
-        f"cases at or above it, upper edge has <= {max_false_alarm:.0%} of normal cases at or above "
-        f"it; widened to contain the threshold"
-    )
-    if not len(positives) or not len(negatives):
-        return None, "no band: validation lacks one of the classes"
-    # At most floor(max_missed * n) positives may score below the lower edge.
-    low = float(positives[int(math.floor(max_missed * len(positives)))])
-    # At most floor(max_false_alarm * n) negatives may score at or above the upper edge: put it
-    # just above the next-highest negative.
-    allowed = int(math.floor(max_false_alarm * len(negatives)))
-    high = float(np.nextafter(negatives[allowed], np.inf)) if allowed < len(negatives) else 0.0
-    low, high = min(low, threshold), max(high, threshold)
-    return [low, min(high, 1.0)], rule
+    """The uncertain band stored in the file: :func:`edge_app.thresholds.uncertain_band` on the
+    validation scores of the file being exported, so its edges match what the device computes
+    (``pneumoscan calibrate`` applies the same rule to a site's films)."""
+    band, rule = _uncertain_band(labels, scores, threshold, **limits)
+    return band, (f"from validation scores of this file: {rule}" if band is not None else rule)
 
 
 def _clean(value):

@@ -25,7 +25,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from serve_helpers import chromium, have_chromium, start_server  # noqa: E402
+from serve_helpers import chromium, have_chromium, run_env, start_server  # noqa: E402
 
 
 def drawn_film(seed: int, opacity: float, size: int = 1000) -> bytes:
@@ -74,7 +74,9 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        server = start_server(root / "log.sqlite", root / "data", model=args.model)
+        env = run_env()
+        del env["XDG_CONFIG_HOME"]  # About shows the device's real default site-profile path
+        server = start_server(root / "log.sqlite", root / "data", model=args.model, env=env)
         driver = chromium(root / "profile", args.width, args.height)
         try:
             http = requests.Session()

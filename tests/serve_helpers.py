@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,11 +28,15 @@ START_TIMEOUT_S = 30.0
 _ADDRESS = re.compile(r"serving (http://\S+/)")
 
 
+#: An empty configuration folder: no site profile applies unless a test gives one (``--site``).
+_NO_CONFIG = tempfile.mkdtemp(prefix="pneumoscan-no-config-")
+
+
 def run_env() -> dict:
     env = dict(os.environ)
-    env.pop("PNEUMOSCAN_MODEL", None)
-    env.pop("PNEUMOSCAN_DB", None)
-    env.pop("PNEUMOSCAN_DATA", None)
+    for name in ("PNEUMOSCAN_MODEL", "PNEUMOSCAN_DB", "PNEUMOSCAN_DATA", "PNEUMOSCAN_SITE"):
+        env.pop(name, None)
+    env["XDG_CONFIG_HOME"] = _NO_CONFIG
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
@@ -62,11 +67,13 @@ class Server:
         return self.proc.returncode
 
 
-def start_server(db: Path, data: Path, *extra: str, model: Path | None = TINY_MODEL) -> Server:
-    """Start the server and wait until it says where it listens; fail with its output if it dies."""
+def start_server(db: Path, data: Path, *extra: str, model: Path | None = TINY_MODEL, env: dict | None = None) -> Server:
+    """Start the server and wait until it says where it listens; fail with its output if it dies.
+    ``env``: the environment (default :func:`run_env`)."""
     proc = subprocess.Popen(
         serve_cmd(db, data, *extra, model=model),
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=run_env(),
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=run_env() if env is None else env,
     )
     lines: list[str] = []
     found = threading.Event()

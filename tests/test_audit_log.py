@@ -216,14 +216,19 @@ def test_newer_schema_is_refused_untouched(db: Path) -> None:
     _refused(db, "newer pneumoscan")
 
 
-def _version_1_log(db: Path) -> None:
-    """A log as schema 1 wrote it (before the ``extra`` column), with one result."""
+#: Columns each schema version added to the table.
+ADDED_IN = {2: ("extra",), 3: ("threshold_source", "site_profile")}
+
+
+def _old_log(db: Path, version: int = 1) -> None:
+    """A log as schema ``version`` wrote it (without the columns added later), with one result."""
+    later = {c for v, cols in ADDED_IN.items() if v > version for c in cols}
     raw = sqlite3.connect(db)
     raw.execute("PRAGMA journal_mode = WAL")
     table = audit_log.SCHEMA[0].splitlines()
-    raw.execute("\n".join(line for line in table if not line.strip().startswith("extra ")))
+    raw.execute("\n".join(line for line in table if line.strip().split(" ")[0] not in later))
     raw.execute(f"PRAGMA application_id = {audit_log.APPLICATION_ID}")
-    raw.execute("PRAGMA user_version = 1")
+    raw.execute(f"PRAGMA user_version = {version}")
     raw.execute(
         "INSERT INTO results (sha256, model_version, status, path, size, created_at, label) "
         "VALUES ('h1', ?, 'done', '/old.png', 1, '2024-01-01T00:00:00.000+00:00', 'NORMAL')",
@@ -231,6 +236,10 @@ def _version_1_log(db: Path) -> None:
     )
     raw.commit()
     raw.close()
+
+
+def _version_1_log(db: Path) -> None:
+    _old_log(db, 1)
 
 
 def test_version_1_log_is_read_as_is_and_migrated_by_a_writer(db: Path) -> None:
@@ -349,3 +358,20 @@ def test_screen_file_once_hashes_the_content(db: Path, tmp_path: Path) -> None:
     assert first.sha256 == hashlib.sha256(b"film bytes").hexdigest()
     assert second.status == "already" and second.recorded_as == "upload-1"
     assert screener.calls == [str(film)]
+
+
+def test_version_2_log_gains_the_threshold_source_and_keeps_its_rows(db: Path) -> None:
+    """A log written before site profiles: read as it is (no threshold source), then migrated by
+    a writer, after which results record which rule decided them."""
+    _old_log(db, 2)
+    with AuditLog(db, readonly=True) as reader:
+        [row] = reader.rows()
+        assert row["path"] == "/old.png" and row["threshold_source"] is None and row["site_profile"] is None
+    with AuditLog(db) as log:
+        claim = log.claim("h2", V, "/new.png", 1)
+        result = Result("/new.png", 0.2, 20, "NORMAL", False, 0.61, V, threshold_source="site", site_profile="ab12")
+        log.record(claim, result)
+        rows = {r["path"]: (r["threshold_source"], r["site_profile"], r["threshold"]) for r in log.rows()}
+        assert rows == {"/new.png": ("site", "ab12", 0.61), "/old.png": (None, None, None)}
+        [entry] = [e for e in log.entries() if e.result.path == "/new.png"]
+        assert entry.result.to_dict()["threshold_source"] == "site"

@@ -24,7 +24,10 @@ from edge_helpers import HOSTILE, expected_runtime, model_flatbuffer, tiny_metad
 
 runner = CliRunner()
 
-RESULT_KEYS = {"path", "probability", "score", "label", "uncertain", "threshold", "model_version", "latency_ms"}
+RESULT_KEYS = {
+    "path", "probability", "score", "label", "uncertain", "threshold", "model_version", "latency_ms",
+    "threshold_source", "site_profile",
+}
 
 
 def run(*args: str, env: dict | None = None):

@@ -28,7 +28,7 @@ def test_table_has_a_line_per_image_and_a_summary():
     assert "No signs of pneumonia found (score 8/100)" in lines[3]
     assert lines[4].startswith("scans/d.jpeg") and "Could not screen: empty file" in lines[4]
     assert "4 images: 1 signs of pneumonia likely, 1 uncertain, 1 no signs found, 1 could not be screened." in text
-    assert "Model v1, threshold 0.5" in text
+    assert "Model v1, threshold 0.5 (model)" in text
     # the advice column starts at the same place on every line
     column = len("scans/c, with comma.png  ")
     assert all(line[column:].startswith(("Signs", "Uncertain", "No signs", "Could not")) for line in lines[1:5])

@@ -36,8 +36,21 @@ def test_make_result_fields():
         "threshold": 0.5,
         "model_version": "v7",
         "latency_ms": 12.35,
+        "threshold_source": "model",
+        "site_profile": None,
     }
     assert r.ok
+
+
+def test_a_site_operating_point_decides_and_is_named():
+    from edge_app.operating_point import OperatingPoint
+
+    point = OperatingPoint(0.7, (0.65, 0.8), "site", "feedfacefeedface")
+    r = make_result("a", 0.66, CONTRACT, point=point)
+    assert (r.label, r.uncertain, r.threshold) == ("NORMAL", True, 0.7)
+    assert (r.threshold_source, r.site_profile) == ("site", "feedfacefeedface")
+    forced = make_result("a", 0.66, CONTRACT, threshold=0.6, point=point)
+    assert (forced.label, forced.threshold_source, forced.site_profile) == ("PNEUMONIA", "option", None)
 
 
 def test_uncertain_band_is_inclusive():

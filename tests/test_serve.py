@@ -21,7 +21,7 @@ pytest.importorskip("flask_wtf")
 from conftest import REPO  # noqa: E402
 from edge_helpers import jpeg_bytes  # noqa: E402
 from serve_helpers import TINY_MODEL, film_jpeg, film_png, noise_bytes, run_env, serve_cmd, start_server  # noqa: E402
-from conftest import synthetic_film  # noqa: E402
+from conftest import synthetic_film, write_dataset  # noqa: E402
 
 MAX_UPLOAD_MB = 2
 
@@ -31,8 +31,9 @@ def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
                           timeout=timeout, env=run_env(), stdin=subprocess.DEVNULL)
 
 
-def predict_json(path: Path, model: Path | None = TINY_MODEL) -> dict:
-    args = ["predict", str(path), "--format", "json"] + (["--model", str(model)] if model else [])
+def predict_json(path: Path, *extra: str, model: Path | None = TINY_MODEL) -> dict:
+    """``pneumoscan predict PATH --format json``'s record for the file."""
+    args = ["predict", str(path), "--format", "json", *extra] + (["--model", str(model)] if model else [])
     done = cli(*args)
     assert done.returncode in (0, 1), done.stderr
     return json.loads(done.stdout)[0]
@@ -351,3 +352,36 @@ def test_with_ids_server_records_and_shows_identifiers(tmp_path: Path) -> None:
         assert "PID-0042" in client.get(answer.headers["Content-Location"]).text
     finally:
         server.stop()
+
+
+def test_a_site_profile_decides_and_every_page_says_so(tmp_path: Path) -> None:
+    labelled = write_dataset(tmp_path / "labelled", per_class=20, size=(96, 128, 160)) / "train"
+    site = tmp_path / "site.json"
+    made = cli("calibrate", str(labelled), "--out", str(site), "--model", str(TINY_MODEL), "--sensitivity", "0.8")
+    assert made.returncode == 0, made.stderr
+    profile = json.loads(site.read_text())
+    film = tmp_path / "f.png"
+    film.write_bytes(film_png(seed=808))
+    server = start_server(tmp_path / "log.sqlite", tmp_path / "data", "--site", str(site))
+    try:
+        assert any("site profile" in line for line in server.stderr)
+        client = Client(server.url)
+        answer = client.screen("f.png", film.read_bytes())
+        body = answer.json()
+        assert body["threshold_source"] == "site" and body["threshold"] == profile["threshold"]
+        expected = predict_json(film, "--site", str(site))
+        assert {k: v for k, v in body.items() if k not in ("latency_ms", "path")} == {
+            k: v for k, v in expected.items() if k not in ("latency_ms", "path")
+        }
+        page = client.get(answer.headers["Content-Location"]).text
+        assert f"site profile {body['site_profile']}" in page
+        assert body["site_profile"] in client.get("about").text
+    finally:
+        server.stop()
+    foreign = json.loads(site.read_text())
+    foreign.update(model_version="0.1.0+000000000000", weights_sha256="0" * 64)
+    (tmp_path / "foreign.json").write_text(json.dumps(foreign))
+    refused = subprocess.run(serve_cmd(tmp_path / "log.sqlite", tmp_path / "data", "--site", str(tmp_path / "foreign.json")),
+                             capture_output=True, text=True, timeout=60, env=run_env(), stdin=subprocess.DEVNULL)
+    assert refused.returncode == 2 and "was made for model" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1

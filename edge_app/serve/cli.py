@@ -16,7 +16,19 @@ from typing import Annotated
 
 import typer
 
-from edge_app.cli_common import ModelOption, NoGateOption, ThreadsOption, db_option, fail, load_model, warn, with_ids_option
+from edge_app.cli_common import (
+    ModelOption,
+    NoGateOption,
+    NoSiteOption,
+    SiteOption,
+    ThreadsOption,
+    db_option,
+    fail,
+    load_model,
+    resolve_point,
+    warn,
+    with_ids_option,
+)
 
 DEFAULT_DB = Path("pneumoscan.sqlite")
 DEFAULT_DATA = Path("pneumoscan-data")
@@ -74,6 +86,8 @@ def serve(
         float, typer.Option("--max-upload-mb", min=0.01, max=2000, help="Largest file accepted, in MB.")
     ] = DEFAULT_MAX_UPLOAD_MB,
     no_gate: NoGateOption = False,
+    site: SiteOption = None,
+    no_site: NoSiteOption = False,
     with_ids: Annotated[
         bool, with_ids_option("Record and show DICOM patient name, ID and birth date (hidden otherwise).")
     ] = False,
@@ -111,13 +125,16 @@ def serve(
         check_address(host, password_hash is not None)
     except (auth.PasswordError, UnsafeAddress) as exc:
         raise fail(str(exc)) from None
+    from edge_app.site_profile import describe_active
+
     classifier = load_model(model, threads)
+    point, _ = resolve_point(classifier.contract, site, no_site)  # exit 2 for a foreign profile
     if no_gate:
         warn("input gate off: images that are not chest X-rays will be scored too")
     try:
         store = FilmStore(data)
         service = ScreeningService(
-            classifier, store, db, gate=not no_gate, with_ids=with_ids,
+            classifier, store, db, gate=not no_gate, with_ids=with_ids, point=point,
             on_warning=lambda path, message: warn(f"{path}: {message}"),
         )
     except GateUnavailable as exc:
@@ -134,12 +151,14 @@ def serve(
         max_upload_bytes=int(max_upload_mb * 1e6),
         with_ids=with_ids,
         password_hash=password_hash,
+        site=describe_active(classifier.contract, site, disabled=no_site),
     )
 
     def announce(url: str) -> None:
         lock = "password required" if password_hash else "no password: this machine only"
-        _say(f"serving {url} ({lock}) with model {classifier.contract.version}; audit log {settings.db}; "
-             f"films in {settings.data}; Ctrl-C stops")
+        rule = f"site profile {point.profile}" if point.source == "site" else "the model's"
+        _say(f"serving {url} ({lock}) with model {classifier.contract.version}, threshold "
+             f"{point.threshold:g} ({rule}); audit log {settings.db}; films in {settings.data}; Ctrl-C stops")
 
     try:
         run_server(service, settings, threads=server_threads, announce=announce)

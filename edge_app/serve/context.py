@@ -31,6 +31,8 @@ class Settings:
     max_upload_bytes: int
     with_ids: bool = False
     password_hash: str | None = None
+    #: :func:`edge_app.site_profile.describe_active`: the profile in use, or why none is.
+    site: dict | None = None
 
 
 @dataclass

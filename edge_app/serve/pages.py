@@ -26,10 +26,31 @@ pages = Blueprint("pages", __name__)
 MAX_BATCH = 200
 
 
-def _score_bar(entry: LogEntry, contract) -> dict:
+def _band(result) -> tuple[float, float] | None:
+    """The uncertain band a result was decided with, as far as this server knows it: its own
+    operating point's, or the model's for a result decided at the model's threshold."""
+    c = clinic()
+    point = c.service.point
+    if (result.threshold_source, result.threshold, result.site_profile) == (point.source, point.threshold, point.profile):
+        return point.band
+    if result.threshold_source in ("model", None) and result.threshold == c.contract.threshold:
+        return c.contract.uncertain_band
+    return None  # decided elsewhere (another site profile, a --threshold run): not known here
+
+
+def _threshold_source(result) -> str:
+    if result.threshold_source == "site":
+        return f"this site's calibration (site profile {result.site_profile})"
+    if result.threshold_source == "option":
+        return "set for one run (--threshold)"
+    if result.threshold_source == "model" or result.threshold == clinic().contract.threshold:
+        return "the model's own (chosen on validation)"
+    return "not recorded"
+
+
+def _score_bar(entry: LogEntry, band: tuple[float, float] | None) -> dict:
     """Positions (0-100) for the score bar: the score, the threshold, the uncertain band."""
-    threshold = entry.result.threshold or contract.threshold
-    band = contract.uncertain_band
+    threshold = entry.result.threshold or clinic().service.point.threshold
     return {
         "score": entry.result.score,
         "threshold": round(100 * threshold, 1),
@@ -108,6 +129,7 @@ def screened():
 def result(sha256: str):
     c = clinic()
     entry = entry_or_404(sha256)
+    band = _band(entry.result)
     return render_template(
         "result.html",
         entry=entry,
@@ -115,9 +137,9 @@ def result(sha256: str):
         name=worklist.shown_name(entry),
         line=_line(entry),
         category=worklist.category(entry, c.positive),
-        bar=_score_bar(entry, c.contract),
-        band=c.contract.uncertain_band,
-        contract_threshold=c.contract.threshold,
+        bar=_score_bar(entry, band),
+        band=band,
+        threshold_source=_threshold_source(entry.result),
         screened_at=local_time(entry.created_at).replace("T", " ")[:16],
         has_view=c.service.store.view_path(sha256).is_file(),
         has_heatmap=_heatmap_file(entry) is not None,
@@ -189,7 +211,8 @@ def about():
         metadata=c.contract.raw,
         runtime=c.service.classifier.runtime,
         model_path=c.service.classifier.model_path,
-        site_profile=c.contract.raw.get("site_profile"),
+        site=c.settings.site or {},
+        point=c.service.point,
         settings=c.settings,
         disk_free_gb=usage.free / 1e9,
         disk_total_gb=usage.total / 1e9,

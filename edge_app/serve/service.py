@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 from edge_app.audit_log import AuditLog, LogEntry, record_screening
 from edge_app.classifier import Classifier
+from edge_app.operating_point import OperatingPoint
 from edge_app.results import Result
 from edge_app.screening import Screener
 from edge_app.serve.storage import FilmStore, StoredFilm, ViewWriter
@@ -64,8 +65,11 @@ class ScreeningService:
         *,
         gate: bool = True,
         with_ids: bool = False,
+        point: OperatingPoint | None = None,
         on_warning=None,
     ):
+        """``point``: the threshold and band to decide with (a site profile's; default the
+        model's own), as ``predict --site`` and ``watch --site`` take it."""
         self.classifier = classifier
         self.store = store
         self.db_path = Path(db_path)
@@ -73,7 +77,10 @@ class ScreeningService:
         self.model_version = classifier.contract.version
         # The page's pictures come from the heatmap writer, which is handed the film as displayed.
         views = ViewWriter(store, self.model_version) if classifier.contract.heatmap is not None else None
-        self.screener = Screener(classifier, on_warning=on_warning, gate=gate, with_ids=with_ids, heatmaps=views)
+        self.screener = Screener(
+            classifier, on_warning=on_warning, gate=gate, with_ids=with_ids, heatmaps=views, point=point
+        )
+        self.point = self.screener.point
         self._lock = threading.Lock()
         self._local = threading.local()
         AuditLog(self.db_path).close()  # fail at start, with the reason, if the log is unusable
