@@ -38,6 +38,8 @@ The modules, one concern each:
 - the command: :mod:`edge_app.cli` (the app: predict, info, bench), :mod:`edge_app.watch_cli`
   (watch, history), :mod:`edge_app.calibrate_cli` (calibrate), :mod:`edge_app.cli_common` (what
   they share), :mod:`edge_app.bench`;
+- the DICOM node (``dicom-node``, the ``[dicom-node]`` extra): :mod:`edge_app.dicom_node`, a
+  subpackage that receives films over the network and screens them with the calls above.
 - the web page: :mod:`edge_app.serve` (``pneumoscan serve``, the ``[serve]`` extra; imports
   Flask only when the command runs).
 

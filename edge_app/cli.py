@@ -6,6 +6,7 @@
 - ``bench``    -> :mod:`edge_app.bench`
 - ``watch``, ``history`` -> :mod:`edge_app.watch_cli` (registered on this app below)
 - ``calibrate`` -> :mod:`edge_app.calibrate_cli` (registered on this app below)
+- ``dicom-node`` -> :mod:`edge_app.dicom_node.cli` (the ``[dicom-node]`` extra; registered below)
 - ``serve``    -> :mod:`edge_app.serve.cli` (the ``[serve]`` extra: the clinic's web page)
 - options, errors, exit codes and model loading every command shares -> :mod:`edge_app.cli_common`
 
@@ -27,6 +28,7 @@ from typing import Annotated, Optional
 import typer
 
 from edge_app import calibrate_cli, watch_cli
+from edge_app.dicom_node import cli as dicom_node_cli
 from edge_app.serve import cli as serve_cli
 from edge_app.cli_common import (
     EXIT_FAILED_INPUTS,
@@ -306,6 +308,7 @@ def bench(
 app.command()(watch_cli.watch)
 app.command()(watch_cli.history)
 app.command()(calibrate_cli.calibrate)
+app.command("dicom-node")(dicom_node_cli.dicom_node)
 app.command()(serve_cli.serve)
 
 
