@@ -361,6 +361,21 @@ class AuditLog:
         """:meth:`rows` as :class:`LogEntry` records (each with its :class:`Result`)."""
         return [LogEntry.of(row) for row in self.rows(since)]
 
+    def find(self, sha256: str) -> list["LogEntry"]:
+        """Every row for this content (one per model version), newest first: what a page showing
+        one film looks up, without reading the whole log."""
+        try:
+            rows = [dict(row) for row in self._db.execute(
+                f"SELECT {', '.join(ROW_COLUMNS)}, extra FROM results WHERE sha256 = ? "
+                "ORDER BY created_at DESC, id DESC",
+                (sha256,),
+            )]
+        except sqlite3.Error as exc:
+            raise AuditLogError(_explain(self.path, exc)) from None
+        for row in rows:
+            row["extra"] = json.loads(row["extra"]) if row["extra"] else {}
+        return [LogEntry.of(row) for row in rows]
+
     def stored_result(self, sha256: str, model_version: str) -> Result | None:
         """The finished result recorded for this content under this model, or None."""
         row = self._db.execute(

@@ -7,6 +7,7 @@
 - ``watch``, ``history`` -> :mod:`edge_app.watch_cli` (registered on this app below)
 - ``calibrate`` -> :mod:`edge_app.calibrate_cli` (registered on this app below)
 - ``dicom-node`` -> :mod:`edge_app.dicom_node.cli` (the ``[dicom-node]`` extra; registered below)
+- ``serve``    -> :mod:`edge_app.serve.cli` (the ``[serve]`` extra: the clinic's web page)
 - options, errors, exit codes and model loading every command shares -> :mod:`edge_app.cli_common`
 
 Exit codes: 0 every input was screened, 1 some input could not be (the others still were),
@@ -28,6 +29,7 @@ import typer
 
 from edge_app import calibrate_cli, watch_cli
 from edge_app.dicom_node import cli as dicom_node_cli
+from edge_app.serve import cli as serve_cli
 from edge_app.cli_common import (
     EXIT_FAILED_INPUTS,
     EXIT_OK,  # noqa: F401 (the exit codes are documented here too)
@@ -307,6 +309,7 @@ app.command()(watch_cli.watch)
 app.command()(watch_cli.history)
 app.command()(calibrate_cli.calibrate)
 app.command("dicom-node")(dicom_node_cli.dicom_node)
+app.command()(serve_cli.serve)
 
 
 def main() -> None:
