@@ -1,0 +1,283 @@
+"""Data-parallel ``pneumoscan-train fit`` across processes and machines: Keras 3 on JAX.
+
+Why this way: Keras 3's ``model.fit`` under ``tf.distribute.MultiWorkerMirroredStrategy`` fails
+(keras-team/keras#20585), while ``keras.distribution`` on the JAX backend runs an ordinary
+``model.fit`` on our ``tf.data`` pipeline data-parallel: every process builds the same model from
+the same seed, Keras shards each global batch across the processes, XLA averages the gradients,
+and every process ends with the same weights. One machine keeps the TensorFlow backend.
+
+What each of the N processes does, in order:
+
+1. :func:`use_jax_backend` before anything imports Keras (Keras picks its backend at import);
+2. :func:`start` links the processes (:mod:`train.watchdog`, so a dead one ends the rest within
+   seconds), joins the JAX cluster with bounded timeouts, and sets ``DataParallel`` over every
+   process's devices;
+3. ``fit`` runs as on one machine, on the whole data set, with two differences made by
+   :meth:`Session.prepare_datasets`: it first checks that every process sees the same data and
+   settings, and it gives every batch the static size Keras needs to shard it (training drops
+   its last, partial batch; validation pads it with zero-weight images, so validation metrics
+   count every real image once and nothing else);
+4. every process saves its checkpoints to its own folder, because saving builds variables on the
+   global mesh and a save by process 0 alone waits forever for the others: process 0's folder is
+   the run folder, the others write to :meth:`Session.run_dir` (a temporary folder by default);
+5. :meth:`Session.finish` leaves the cluster together (a barrier) and clears the distribution;
+   process 0 then picks the threshold, evaluates and writes the run folder's metrics alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from train.data import DataError
+
+#: Keras's own variables for the same settings (see ``keras.distribution.initialize``).
+ENV_ADDRESSES = "KERAS_DISTRIBUTION_JOB_ADDRESSES"
+ENV_NUM_PROCESSES = "KERAS_DISTRIBUTION_NUM_PROCESSES"
+ENV_PROCESS_ID = "KERAS_DISTRIBUTION_PROCESS_ID"
+
+JOIN_TIMEOUT_SECONDS = 300
+SHUTDOWN_TIMEOUT_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where process 0 listens, how many processes there are, and which one this is."""
+
+    coordinator: str  # HOST:PORT of process 0 (JAX's coordinator; the watchdog uses PORT + 1)
+    num_processes: int
+    process_id: int
+
+    @property
+    def is_chief(self) -> bool:
+        return self.process_id == 0
+
+    @property
+    def host(self) -> str:
+        return self.coordinator.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.coordinator.rsplit(":", 1)[1])
+
+    @classmethod
+    def from_options(
+        cls, coordinator: str | None, num_processes: int | None, process_id: int | None
+    ) -> "Cluster | None":
+        """The cluster the options (or Keras's environment variables) describe; None for one process.
+
+        ``coordinator`` may also be Keras's comma-separated list of every process's address; the
+        first one is process 0's.
+        """
+        if num_processes is None:
+            if coordinator or process_id is not None:
+                raise DataError("--coordinator and --process-id need --num-processes N")
+            return None
+        if num_processes < 1:
+            raise DataError(f"--num-processes must be at least 1, got {num_processes}")
+        if num_processes == 1:
+            return None
+        if not coordinator:
+            raise DataError("--num-processes needs --coordinator HOST:PORT (process 0's address)")
+        addresses = [a.strip() for a in coordinator.split(",") if a.strip()]
+        if len(addresses) > 1 and len(addresses) != num_processes:
+            raise DataError(f"{len(addresses)} addresses given for {num_processes} processes")
+        first = addresses[0]
+        host, sep, port = first.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65535:
+            raise DataError(f"--coordinator must be HOST:PORT, got {first!r}")
+        if process_id is None:
+            raise DataError("--num-processes needs --process-id I (0 on the coordinator, 1..N-1 elsewhere)")
+        if not 0 <= process_id < num_processes:
+            raise DataError(f"--process-id must be in 0..{num_processes - 1}, got {process_id}")
+        return cls(first, num_processes, process_id)
+
+    def check_batch_size(self, batch_size: int) -> None:
+        """Each process takes an equal share of every global batch."""
+        if batch_size % self.num_processes:
+            raise DataError(
+                f"--batch-size {batch_size} (the global batch) must be divisible by "
+                f"--num-processes {self.num_processes}"
+            )
+
+
+def use_jax_backend(log=print) -> None:
+    """Select Keras's JAX backend; must run before anything imports Keras."""
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != "jax":
+            raise DataError(
+                f"Keras was already imported with the {keras.backend.backend()} backend; "
+                "multi-process training needs JAX (set KERAS_BACKEND=jax before starting)"
+            )
+        return
+    previous = os.environ.get("KERAS_BACKEND")
+    if previous and previous != "jax":
+        log(f"note: KERAS_BACKEND={previous} ignored: multi-process training runs on the JAX backend")
+    os.environ["KERAS_BACKEND"] = "jax"
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        raise DataError("multi-process training needs JAX: pip install 'pneumoscan[train-dist]'") from None
+
+
+def _digest(value) -> bytes:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).digest()
+
+
+class Session:
+    """This process's part in a distributed fit (see the module docstring for the steps)."""
+
+    def __init__(self, cluster: Cluster, watchdog, scratch: Path | None, own_scratch: bool, log=print):
+        self.cluster = cluster
+        self.watchdog = watchdog
+        self._scratch = scratch
+        self._own_scratch = own_scratch
+        self._log = log
+        self._finished = False
+
+    @property
+    def is_chief(self) -> bool:
+        return self.cluster.is_chief
+
+    def run_dir(self, out: Path) -> Path:
+        """Where this process writes: the run folder on process 0, its own folder elsewhere."""
+        return Path(out) if self.is_chief else self._scratch
+
+    def check_same_everywhere(self, config) -> None:
+        """Refuse to train when the processes disagree on the data or the settings.
+
+        Each process reads the data itself: a host with another copy of the folder, or started
+        with another seed or batch size, would silently train on different batches (or hang on
+        a different number of them). Compared: the data fingerprint and class counts after the
+        split, and every setting except the data folder's path, which may differ between hosts.
+        """
+        import numpy as np
+        from jax.experimental import multihost_utils
+
+        data = config.extra.get("data", {})
+        seen = {key: data.get(key) for key in ("fingerprint", "train", "validation")}
+        seen["skipped_bad"] = len(data.get("skipped_bad", []))
+        settings = {k: v for k, v in config.to_dict().items() if k not in ("data", "extra")}
+        mine = np.frombuffer(_digest(seen) + _digest(settings), dtype=np.uint8)
+        everyone = np.asarray(multihost_utils.process_allgather(mine)).reshape(self.cluster.num_processes, -1)
+        for pid, theirs in enumerate(everyone):
+            if not np.array_equal(theirs[:32], everyone[0][:32]):
+                raise DataError(
+                    f"process {pid} sees different data than process 0 (fingerprint or class counts "
+                    "differ): every host needs the same data folder"
+                )
+            if not np.array_equal(theirs[32:], everyone[0][32:]):
+                raise DataError(
+                    f"process {pid} was started with different settings than process 0: every "
+                    "process needs the same options (seed, batch size, image size, ...)"
+                )
+
+    def prepare_datasets(self, train, validation, config):
+        """Check the processes agree, then give every batch the static global size Keras shards.
+
+        Training drops its last, partial batch (fewer than ``batch_size`` images, a different
+        random subset each epoch): a shorter batch cannot be split evenly, and padding it would
+        change BatchNormalization's batch statistics. Validation pads its last batch with
+        zero-weight images instead, so AUC, accuracy and sensitivity count exactly the real
+        images (``val_loss`` is averaged over the padded count and reads slightly low).
+        """
+        import tensorflow as tf
+
+        self.check_same_everywhere(config)
+        size = config.batch_size
+
+        def full(*batch):
+            return tf.equal(tf.shape(tf.nest.flatten(batch)[0])[0], size)
+
+        def static(*batch):
+            return tuple(tf.ensure_shape(t, [size, *t.shape[1:]]) for t in batch)
+
+        def pad(*batch):
+            if len(batch) == 2:  # (images, labels): weigh every real image 1
+                batch = (*batch, tf.ones_like(batch[1], dtype=tf.float32))
+            missing = size - tf.shape(batch[0])[0]
+            padded = [tf.pad(t, [[0, missing]] + [[0, 0]] * (len(t.shape) - 1)) for t in batch]
+            return static(*padded)
+
+        return train.filter(full).map(static), validation.map(pad)
+
+    def finish(self) -> None:
+        """Leave the cluster together; afterwards this process computes alone.
+
+        ``jax.distributed.shutdown`` is a barrier: when it returns, every process has finished
+        its last collective step (the last checkpoint save), so nobody can be left waiting.
+        """
+        import jax
+        import keras
+
+        jax.distributed.shutdown()
+        self.watchdog.finish()
+        keras.distribution.set_distribution(None)
+        self._finished = True
+
+    def abort(self, reason: str, code: int) -> None:
+        """This process failed: tell the others and exit now (no JAX shutdown barrier to hang on)."""
+        if self._finished:
+            return
+        self.close()
+        self.watchdog.abort(reason, code)
+
+    def close(self) -> None:
+        if self._own_scratch and self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def start(
+    cluster: Cluster,
+    worker_out: Path | None = None,
+    join_timeout: float = JOIN_TIMEOUT_SECONDS,
+    log=print,
+) -> Session:
+    """Link the processes, join the JAX cluster and set data parallelism over all devices.
+
+    ``jax.distributed.initialize`` is what ``keras.distribution.initialize`` calls; it is called
+    here directly for its timeouts, so a missing process fails the start instead of hanging it.
+    """
+    from train.watchdog import Watchdog, WatchdogError
+
+    try:
+        watchdog = Watchdog.link(
+            cluster.host, cluster.port + 1, cluster.process_id, cluster.num_processes,
+            join_timeout=join_timeout, log=log,
+        )
+    except (WatchdogError, OSError) as exc:
+        raise DataError(f"process {cluster.process_id} could not join the cluster: {exc}") from None
+    import jax
+
+    jax.distributed.initialize(
+        coordinator_address=cluster.coordinator,
+        num_processes=cluster.num_processes,
+        process_id=cluster.process_id,
+        initialization_timeout=int(join_timeout),
+        shutdown_timeout_seconds=SHUTDOWN_TIMEOUT_SECONDS,
+    )
+    watchdog.trap_signals()  # after JAX has installed its SIGTERM handler
+
+    import keras
+
+    devices = keras.distribution.list_devices()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    scratch = None
+    if not cluster.is_chief:
+        if worker_out is not None:
+            scratch = Path(worker_out)
+        else:
+            scratch = Path(tempfile.mkdtemp(prefix=f"pneumoscan-process-{cluster.process_id}-"))
+    log(
+        f"process {cluster.process_id} of {cluster.num_processes}: data-parallel on "
+        f"{len(devices)} devices ({jax.local_device_count()} here), coordinator {cluster.coordinator}"
+    )
+    return Session(cluster, watchdog, scratch, own_scratch=worker_out is None, log=log)
