@@ -181,33 +181,9 @@ class Session:
                 )
 
     def prepare_datasets(self, train, validation, config):
-        """Check the processes agree, then give every batch the static global size Keras shards.
-
-        Training drops its last, partial batch (fewer than ``batch_size`` images, a different
-        random subset each epoch): a shorter batch cannot be split evenly, and padding it would
-        change BatchNormalization's batch statistics. Validation pads its last batch with
-        zero-weight images instead, so AUC, accuracy and sensitivity count exactly the real
-        images (``val_loss`` is averaged over the padded count and reads slightly low).
-        """
-        import tensorflow as tf
-
+        """Check that the processes agree, then make every batch shardable (see below)."""
         self.check_same_everywhere(config)
-        size = config.batch_size
-
-        def full(*batch):
-            return tf.equal(tf.shape(tf.nest.flatten(batch)[0])[0], size)
-
-        def static(*batch):
-            return tuple(tf.ensure_shape(t, [size, *t.shape[1:]]) for t in batch)
-
-        def pad(*batch):
-            if len(batch) == 2:  # (images, labels): weigh every real image 1
-                batch = (*batch, tf.ones_like(batch[1], dtype=tf.float32))
-            missing = size - tf.shape(batch[0])[0]
-            padded = [tf.pad(t, [[0, missing]] + [[0, 0]] * (len(t.shape) - 1)) for t in batch]
-            return static(*padded)
-
-        return train.filter(full).map(static), validation.map(pad)
+        return shardable_batches(train, validation, config.batch_size)
 
     def finish(self) -> None:
         """Leave the cluster together; afterwards this process computes alone.
@@ -233,6 +209,33 @@ class Session:
     def close(self) -> None:
         if self._own_scratch and self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def shardable_batches(train, validation, batch_size: int):
+    """Datasets whose every batch has the static global size Keras needs to split it evenly.
+
+    Training drops its last, partial batch (fewer than ``batch_size`` images, a different random
+    subset each epoch): a shorter batch cannot be split evenly, and padding it would change
+    BatchNormalization's batch statistics. Validation pads its last batch with zero-weight
+    images instead, so AUC, accuracy and sensitivity count exactly the real images
+    (``val_loss`` is averaged over the padded count, so it reads slightly low). Batches are
+    ``(images, labels)`` or ``(images, labels, weights)``.
+    """
+    import tensorflow as tf
+
+    def full(*batch):
+        return tf.equal(tf.shape(batch[0])[0], batch_size)
+
+    def static(*batch):
+        return tuple(tf.ensure_shape(t, [batch_size, *t.shape[1:]]) for t in batch)
+
+    def pad(*batch):
+        if len(batch) == 2:
+            batch = (*batch, tf.ones_like(batch[1], dtype=tf.float32))
+        missing = batch_size - tf.shape(batch[0])[0]
+        return static(*(tf.pad(t, [[0, missing]] + [[0, 0]] * (len(t.shape) - 1)) for t in batch))
+
+    return train.filter(full).map(static), validation.map(pad)
 
 
 def start(

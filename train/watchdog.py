@@ -15,7 +15,8 @@ JAX coordinator (its port + 1):
 
 Every process prints one line saying which process stopped and why, then exits with
 :data:`EXIT_PEER_STOPPED` (or the code of its own error). The protocol is one text line per
-message: ``hello ID``, ``beat``, ``done``, ``fail REASON``.
+message: ``hello ID``, ``beat``, ``done``, ``fail REASON`` (a whole sentence naming the process
+that stopped, which process 0 passes on unchanged).
 """
 
 from __future__ import annotations
@@ -120,11 +121,17 @@ class Watchdog:
                 except socket.timeout:
                     continue
                 sock.settimeout(max(1.0, min(10.0, left)))
-                try:
-                    hello = sock.makefile("rb").readline().decode(errors="replace").split()
+                received = b""
+                try:  # byte-exact: whatever follows the hello line (a "fail") must not be lost
+                    while b"\n" not in received and len(received) < 256:
+                        chunk = sock.recv(256)
+                        if not chunk:
+                            break
+                        received += chunk
                 except OSError:
-                    sock.close()
-                    continue
+                    pass
+                line, _, rest = received.partition(b"\n")
+                hello = line.decode(errors="replace").split()
                 if len(hello) != 2 or hello[0] != "hello" or not hello[1].isdigit():
                     sock.close()  # not one of ours (a port scanner, a stale client)
                     continue
@@ -134,7 +141,7 @@ class Watchdog:
                     sock.close()
                     continue
                 sock.settimeout(None)
-                peers[pid] = _Peer(pid, sock, str(address[0]).removeprefix("::ffff:"))
+                peers[pid] = _Peer(pid, sock, str(address[0]).removeprefix("::ffff:"), buffer=rest)
         finally:
             server.close()
         return list(peers.values())
@@ -220,39 +227,64 @@ class Watchdog:
             chunk = peer.sock.recv(4096)
         except OSError:
             chunk = b""
-        if not chunk:
-            name = self._name(peer.process_id)
-            self._peers.pop(peer.process_id, None)
-            if self._finished.is_set():
-                return
-            self._stop(f"{name} stopped without finishing (killed or crashed)")
-            return
         peer.last_seen = time.monotonic()
         peer.buffer += chunk
-        while b"\n" in peer.buffer:
+        while b"\n" in peer.buffer:  # a last word is read before the hang-up that follows it
             line, peer.buffer = peer.buffer.split(b"\n", 1)
             word, _, rest = line.decode(errors="replace").partition(" ")
             if word == "done":
                 self._peers.pop(peer.process_id, None)
                 peer.sock.close()
                 return
-            if word == "fail":
-                reason = rest if peer.process_id == 0 else f"process {peer.process_id} failed: {rest}"
-                self._stop(reason)
+            if word == "fail":  # the reason names the process that stopped
+                self._stop(rest)
                 return
+        if not chunk:
+            name = self._name(peer.process_id)
+            self._peers.pop(peer.process_id, None)
+            if not self._finished.is_set():
+                self._stop(f"{name} stopped without finishing (killed or crashed)")
 
     def _stop(self, reason: str, own: bool = False, code: int = EXIT_PEER_STOPPED) -> None:
         """Tell the others why, say it once here, and end this process at once."""
         if self._finished.is_set():
             return
         self._finished.set()
-        for peer in list(self._peers.values()):
-            _send(peer.sock, f"fail {reason}")
+        self._last_word(f"fail {reason}")
         ending = "stopping" if own else f"ending process {self.process_id} too"
         self._log(f"error: distributed training stopped: {reason}; {ending}")
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+    def _last_word(self, line: str, linger: float = 1.0) -> None:
+        """Send ``line`` to every peer so that it arrives before this process is gone.
+
+        Closing a socket with unread data in it sends a reset, which can make the peer drop the
+        line unread; so half-close, and read until each peer hangs up (it exits on reading the
+        line) or ``linger`` seconds pass.
+        """
+        socks = []
+        for peer in list(self._peers.values()):
+            _send(peer.sock, line)
+            try:
+                peer.sock.shutdown(socket.SHUT_WR)
+                socks.append(peer.sock)
+            except OSError:
+                pass
+        deadline = time.monotonic() + linger
+        while socks and time.monotonic() < deadline:
+            try:
+                readable, _, _ = select.select(socks, [], [], max(0.0, deadline - time.monotonic()))
+            except (OSError, ValueError):
+                return
+            for sock in readable:
+                try:
+                    data = sock.recv(4096)
+                except OSError:
+                    data = b""
+                if not data:
+                    socks.remove(sock)
 
     # -- the ways out -------------------------------------------------------------------------
 
@@ -261,8 +293,7 @@ class Watchdog:
         if self._finished.is_set():
             os._exit(code)
         self._finished.set()
-        for peer in list(self._peers.values()):
-            _send(peer.sock, f"fail {reason}" if self.process_id else f"process 0 failed: {reason}")
+        self._last_word(f"fail process {self.process_id} failed: {reason}")
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
