@@ -276,3 +276,26 @@ def test_stopped_worker_ends_the_other_within_seconds(tmp_path):
     assert "error: distributed training stopped: process 1 received SIGTERM; ending process 0 too" in coordinator
     assert "Traceback" not in coordinator + worker
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_processes_with_different_settings_are_refused_before_training(tmp_path):
+    """Same seed everywhere is checked, not only documented: each process compares with process 0."""
+    pytest.importorskip("jax")
+    data = write_dataset(tmp_path / "data", per_class=28, size=64)
+    first, second = cluster_commands(data, tmp_path / "run", tmp_path)
+    processes = [
+        subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment())
+        for c in (first, [*second, "--seed", "8"])
+    ]
+    try:
+        outputs = [p.communicate(timeout=240)[0] for p in processes]
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+    assert all(p.returncode != 0 for p in processes)
+    for output in outputs:
+        assert "process 1 was started with different settings than process 0" in output
+        assert "Traceback" not in output and "Epoch 1/" not in output
+    assert not (tmp_path / "run" / "metrics.json").exists()

@@ -169,15 +169,16 @@ class Session:
         mine = np.frombuffer(_digest(seen) + _digest(settings), dtype=np.uint8)
         everyone = np.asarray(multihost_utils.process_allgather(mine)).reshape(self.cluster.num_processes, -1)
         for pid, theirs in enumerate(everyone):
-            if not np.array_equal(theirs[:32], everyone[0][:32]):
-                raise DataError(
-                    f"process {pid} sees different data than process 0 (fingerprint or class counts "
-                    "differ): every host needs the same data folder"
-                )
+            # Settings first: another seed also splits the same data differently.
             if not np.array_equal(theirs[32:], everyone[0][32:]):
                 raise DataError(
                     f"process {pid} was started with different settings than process 0: every "
                     "process needs the same options (seed, batch size, image size, ...)"
+                )
+            if not np.array_equal(theirs[:32], everyone[0][:32]):
+                raise DataError(
+                    f"process {pid} sees different data than process 0 (fingerprint or class counts "
+                    "differ): every host needs the same data folder"
                 )
 
     def prepare_datasets(self, train, validation, config):
