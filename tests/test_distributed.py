@@ -40,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 # 28 films a class: 36 train (3 full batches of 12) and 20 validation (a padded last batch).
 FIT = [
     "--image-size", "64", "--epochs", "2", "--batch-size", "12", "--filters", "4,8,8,8,8",
-    "--dense-units", "8", "--validation-fraction", "0.3", "--seed", "7",
+    "--dense-units", "8", "--validation-fraction", "0.3", "--seed", "42",
 ]
 RUN_FILES = {
     "model.keras", "config.json", "split.json", "history.csv", "metrics.json", "training_curves.png",
@@ -120,6 +120,34 @@ def test_batches_are_made_shardable():
     weights = np.concatenate([w.numpy() for _, _, w in batches])
     assert images_seen[weights == 1].tolist() == list(range(1, 21))
     assert weights.sum() == 20 and not images_seen[weights == 0].any()
+
+
+def test_metrics_skip_the_padding_and_the_checkpoint_loads_anywhere(tmp_path):
+    """Keras weighs only ``weighted_metrics``: without skip_padding, padding would count."""
+    tf = pytest.importorskip("tensorflow")
+    import keras
+
+    from train.distributed import shardable_batches, skip_padding
+
+    rng = np.random.default_rng(0)
+    images = rng.random((20, 4)).astype(np.float32)
+    labels = (images[:, 0] > 0.5).astype(np.float32)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy", metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")])
+    plain = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+    _, padded = shardable_batches(plain, plain, 8)
+    expected = model.evaluate(plain, verbose=0, return_dict=True)
+    assert model.evaluate(padded, verbose=0, return_dict=True)["accuracy"] != expected["accuracy"]
+
+    skip_padding(model)
+    got = model.evaluate(padded, verbose=0, return_dict=True)
+    assert got["accuracy"] == pytest.approx(expected["accuracy"], abs=1e-6)
+    assert got["auc"] == pytest.approx(expected["auc"], abs=1e-6)
+    history = model.fit(plain, validation_data=padded, epochs=1, verbose=0).history
+    assert {"accuracy", "auc", "val_accuracy", "val_auc"} <= set(history)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.models.load_model(tmp_path / "m.keras")  # no custom class was recorded
+    assert [m.name for m in reloaded.metrics][-1] == "compile_metrics"
 
 
 # -- real processes ----------------------------------------------------------------------------
@@ -208,8 +236,14 @@ def test_two_processes_train_one_model_like_one_process(tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["extra"]["distributed"] == {"num_processes": 2}
     assert config["extra"]["keras_backend"] == "jax"
-    with open(run / "history.csv") as f:
-        assert len(list(csv.DictReader(f))) == 2
+    histories = []
+    for folder in (run, single):
+        with open(folder / "history.csv") as f:
+            histories.append(list(csv.DictReader(f)))
+    assert len(histories[0]) == 2
+    for mine_, alone_ in zip(*histories):  # validation counted over the same 20 real films
+        for key in ("accuracy", "auc", "val_accuracy", "val_auc", "val_sensitivity"):
+            assert float(mine_[key]) == pytest.approx(float(alone_[key]), abs=1e-3), key
 
     mine, theirs, alone = weights(run / "model.keras"), weights(worker / "model.keras"), weights(single / "model.keras")
     assert max_difference(mine, theirs) <= BETWEEN_PROCESSES
@@ -254,7 +288,7 @@ def test_stopped_worker_ends_the_other_within_seconds(tmp_path):
     readers = [read_lines_into(p.stdout, out) for p, out in zip(processes, lines)]
     try:
         deadline = time.monotonic() + 240
-        while not any(line.startswith("Epoch 2/") for line in lines[1]):  # training, past compilation
+        while not any(line.startswith("Epoch 1/") for line in lines[1]):  # fit() has begun
             assert time.monotonic() < deadline, "".join(lines[1])[-3000:]
             assert processes[1].poll() is None, "".join(lines[1])[-3000:]
             time.sleep(0.2)

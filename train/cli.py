@@ -87,6 +87,7 @@ def fit_command(
             from train.distributed import start
 
             session = start(cluster, worker_out, log=log)
+            session.check_same_settings(config)
             config.extra["distributed"] = {"num_processes": cluster.num_processes}
         from train.fit import fit
 

@@ -12,11 +12,11 @@ What each of the N processes does, in order:
 2. :func:`start` links the processes (:mod:`train.watchdog`, so a dead one ends the rest within
    seconds), joins the JAX cluster with bounded timeouts, and sets ``DataParallel`` over every
    process's devices;
-3. ``fit`` runs as on one machine, on the whole data set, with two differences made by
-   :meth:`Session.prepare_datasets`: it first checks that every process sees the same data and
-   settings, and it gives every batch the static size Keras needs to shard it (training drops
-   its last, partial batch; validation pads it with zero-weight images, so validation metrics
-   count every real image once and nothing else);
+3. ``fit`` runs as on one machine, on the whole data set, with the differences made by
+   :meth:`Session.prepare`: it checks that every process read the same data (the settings
+   were compared before: :meth:`Session.check_same_settings`), and it gives every batch the static size Keras needs to shard it (training drops
+   its last, partial batch; validation pads it with zero-weight images, which the metrics are
+   made to skip, so they count every real image once and nothing else);
 4. every process saves its checkpoints to its own folder, because saving builds variables on the
    global mesh and a save by process 0 alone waits forever for the others: process 0's folder is
    the run folder, the others write to :meth:`Session.run_dir` (a temporary folder by default);
@@ -151,39 +151,43 @@ class Session:
         """Where this process writes: the run folder on process 0, its own folder elsewhere."""
         return Path(out) if self.is_chief else self._scratch
 
-    def check_same_everywhere(self, config) -> None:
-        """Refuse to train when the processes disagree on the data or the settings.
-
-        Each process reads the data itself: a host with another copy of the folder, or started
-        with another seed or batch size, would silently train on different batches (or hang on
-        a different number of them). Compared: the data fingerprint and class counts after the
-        split, and every setting except the data folder's path, which may differ between hosts.
-        """
+    def _agree(self, what, complaint: str) -> None:
+        """Raise ``DataError(complaint)`` naming the first process whose ``what`` differs from process 0's."""
         import numpy as np
         from jax.experimental import multihost_utils
 
+        mine = np.frombuffer(_digest(what), dtype=np.uint8)
+        everyone = np.asarray(multihost_utils.process_allgather(mine)).reshape(self.cluster.num_processes, -1)
+        for pid, theirs in enumerate(everyone):
+            if not np.array_equal(theirs, everyone[0]):
+                raise DataError(f"process {pid} {complaint}")
+
+    def check_same_settings(self, config) -> None:
+        """Refuse to start when the processes were given different options (the data path aside).
+
+        Each process builds the model and shuffles, augments and splits the data itself, from
+        the seed and the settings: any difference would train different models, or hang.
+        """
+        settings = {k: v for k, v in config.to_dict().items() if k not in ("data", "extra")}
+        self._agree(
+            settings,
+            "was started with different settings than process 0: every process needs the same "
+            "options (seed, batch size, image size, ...)",
+        )
+
+    def check_same_data(self, config) -> None:
+        """Refuse to train when the processes read different data: the data fingerprint and the
+        class counts after the split must match (the folder's path may differ between hosts)."""
         data = config.extra.get("data", {})
         seen = {key: data.get(key) for key in ("fingerprint", "train", "validation")}
         seen["skipped_bad"] = len(data.get("skipped_bad", []))
-        settings = {k: v for k, v in config.to_dict().items() if k not in ("data", "extra")}
-        mine = np.frombuffer(_digest(seen) + _digest(settings), dtype=np.uint8)
-        everyone = np.asarray(multihost_utils.process_allgather(mine)).reshape(self.cluster.num_processes, -1)
-        for pid, theirs in enumerate(everyone):
-            # Settings first: another seed also splits the same data differently.
-            if not np.array_equal(theirs[32:], everyone[0][32:]):
-                raise DataError(
-                    f"process {pid} was started with different settings than process 0: every "
-                    "process needs the same options (seed, batch size, image size, ...)"
-                )
-            if not np.array_equal(theirs[:32], everyone[0][:32]):
-                raise DataError(
-                    f"process {pid} sees different data than process 0 (fingerprint or class counts "
-                    "differ): every host needs the same data folder"
-                )
+        self._agree(seen, "sees different data than process 0: every host needs the same data folder")
 
-    def prepare_datasets(self, train, validation, config):
-        """Check that the processes agree, then make every batch shardable (see below)."""
-        self.check_same_everywhere(config)
+    def prepare(self, model, train, validation, config):
+        """Check that the processes read the same data, make every batch shardable, and make
+        ``model``'s metrics count real images only (:func:`shardable_batches`, :func:`skip_padding`)."""
+        self.check_same_data(config)
+        skip_padding(model)
         return shardable_batches(train, validation, config.batch_size)
 
     def finish(self) -> None:
@@ -218,8 +222,8 @@ def shardable_batches(train, validation, batch_size: int):
     Training drops its last, partial batch (fewer than ``batch_size`` images, a different random
     subset each epoch): a shorter batch cannot be split evenly, and padding it would change
     BatchNormalization's batch statistics. Validation pads its last batch with zero-weight
-    images instead, so AUC, accuracy and sensitivity count exactly the real images
-    (``val_loss`` is averaged over the padded count, so it reads slightly low). Batches are
+    images instead; with :func:`skip_padding`, AUC, accuracy and sensitivity count exactly the
+    real images (``val_loss`` is averaged over the padded count, so it reads slightly low). Batches are
     ``(images, labels)`` or ``(images, labels, weights)``.
     """
     import tensorflow as tf
@@ -237,6 +241,44 @@ def shardable_batches(train, validation, batch_size: int):
         return static(*(tf.pad(t, [[0, missing]] + [[0, 0]] * (len(t.shape) - 1)) for t in batch))
 
     return train.filter(full).map(static), validation.map(pad)
+
+
+def skip_padding(model) -> None:
+    """Recompile ``model`` so that its metrics leave out the zero-weight padding images.
+
+    Keras passes sample weights only to ``weighted_metrics``, not to ``metrics``; here each
+    metric becomes a weighted one whose weight is ``weight > 0``: every real image counts once
+    (class weights included, exactly as in a one-process run) and padding not at all. The
+    checkpoints still record the model's ordinary compilation, so they load anywhere without
+    this module.
+    """
+    import keras
+    from keras import ops
+
+    class RealImagesOnly(keras.metrics.Metric):
+        def __init__(self, inner):
+            super().__init__(name=inner.name, dtype=inner.dtype)
+            self.inner = inner
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            if sample_weight is not None:
+                sample_weight = ops.cast(ops.greater(sample_weight, 0), self.inner.dtype)
+            return self.inner.update_state(y_true, y_pred, sample_weight=sample_weight)
+
+        def result(self):
+            return self.inner.result()
+
+        def reset_state(self):
+            self.inner.reset_state()
+
+    ordinary = model.get_compile_config()
+    metrics = [keras.metrics.deserialize(m) for m in ordinary.get("metrics") or []]
+    model.compile(
+        optimizer=model.optimizer,
+        loss=model.loss,
+        weighted_metrics=[RealImagesOnly(m) for m in metrics],
+    )
+    model.get_compile_config = lambda: ordinary  # what saving records
 
 
 def start(

@@ -141,7 +141,7 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     train_data = make_dataset(train_set.images, train_set.labels, config, training=True)
     val_data = make_dataset(val_set.images, val_set.labels, config, training=False)
     if session is not None:
-        train_data, val_data = session.prepare_datasets(train_data, val_data, config)
+        train_data, val_data = session.prepare(model, train_data, val_data, config)
     history = model.fit(
         train_data,
         validation_data=val_data,
