@@ -44,6 +44,7 @@ class TrainConfig:
     sensitivity_target: float = 0.97
     seed: int = 42
     skip_bad: bool = False
+    limit_per_class: int = 0  # 0: every image; N: the first N files of each class
     extra: dict = field(default_factory=dict)
 
     @property

@@ -21,6 +21,7 @@ from train.data import (
     DataError,
     drop_duplicates,
     fingerprint,
+    limit_per_class,
     scan,
     split_by_patient,
 )
@@ -38,7 +39,7 @@ def prepare_run_dir(out: Path, overwrite: bool) -> None:
 
 def gather(config: TrainConfig, log=print):
     """Scan, de-duplicate and split the data; returns (train, validation, report)."""
-    samples = scan(config.data, "train")
+    samples = limit_per_class(scan(config.data, "train"), config.limit_per_class)
     kept, dropped = drop_duplicates(samples)
     train, validation = split_by_patient(kept, config.validation_fraction, config.seed, config.split_order)
     # Kaggle's val/ (16 images) is too small to select models on; it only adds training data.
@@ -67,8 +68,12 @@ def gather(config: TrainConfig, log=print):
     return train, validation, report
 
 
-def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print) -> dict:
-    """Train per ``config`` into the run folder ``out``; returns the validation metrics."""
+def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print, session=None) -> dict:
+    """Train per ``config`` into the run folder ``out``; returns the validation metrics.
+
+    ``session`` (a :class:`train.distributed.Session`) makes this one of several data-parallel
+    processes: process 0 writes ``out``; the others train alongside it and return ``{}``.
+    """
     import keras
     import tensorflow as tf
 
@@ -92,7 +97,7 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
         def on_epoch_end(self, epoch, logs=None):
             self.seconds.append(time.perf_counter() - self._start)
 
-    out = Path(out)
+    out = Path(out) if session is None else session.run_dir(out)
     started = time.perf_counter()
     train_samples, val_samples, data_report = gather(config, log)
     prepare_run_dir(out, overwrite)
@@ -133,14 +138,22 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
         keras.callbacks.CSVLogger(out / "history.csv"),
         timer,
     ]
+    train_data = make_dataset(train_set.images, train_set.labels, config, training=True)
+    val_data = make_dataset(val_set.images, val_set.labels, config, training=False)
+    if session is not None:
+        train_data, val_data = session.prepare(model, train_data, val_data, config)
     history = model.fit(
-        make_dataset(train_set.images, train_set.labels, config, training=True),
-        validation_data=make_dataset(val_set.images, val_set.labels, config, training=False),
+        train_data,
+        validation_data=val_data,
         epochs=config.epochs,
         class_weight=class_weights(train_set.labels) if config.class_weights else None,
         callbacks=callbacks,
         verbose=1 if sys.stdout.isatty() else 2,
     )
+    if session is not None:
+        session.finish()  # every process has saved its checkpoint; process 0 goes on alone
+        if not session.is_chief:
+            return {}
     plot_history(history.history, out / "training_curves.png")
 
     best = keras.models.load_model(out / CHECKPOINT)
