@@ -39,8 +39,8 @@ from edge_app.preprocessing import (
     ModelInput,
     PreprocessSpec,
     check_dimensions,
-    check_file,
     measure_colourfulness,
+    open_regular,
     prepare_array,
 )
 
@@ -80,11 +80,12 @@ def is_dicom(path: str | Path) -> bool:
 
 
 def has_dicom_preamble(path: str | Path) -> bool:
-    """True if ``path`` starts with a 128-byte preamble and ``DICM`` (reads 132 bytes)."""
+    """True if ``path`` is a regular file that starts with a 128-byte preamble and ``DICM``
+    (reads 132 bytes; a named pipe or a device is never opened, see ``open_regular``)."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             head = fh.read(_PREAMBLE_SIZE + len(_MAGIC))
-    except OSError:
+    except (OSError, ImageError):
         return False
     return head[_PREAMBLE_SIZE:] == _MAGIC
 
@@ -149,34 +150,68 @@ def _quiet():
         logger.disabled = was_disabled
 
 
+class _Unnamed:
+    """A file pydicom reads as a buffer: without a ``name`` it never reopens the file by path."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def read(self, size: int = -1) -> bytes:
+        return self._handle.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
+    @property
+    def closed(self) -> bool:
+        return self._handle.closed
+
+    def close(self) -> None:
+        self._handle.close()
+
+
 def _open_dataset(path: Path):
     pydicom = _import_pydicom()
     from pydicom.errors import InvalidDicomError
 
-    check_file(path)
     kwargs = {"defer_size": _DEFER_SIZE}
+    # Kept open for the dataset's life: deferred values (the pixel data) are read from this very
+    # descriptor, never by opening the path again (it could be a named pipe by then).
+    handle = _Unnamed(open_regular(path))
     try:
         with _quiet():
             try:
-                ds = pydicom.dcmread(path, **kwargs)
+                ds = pydicom.dcmread(handle, **kwargs)
             except InvalidDicomError:
                 # No preamble: some older writers and PACS exports store the bare dataset. Accept
                 # it only if it parses into something image-like, so random bytes stay refused.
-                ds = pydicom.dcmread(path, force=True, **kwargs)
+                handle.seek(0)
+                ds = pydicom.dcmread(handle, force=True, **kwargs)
                 if "SOPClassUID" not in ds and not ("Rows" in ds and "Columns" in ds):
                     raise ImageError("not a DICOM file") from None
-    except ImageError:
-        raise
-    except OSError as exc:
-        raise ImageError(f"cannot read file: {exc.strerror or 'I/O error'}") from None
-    except Exception:
+    except BaseException as exc:
+        handle.close()
+        if isinstance(exc, ImageError) or not isinstance(exc, Exception):
+            raise
+        if isinstance(exc, OSError):
+            raise ImageError(f"cannot read file: {exc.strerror or 'I/O error'}") from None
         # pydicom's messages may quote header bytes; say only what went wrong.
         raise ImageError("not a DICOM file, or its header is corrupt") from None
-    return ds
+    return ds, handle
 
 
 def _read(path: str | Path):
-    ds = _open_dataset(Path(path))
+    ds, handle = _open_dataset(Path(path))
+    try:
+        return _read_pixels(ds)
+    finally:
+        handle.close()
+
+
+def _read_pixels(ds):
     try:
         with _quiet():
             _check_header(ds)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_app.decoding import is_decodable
-from edge_app.preprocessing import is_image_name
+from edge_app.preprocessing import ImageError, check_file, is_image_name
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,17 @@ DICOMDIR = "DICOMDIR"
 
 
 def walk_images(folder: str | os.PathLike) -> tuple[list[str], list[PathItem]]:
-    """Supported images under ``folder`` (sorted) and errors for sub-folders that can't be read.
+    """Supported images under ``folder`` (sorted) and errors for sub-folders that can't be read
+    and for entries that are not regular files.
 
     The files :func:`expand_paths` takes from a folder, as paths joined onto ``folder``, without
     its de-duplication: that resolves every file's real path, which costs several times the walk
     itself, so a caller that lists a folder often (``watch``) uses this instead. A missing or
     unreadable ``folder`` is an error item, never an exception.
+
+    Every entry is ``stat``-ed before anything opens it: a named pipe, socket or device in the
+    folder becomes an error item ("not a regular file"), because opening a pipe to sniff it for
+    DICOM would block the whole batch until someone writes to it.
 
     Hidden files and folders are skipped: a Mac writes a ``._name.jpeg`` resource fork next to
     every image it copies to a USB stick, and those are not images. Files without an image
@@ -73,6 +78,16 @@ def walk_images(folder: str | os.PathLike) -> tuple[list[str], list[PathItem]]:
             if name.startswith(".") or name.upper() == DICOMDIR:
                 continue
             path = os.path.join(root, name)
+            try:
+                check_file(path)
+            except ImageError as exc:
+                if str(exc).startswith("not a regular file"):
+                    errors.append(PathItem(path, str(exc)))
+                    continue
+                # an empty or unreadable image still gets its result (the decoder says why)
+                if is_image_name(name):
+                    found.append(path)
+                continue
             if is_image_name(name) or is_decodable(path):
                 found.append(path)
     return sorted(found), errors
@@ -104,6 +119,13 @@ def expand_paths(paths: list[str | os.PathLike]) -> list[PathItem]:
             for error in errors:
                 add(error)
         elif path.exists():
+            # A named pipe given by name is refused here, by ``stat``, before anything opens it.
+            try:
+                check_file(path)
+            except ImageError as exc:
+                if str(exc).startswith("not a regular file"):
+                    add(PathItem(str(path), str(exc)), os.path.realpath(path))
+                    continue
             add(PathItem(str(path)), os.path.realpath(path))
         elif path.is_symlink():
             add(PathItem(str(path), "broken link (its target does not exist)"))

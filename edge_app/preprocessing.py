@@ -22,6 +22,8 @@ Errors are :class:`ImageError` with a short reason a person can act on; callers 
 
 from __future__ import annotations
 
+import os
+import stat
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -117,18 +119,23 @@ class PreprocessSpec:
 
 def open_image(path: str | Path) -> Image.Image:
     """Open ``path`` and check it is a decodable image of sane size, without decoding it all."""
-    path = Path(path)
-    check_file(path)
+    handle = open_regular(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            image = Image.open(handle)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        handle.close()
         raise ImageError(f"image too large (limit {MAX_PIXELS // 1_000_000} megapixels)") from None
     except UnidentifiedImageError:
+        handle.close()
         raise ImageError("not an image Pillow can read (JPEG or PNG expected)") from None
     except OSError as exc:
+        handle.close()
         raise ImageError(f"cannot read file: {exc.strerror or exc}") from None
+    except BaseException:
+        handle.close()
+        raise
     try:
         check_dimensions(image.size)
     except ImageError:
@@ -137,15 +144,63 @@ def open_image(path: str | Path) -> Image.Image:
     return image
 
 
-def check_file(path: str | Path) -> None:
-    """Refuse, before any decoder sees it, a path that is missing, a folder or an empty file."""
-    path = Path(path)
-    if not path.exists():
-        raise ImageError("file not found")
-    if path.is_dir():
-        raise ImageError("is a folder, not an image")
-    if path.stat().st_size == 0:
+def _not_regular(mode: int) -> str | None:
+    """Why a file of this ``st_mode`` must not be read as an image, or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, not an image"
+    if stat.S_ISFIFO(mode):
+        return "not a regular file (a named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "not a regular file (a socket)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "not a regular file (a device)"
+    return "not a regular file"
+
+
+def check_file(path: str | Path, *, allow_empty: bool = False) -> None:
+    """Refuse, before any decoder sees it, a path that is missing, not a regular file (a folder,
+    a named pipe, a socket, a device) or empty. Only ``stat`` is called: nothing is opened."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ImageError("file not found") from None
+    except OSError as exc:
+        raise ImageError(f"cannot read file: {exc.strerror or exc}") from None
+    reason = _not_regular(st.st_mode)
+    if reason is not None:
+        raise ImageError(reason)
+    if st.st_size == 0 and not allow_empty:
         raise ImageError("empty file")
+
+
+def open_regular(path: str | Path, *, allow_empty: bool = False):
+    """``path`` opened for binary reading, only if it is a non-empty regular file; else
+    :class:`ImageError` with the reason. The one way this package opens an input file.
+
+    Opening a named pipe blocks until someone writes to it, and reading a device may never end,
+    so the file is checked with ``stat`` first and then opened with ``O_NONBLOCK`` and checked
+    again on the open descriptor: a pipe swapped in between the two is refused, not waited on.
+    (``O_NONBLOCK`` changes nothing for a regular file's reads.)
+    """
+    check_file(path, allow_empty=allow_empty)
+
+    def opener(name, _flags):
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        reason = _not_regular(os.fstat(fd).st_mode)
+        if reason is not None:
+            os.close(fd)
+            raise ImageError(reason)
+        return fd
+
+    try:
+        # ``opener``: a real file object named by its path (Pillow and pydicom reopen by name)
+        return open(path, "rb", opener=opener)
+    except FileNotFoundError:
+        raise ImageError("file not found") from None
+    except OSError as exc:
+        raise ImageError(f"cannot read file: {exc.strerror or exc}") from None
 
 
 def check_dimensions(size: tuple[int, int]) -> None:

@@ -128,6 +128,9 @@ def watch(
                 stats = watcher.run(interval=interval, once=once)
             except AuditLogError as exc:
                 raise fail(str(exc)) from None
+            except KeyboardInterrupt:
+                _say("stopped before the current image was finished; it is screened at the next start")
+                raise typer.Exit(EXIT_FAILED_INPUTS) from None
     waiting = f", {len(stats.waiting)} still being written" if stats.waiting else ""
     _say(f"{stats.scored} screened, {stats.failed} could not be screened, {stats.skipped} already in the log{waiting}")
     if stats.failed and once:
