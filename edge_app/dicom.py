@@ -19,8 +19,13 @@ is what the training PNGs/JPEGs were exported from:
 :func:`edge_app.preprocessing.prepare_array` does the rest, so DICOM and PNG input share one
 resize and one intensity normalisation.
 
-Privacy: error messages never quote header values, pydicom's warnings (which can quote them) are
-silenced while reading, and :func:`dicom_info` returns patient identifiers only when asked.
+Privacy: no value read from a header reaches a result, an error, a warning or a log unless it is
+a patient identifier the caller asked for (``with_ids``). Errors name the problem, never the bytes
+("unsupported DICOM transfer syntax (not one of ...)"); the acquisition fields a result carries
+(:func:`dicom_info`) are kept only when they are one of the standard's defined terms (a Modality
+of ``"DX"``, not a stretched element spilling a patient's name); a transfer syntax is named only
+by pydicom's registry; pydicom's warnings and log records, which quote header values, are
+silenced while reading, and anything unexpected becomes a fixed message.
 """
 
 from __future__ import annotations
@@ -63,6 +68,24 @@ _SAFE_FIELDS = {
     "view_position": "ViewPosition",
     "photometric": "PhotometricInterpretation",
 }
+#: The values of :data:`_SAFE_FIELDS` a result may show (PS3.3 C.7.3.1.1.1, PS3.16 CID 4031,
+#: C.8.11.5, C.7.6.3.1.2): any other value, which could be anything a writer or an attacker put
+#: there, is reported as ``"other"``.
+_DEFINED_TERMS = {
+    "Modality": frozenset(
+        "CR DX RF XA MG CT MR US NM PT OT SC IO PX RG DG XC ES ECG DOC PR KO SR SEG REG".split()
+    ),
+    "BodyPartExamined": frozenset(
+        "CHEST THORAX LUNG ABDOMEN CHESTABDOMEN CHEST_TO_PELVIS NECK SHOULDER SPINE TSPINE "
+        "CSPINE LSPINE HEAD SKULL PELVIS HIP ARM HAND LEG KNEE FOOT WHOLEBODY HEART RIB CLAVICLE "
+        "STERNUM EXTREMITY".split()
+    ),
+    "ViewPosition": frozenset("AP PA LL RL LLD RLD LLO RLO LPO RPO LAO RAO LATERAL".split()),
+    "PhotometricInterpretation": frozenset(
+        ("MONOCHROME1", "MONOCHROME2", "RGB", "PALETTE COLOR", "YBR_FULL", "YBR_FULL_422",
+         "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420")
+    ),
+}
 #: Identifying fields, returned only with ``with_ids=True`` (the CLI's ``--with-ids``).
 _ID_FIELDS = {
     "patient_name": "PatientName",
@@ -93,6 +116,18 @@ def has_dicom_preamble(path: str | Path) -> bool:
 def prepare_dicom(
     path: str | Path, spec: PreprocessSpec, with_ids: bool = False, display_side: int | None = None
 ) -> ModelInput:
+    try:
+        with _quiet():
+            return _prepare_dicom(path, spec, with_ids, display_side)
+    except (ImageError, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - its text could quote a header value
+        raise ImageError(f"corrupt DICOM file ({type(exc).__name__})") from None
+
+
+def _prepare_dicom(
+    path: str | Path, spec: PreprocessSpec, with_ids: bool = False, display_side: int | None = None
+) -> ModelInput:
     """A single-frame DICOM file as :class:`~edge_app.preprocessing.ModelInput` (``kind``
     ``"dicom"``, its :func:`dicom_info` in ``info``), from one read of the file.
 
@@ -110,9 +145,9 @@ def dicom_info(dataset: Any, with_ids: bool = False) -> dict[str, Any]:
     """Fields for a result record from a pydicom ``Dataset``: acquisition fields always, patient
     identifiers only on request."""
     with _quiet():
-        info: dict[str, Any] = {key: _field(dataset, tag) for key, tag in _SAFE_FIELDS.items()}
+        info: dict[str, Any] = {key: _defined_term(dataset, tag) for key, tag in _SAFE_FIELDS.items()}
         bits = _field(dataset, "BitsStored")
-        info["bits_stored"] = int(bits) if bits and bits.isdigit() else None
+        info["bits_stored"] = int(bits) if bits and bits.isdigit() and 1 <= int(bits) <= 32 else None
         info["transfer_syntax"] = _syntax_name(dataset)
         if with_ids:
             info.update({key: _field(dataset, tag) for key, tag in _ID_FIELDS.items()})
@@ -240,9 +275,7 @@ def _check_header(ds) -> None:
     frames = ds.get("NumberOfFrames")
     frames = int(frames) if frames not in (None, "") else 1
     if frames > 1:
-        raise ImageError(
-            f"multi-frame DICOM ({frames} frames) is not supported: send one radiograph"
-        )
+        raise ImageError("multi-frame DICOM is not supported: send one radiograph")
     rows, columns = ds.get("Rows"), ds.get("Columns")
     if not rows or not columns:
         raise ImageError("DICOM header lacks the image size (Rows/Columns)")
@@ -271,9 +304,14 @@ def _decode(ds) -> np.ndarray:
         meta.TransferSyntaxUID = syntax
     name = _syntax_name(ds)
     try:
-        decoder = get_decoder(syntax)
+        decoder = get_decoder(syntax) if name is not None else None
     except NotImplementedError:
-        raise ImageError(f"unsupported DICOM transfer syntax: {name}") from None
+        decoder = None
+    if decoder is None:
+        named = f" {name}" if name else ""  # a registry name, never the header's own text
+        raise ImageError(
+            f"unsupported DICOM transfer syntax{named} (not one of: {', '.join(supported_syntaxes())})"
+        )
     if not decoder.is_available:
         raise ImageError(
             f"no decoder installed for DICOM transfer syntax {name}: "
@@ -304,7 +342,10 @@ def _to_grayscale(
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
     bits = int(ds.get("BitsStored") or ds.get("BitsAllocated") or 8)
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
-        raise ImageError(f"unsupported DICOM photometric interpretation {_text(photometric)}")
+        raise ImageError(
+            "unsupported DICOM photometric interpretation (not one of: MONOCHROME1, MONOCHROME2, "
+            "RGB, YBR_*, PALETTE COLOR)"
+        )
 
     values, low, high = _apply_modality(ds, pixels, bits)
     values, low, high = _apply_voi(ds, values, low, high)
@@ -414,12 +455,43 @@ def _voi_lut_table(ds) -> tuple[np.ndarray, int, int] | None:
 # --- header text -------------------------------------------------------------------------------
 
 
+def supported_syntaxes() -> list[str]:
+    """Names of the transfer syntaxes this installation can decode (pydicom's registry names)."""
+    from pydicom import uid as uids
+    from pydicom.pixels import get_decoder
+
+    names = []
+    for syntax in uids.AllTransferSyntaxes:
+        try:
+            if get_decoder(syntax).is_available:
+                names.append(syntax.name)
+        except NotImplementedError:
+            continue
+    return names
+
+
 def _syntax_name(ds) -> str | None:
+    """The registry name of the file's transfer syntax, or None: never the header's own text,
+    which for an unknown UID could be anything (a stretched element holding a patient's name)."""
+    from pydicom import uid as uids
+
     meta = getattr(ds, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
-    if syntax is None:
+    if syntax is None or str(syntax) not in uids.UID_dictionary:
         return None
-    return _text(getattr(syntax, "name", None) or syntax, limit=80)
+    if not uids.UID(str(syntax)).is_transfer_syntax:
+        return None
+    return uids.UID(str(syntax)).name
+
+
+def _defined_term(ds, keyword: str) -> str | None:
+    """``keyword``'s value if it is one of the standard's defined terms, ``"other"`` if it is
+    something else, None when absent."""
+    value = _field(ds, keyword)
+    if value is None:
+        return None
+    value = value.strip().upper()
+    return value if value in _DEFINED_TERMS[keyword] else "other"
 
 
 def _field(ds, keyword: str) -> str | None:
