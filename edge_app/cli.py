@@ -36,6 +36,7 @@ from edge_app.cli_common import (
     heatmap_option,
     load_model,
     make_screener,
+    say,
     threshold_callback,
     warn,
     with_ids_option,
@@ -220,11 +221,11 @@ def predict(
         typer.echo(text, nl=False)
     else:
         _write_output(output, text, force)
-        typer.echo(f"Wrote {len(results)} results to {output}.", err=True)
+        say(f"Wrote {len(results)} results to {output}.")
     if failed:
         if fmt is not OutputFormat.table or output is not None:
             for r in failed:  # the table shows them already; other formats are read by programs
-                typer.echo(f"{r.path}: {r.error}", err=True)
+                say(f"{r.path}: {r.error}")
         warn(f"{len(failed)} of {len(results)} inputs could not be screened")
         raise typer.Exit(EXIT_FAILED_INPUTS)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -55,6 +56,35 @@ MAX_PATH_WIDTH = 60
 
 DISCLAIMER = "A screening aid, not a diagnosis: a clinician decides."
 
+#: Characters a terminal or a table must never receive raw from an untrusted string: control
+#: characters (newline, carriage return, ESC starting an ANSI sequence, ...), and format
+#: characters such as the bidirectional overrides (U+202E would show ``gpj.exe`` as ``exe.jpg``)
+#: and zero-width ones; line and paragraph separators; lone surrogates.
+_UNPRINTABLE_CATEGORIES = ("Cc", "Cf", "Zl", "Zp", "Cs")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal and for a table row: every character that could move the
+    cursor, start an escape sequence, reorder the line or break it is shown as an escape
+    (``\\n``, ``\\x1b``, ``\\u202e``), and a backslash as ``\\\\`` so the result is unambiguous.
+
+    For file names and DICOM text (untrusted) in the table format and on stderr; JSON stays
+    exact (``json`` escapes these itself) and CSV quotes them (:func:`csv_text`).
+    """
+    out = []
+    for ch in str(text):
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch in _NAMED_ESCAPES:
+            out.append(_NAMED_ESCAPES[ch])
+        elif unicodedata.category(ch) in _UNPRINTABLE_CATEGORIES:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
 
 def summary_line(summary: Summary) -> str:
     images = "image" if summary.total == 1 else "images"
@@ -69,12 +99,14 @@ def summary_line(summary: Summary) -> str:
 
 
 def _path_width(paths: Sequence[str]) -> int:
-    return min(max(len(p) for p in paths), MAX_PATH_WIDTH)
+    return min(max(len(printable(p)) for p in paths), MAX_PATH_WIDTH)
 
 
 def _row(before: str, path: str, width: int, after: str) -> list[str]:
     """One table row; a path wider than its column goes on a line of its own, so the columns
-    after it stay aligned (a file name is never cut: it identifies the film)."""
+    after it stay aligned (a file name is never cut: it identifies the film). ``path`` and
+    ``after`` are escaped (:func:`printable`): a name holding a newline cannot forge a row."""
+    path, after = printable(path), printable(after)
     if len(path) <= width:
         return [f"{before}{path:<{width}}  {after}"]
     return [f"{before}{path}", f"{' ' * len(before)}{'':<{width}}  {after}"]
@@ -127,11 +159,18 @@ def csv_text(records: list[dict], columns: Sequence[str]) -> str:
     first, in order, then every other key any record has, sorted."""
     rows = [flatten(record) for record in records]
     extra = sorted({key for row in rows for key in row} - set(columns))
+    fields = [*columns, *extra]
+    return csv_line(fields) + "".join(csv_line([row.get(name) for name in fields]) for row in rows)
+
+
+def csv_line(values: Sequence) -> str:
+    """One CSV record ending in ``\\n``; a field holding a line break, a quote or a comma is
+    quoted. (Written with ``\\r\\n`` as the csv module's terminator, then ended in ``\\n``: with a
+    ``\\n`` terminator the module leaves a lone ``\\r`` unquoted, which a spreadsheet reads as a new
+    row, so a crafted file name could forge one.)"""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[*columns, *extra], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    csv.writer(buffer, lineterminator="\r\n").writerow(["" if v is None else v for v in values])
+    return buffer.getvalue()[:-2] + "\n"
 
 
 def format_csv(results: list[Result]) -> str:

@@ -25,6 +25,7 @@ from edge_app.cli_common import (
     ThreadsOption,
     db_option,
     fail,
+    say,
     heatmap_option,
     load_model,
     make_screener,
@@ -55,7 +56,7 @@ def parse_since(text: str) -> datetime:
 
 
 def _say(message: str) -> None:
-    typer.echo(f"pneumoscan: {message}", err=True)
+    say(f"pneumoscan: {message}")
 
 
 def watch(
@@ -103,8 +104,10 @@ def watch(
     classifier = load_model(model, threads)
 
     def report(event: str, path: str, detail: str) -> None:
+        from edge_app.formatting import printable
+
         stamp = datetime.now().isoformat(timespec="seconds")
-        typer.echo(f"{stamp}  {event:<8} {path}  {detail}", err=event == "warning")
+        typer.echo(printable(f"{stamp}  {event:<8} {path}  {detail}"), err=event == "warning")
 
     screener = make_screener(
         classifier,
