@@ -14,11 +14,13 @@ consumer reads: the classifier (input, outputs, heatmap output), the screener an
 from __future__ import annotations
 
 import json
+import math
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge_app.preprocessing import PreprocessSpec
+from edge_app.preprocessing import NORMALIZATIONS, PREPROCESSING_VERSION, PreprocessSpec
 
 METADATA_MEMBER = "metadata.json"
 FORMAT = "pneumoscan-model/1"
@@ -37,6 +39,15 @@ REQUIRED_KEYS = (
 )
 
 OUTPUT_KINDS = ("logit", "probability")
+
+#: The two labels, in this order (index 1 is what the score is the probability of): the device's
+#: words for a result ("signs of pneumonia likely") only make sense for exactly these.
+EXPECTED_LABELS = ("NORMAL", "PNEUMONIA")
+
+#: Input types a TFLite model here may take.
+INPUT_DTYPES = ("uint8", "int8", "float32")
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class ContractError(ValueError):
@@ -105,46 +116,79 @@ class ModelContract:
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelContract":
+        """Validate ``data`` as a schema (types, ranges, consistency with itself and with this
+        device's preprocessing) and parse it; any problem is one :class:`ContractError` line."""
+        try:
+            return cls._from_dict(data)
+        except ContractError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
+            # Whatever the schema checks below missed: still one line, never a traceback.
+            raise ContractError(f"model metadata is malformed ({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def _from_dict(cls, data: dict) -> "ModelContract":
+        if not isinstance(data, dict):
+            raise ContractError(f"model metadata must be a JSON object, not {_kind(data)}")
         missing = [key for key in REQUIRED_KEYS if key not in data]
         if missing:
             raise ContractError(f"model metadata lacks {', '.join(missing)}")
         if data["format"] != FORMAT:
-            raise ContractError(f"model metadata format {data['format']!r}, expected {FORMAT!r}")
-        labels = tuple(data["labels"])
-        if len(labels) != 2 or len(set(labels)) != 2:
-            raise ContractError(f"model metadata labels must be two distinct names, got {labels}")
+            raise ContractError(f"model metadata format {_show(data['format'])}, expected {FORMAT!r}")
+        labels = data["labels"]
+        if not isinstance(labels, list) or len(labels) != 2 or len(set(map(str, labels))) != 2:
+            raise ContractError(f"model metadata labels must be two distinct names, got {_show(labels)}")
+        if tuple(labels) != EXPECTED_LABELS:
+            raise ContractError(
+                f"model metadata labels {_show(labels)} are not {list(EXPECTED_LABELS)} in this order "
+                "(the score is P(PNEUMONIA))"
+            )
         if data["output"] not in OUTPUT_KINDS:
-            raise ContractError(f"model metadata output {data['output']!r} not in {OUTPUT_KINDS}")
+            raise ContractError(f"model metadata output {_show(data['output'])} not in {OUTPUT_KINDS}")
         try:
-            threshold = check_threshold(data["threshold"])
+            threshold = check_threshold(_number(data["threshold"], "threshold"))
         except (TypeError, ValueError) as exc:
             raise ContractError(f"model metadata threshold: {exc}") from None
-        try:
-            spec = PreprocessSpec.from_dict(data["preprocessing"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ContractError(f"model metadata preprocessing is invalid: {exc}") from None
-        if spec.image_size != int(data["image_size"]):
+        image_size = _integer(data["image_size"], "image_size", 16, 1024)
+        channels = _integer(data["channels"], "channels", 1, 1)  # preprocessing makes one gray channel
+        if data["input_dtype"] not in INPUT_DTYPES:
+            raise ContractError(f"model metadata input_dtype {_show(data['input_dtype'])} not in {INPUT_DTYPES}")
+        version = data["version"]
+        if not isinstance(version, str) or not version.strip() or len(version) > 100 or not version.isprintable():
+            raise ContractError("model metadata version must be a short non-empty line of text")
+        spec = _preprocessing(data["preprocessing"], data.get("preprocessing_id"))
+        if spec.image_size != image_size:
             raise ContractError(
-                f"model metadata image_size {data['image_size']} disagrees with its "
+                f"model metadata image_size {image_size} disagrees with its "
                 f"preprocessing ({spec.image_size})"
             )
         band = data.get("uncertain_band")
         if band is not None:
-            band = (float(band[0]), float(band[1]))
+            if not isinstance(band, list) or len(band) != 2:
+                raise ContractError(f"model metadata uncertain_band must be [low, high], got {_show(band)}")
+            band = (_number(band[0], "uncertain_band"), _number(band[1], "uncertain_band"))
+            if not 0.0 <= band[0] <= band[1] <= 1.0:
+                raise ContractError(f"model metadata uncertain_band {list(band)} is not 0 <= low <= high <= 1")
             if not band[0] <= threshold <= band[1]:
                 raise ContractError(f"uncertain_band {band} does not contain threshold {threshold}")
+        weights = data.get("weights_sha256")
+        if weights is not None and not (isinstance(weights, str) and _HEX64.fullmatch(weights)):
+            raise ContractError("model metadata weights_sha256 is not a SHA-256 hex digest")
+        gate = data.get("gate")
+        if gate is not None:
+            _check_gate(gate)
         return cls(
-            labels=labels,  # type: ignore[arg-type]
+            labels=tuple(labels),  # type: ignore[arg-type]
             preprocess=spec,
-            channels=int(data["channels"]),
-            input_dtype=str(data["input_dtype"]),
-            output=str(data["output"]),
+            channels=channels,
+            input_dtype=data["input_dtype"],
+            output=data["output"],
             threshold=threshold,
-            version=str(data["version"]),
+            version=version,
             uncertain_band=band,
             outputs=_outputs(data.get("outputs")),
-            gate=data.get("gate"),
-            weights_sha256=data.get("weights_sha256"),
+            gate=gate,
+            weights_sha256=weights,
             raw=dict(data),
         )
 
@@ -159,6 +203,97 @@ class ModelContract:
             raise ContractError(
                 f"model input type {dtype_name} contradicts its metadata {self.input_dtype}"
             )
+
+
+def _kind(value) -> str:
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false"}.get(type(value), type(value).__name__)
+
+
+def _show(value) -> str:
+    """A metadata value for an error message: short, one line (a model file is not trusted)."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _number(value, name: str) -> float:
+    """``value`` as a finite float; true/false, text and null are refused (``"abc"``, ``null``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ContractError(f"model metadata {name} must be a number, got {_show(value)}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ContractError(f"model metadata {name} must be finite, got {value}")
+    return value
+
+
+def _integer(value, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ContractError(f"model metadata {name} must be a whole number, got {_show(value)}")
+    if not low <= value <= high:
+        expected = f"{low}" if low == high else f"{low}..{high}"
+        raise ContractError(f"model metadata {name} must be {expected}, got {value}")
+    return value
+
+
+def _preprocessing(section, top_level_id) -> PreprocessSpec:
+    """The preprocessing section as a spec this device can reproduce exactly, or ContractError:
+    a known version, a known normalization, and an ``id`` (and ``preprocessing_id``) that names
+    the same steps, so that e.g. ``equalize`` under a ``percentile`` id is caught."""
+    if not isinstance(section, dict):
+        raise ContractError(f"model metadata preprocessing is invalid: must be an object, got {_show(section)}")
+    if section.get("normalization") not in NORMALIZATIONS:
+        raise ContractError(
+            f"model metadata preprocessing is invalid: normalization {_show(section.get('normalization'))} "
+            f"not in {NORMALIZATIONS}"
+        )
+    version = section.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version != PREPROCESSING_VERSION:
+        raise ContractError(
+            f"model metadata preprocessing is invalid: version {_show(version)} is not this device's "
+            f"preprocessing version {PREPROCESSING_VERSION} (update pneumoscan, or re-export the model)"
+        )
+    size = section.get("image_size")
+    if isinstance(size, bool) or not isinstance(size, int) or not 16 <= size <= 1024:
+        raise ContractError(f"model metadata preprocessing is invalid: image_size {_show(size)} is not 16..1024")
+    spec = PreprocessSpec(image_size=size, normalization=section["normalization"], version=version)
+    for name, given in (("preprocessing.id", section.get("id")), ("preprocessing_id", top_level_id)):
+        if given is not None and given != spec.id:
+            raise ContractError(
+                f"model metadata {name} {_show(given)} contradicts its preprocessing ({spec.id})"
+            )
+    return spec
+
+
+#: The numbers every feature of the input-gate statistics carries (see ``edge_app.gate.fit_gate``).
+_GATE_NUMBERS = ("low", "high", "q_low", "q_high", "median", "iqr")
+
+
+def _check_gate(gate) -> None:
+    """The input-gate section is well-formed: numbers where numbers belong, ordered ranges.
+
+    Which features it must have is :func:`edge_app.gate.stored_gate`'s check (it knows them);
+    here a malformed section is refused on load, not found out image by image.
+    """
+    where = "model metadata gate"
+    if not isinstance(gate, dict):
+        raise ContractError(f"{where} must be an object")
+    version = gate.get("features_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ContractError(f"{where}.features_version must be a whole number, got {_show(version)}")
+    most = gate.get("max_unusual")
+    if most is not None and (isinstance(most, bool) or not isinstance(most, int) or most < 0):
+        raise ContractError(f"{where}.max_unusual must be a whole number >= 0, got {_show(most)}")
+    features = gate.get("features")
+    if not isinstance(features, dict) or not features:
+        raise ContractError(f"{where}.features must be a non-empty object")
+    for name, limits in features.items():
+        if not isinstance(limits, dict):
+            raise ContractError(f"{where}.features.{_show(name)} must be an object")
+        missing = [key for key in _GATE_NUMBERS if key not in limits]
+        if missing:
+            raise ContractError(f"{where}.features.{name} lacks {', '.join(missing)}")
+        values = {key: _number(limits[key], f"gate.features.{name}.{key}") for key in _GATE_NUMBERS}
+        if not values["low"] <= values["q_low"] <= values["q_high"] <= values["high"] or values["iqr"] < 0:
+            raise ContractError(f"{where}.features.{name} is not ordered low <= q_low <= q_high <= high")
 
 
 def _outputs(described) -> dict[str, OutputSpec]:
@@ -188,15 +323,21 @@ def read_metadata(model_path: str | Path) -> dict:
     try:
         with zipfile.ZipFile(model_path) as archive:
             with archive.open(METADATA_MEMBER) as member:
-                return json.load(member)
+                return json.load(member, parse_constant=_no_constant)
     except FileNotFoundError:
         raise ContractError(f"model file not found: {model_path}") from None
     except (zipfile.BadZipFile, KeyError):
         raise ContractError(
             f"{model_path} carries no pneumoscan metadata (export it with pneumoscan-export)"
         ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ContractError(f"{model_path} has unreadable metadata: {exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ContractError(f"{model_path} has unreadable metadata: {str(exc).splitlines()[0][:100]}") from None
+    except (OSError, EOFError, NotImplementedError, RuntimeError) as exc:  # CRC, encryption, ...
+        raise ContractError(f"{model_path} has a damaged metadata archive ({type(exc).__name__})") from None
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def read_contract(model_path: str | Path) -> ModelContract:

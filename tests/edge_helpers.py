@@ -58,6 +58,18 @@ def model_flatbuffer(model: Path) -> bytes:
         return data[: archive.infolist()[0].header_offset]
 
 
+def model_with_metadata(path: Path, metadata, source: Path = TINY_MODEL) -> Path:
+    """``source``'s flatbuffer at ``path`` carrying ``metadata`` exactly as given, valid or not
+    (what a tampered or hand-edited model file holds): written without the exporter's checks."""
+    import json
+    import zipfile
+
+    path.write_bytes(model_flatbuffer(source))
+    with zipfile.ZipFile(path, mode="a") as archive:
+        archive.writestr("metadata.json", json.dumps(metadata))
+    return path
+
+
 def png_header_only(width: int, height: int) -> bytes:
     """A small PNG whose header claims ``width x height`` (a decompression bomb's calling card):
     the IHDR is valid, the pixel data is a few bytes. Opening it must fail on size alone."""

@@ -212,6 +212,7 @@ def test_model_contradicting_its_metadata_is_refused(films, tiny_model, tmp_path
     metadata = json.loads(Path(f"{tiny_model}.json").read_text())
     metadata["image_size"] = 128
     metadata["preprocessing"]["image_size"] = 128
+    metadata["preprocessing"]["id"] = metadata["preprocessing_id"] = "gray-128px-percentile-v1"
     write_metadata(lying, metadata)
     assert "contradicts its metadata" in one_error_line(run("info", "-m", lying))
 
@@ -669,3 +670,24 @@ def test_predict_samples_screens_the_bundled_films_correctly():
 
 def test_predict_needs_a_path_or_samples():
     assert "--samples" in one_error_line(run("predict"))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"threshold": "abc"}, {"threshold": None}, {"image_size": "abc"}, {"labels": 5},
+        {"uncertain_band": "x"}, {"uncertain_band": [0.3]}, {"labels": ["PNEUMONIA", "NORMAL"]},
+        {"output": "probability"}, {"gate": {"features_version": 2, "features": {"mean": {"low": "x"}}}},
+        {"preprocessing": {"image_size": 64, "normalization": "equalize", "version": 1, "id": "gray-64px-percentile-v1"}},
+        {"preprocessing": {"image_size": 64, "normalization": "percentile", "version": 99}},
+    ],
+)
+def test_malformed_or_contradictory_metadata_is_one_line_and_exit_2(tmp_path, films, change):
+    from edge_helpers import model_with_metadata, tiny_metadata
+
+    model = model_with_metadata(tmp_path / "bad.tflite", {**tiny_metadata(), **change})
+    for command in (["predict", str(films)], ["info"], ["predict", str(films), "--no-gate"]):
+        done = run(*command, "--model", model)
+        assert done.exit_code == 2, (command, done.output)
+        assert done.stdout == "" and len(done.stderr.splitlines()) == 1, done.stderr
+        assert done.stderr.startswith("pneumoscan: error: ") and "Traceback" not in done.stderr

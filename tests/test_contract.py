@@ -38,16 +38,45 @@ def test_valid_contract_parses_and_keeps_every_key():
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"format": "other/2"}, "format 'other/2'"),
+        ({"format": "other/2"}, 'format "other/2"'),
         ({"labels": ["A"]}, "two distinct names"),
         ({"labels": ["A", "A"]}, "two distinct names"),
-        ({"output": "softmax"}, "output 'softmax'"),
+        ({"output": "softmax"}, 'output "softmax"'),
         ({"threshold": 0.0}, "threshold: 0 is not between 0 and 1"),
         ({"threshold": 1.2}, "threshold: 1.2 is not between 0 and 1"),
         ({"uncertain_band": [0.6, 0.7]}, "does not contain threshold"),
         ({"image_size": 128}, "disagrees with its preprocessing"),
         ({"preprocessing": {"image_size": 64, "normalization": "magic"}}, "preprocessing is invalid"),
         ({"preprocessing": {}}, "preprocessing is invalid"),
+        # what the hostile field test tried (issue 13, cases 3 and 4)
+        ({"threshold": "abc"}, "threshold must be a number"),
+        ({"threshold": None}, "threshold must be a number"),
+        ({"threshold": True}, "threshold must be a number"),
+        ({"image_size": "abc"}, "image_size must be a whole number"),
+        ({"image_size": 64.5}, "image_size must be a whole number"),
+        ({"labels": 5}, "two distinct names, got 5"),
+        ({"labels": ["PNEUMONIA", "NORMAL"]}, r"not \["),
+        ({"labels": ["NORMAL", "COVID"]}, r"not \["),
+        ({"uncertain_band": "x"}, "uncertain_band must be"),
+        ({"uncertain_band": [0.4]}, "uncertain_band must be"),
+        ({"uncertain_band": [0.6, 0.4]}, "not 0 <= low <= high <= 1"),
+        ({"uncertain_band": ["a", 0.6]}, "must be a number"),
+        ({"channels": 3}, "channels must be 1"),
+        ({"input_dtype": 7}, "input_dtype 7 not in"),
+        ({"version": ""}, "version must be"),
+        ({"version": 12}, "version must be"),
+        ({"preprocessing": {**PreprocessSpec(64).to_dict(), "normalization": "equalize"}}, "contradicts its preprocessing"),
+        ({"preprocessing_id": "gray-64px-equalize-v1"}, "preprocessing_id .* contradicts"),
+        ({"preprocessing": {**PreprocessSpec(64).to_dict(), "version": 99, "id": "gray-64px-percentile-v99"}}, "version 99 is not this device's"),
+        ({"preprocessing": "percentile"}, "must be an object"),
+        ({"weights_sha256": "abc"}, "not a SHA-256"),
+        ({"gate": "x"}, "gate must be an object"),
+        ({"gate": {"features_version": 2, "features": {"mean": {"low": 0}}}}, "lacks high"),
+        ({"gate": {"features_version": 2, "features": {"mean": dict(low="a", high=1, q_low=0, q_high=1, median=0.5, iqr=0.1)}}}, "must be a number"),
+        ({"gate": {"features_version": 2, "features": {"mean": dict(low=1, high=0, q_low=0, q_high=1, median=0.5, iqr=0.1)}}}, "not ordered"),
+        ({"gate": {"features_version": "2", "features": {}}}, "features_version must be"),
+        ({"gate": {"features_version": 2, "max_unusual": -1, "features": {}}}, "max_unusual"),
+        ({"outputs": {"heatmap": {"shape": "x"}}}, "outputs.heatmap is malformed"),
     ],
 )
 def test_invalid_contracts_are_refused(change, message):
@@ -90,6 +119,12 @@ def test_write_refuses_an_invalid_contract(tmp_path):
     with pytest.raises(ContractError):
         write_metadata(model, {**valid(), "threshold": 2})
     assert model.read_bytes() == b"TFL3"
+
+
+def test_metadata_that_is_not_an_object_is_refused():
+    for data in ([], "x", 5, None):
+        with pytest.raises(ContractError, match="must be a JSON object"):
+            ModelContract.from_dict(data)
 
 
 def test_read_errors(tmp_path):
