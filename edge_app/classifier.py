@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_app.contract import ContractError, ModelContract, read_contract
+from edge_app.contract import ContractError, ModelContract, read_model
 from edge_app.preprocessing import PreprocessSpec
 from edge_app.runtime import find_interpreter
 
@@ -47,10 +47,13 @@ class Classifier:
         self.threads = int(threads)
         if not self.model_path.is_file():
             raise ContractError(f"model file not found: {self.model_path}")
-        self.contract: ModelContract = read_contract(self.model_path)
+        checked = read_model(self.model_path)  # integrity verified: see edge_app.contract
+        self.contract: ModelContract = ModelContract.from_dict(checked.metadata)
         self.runtime, interpreter_class = find_interpreter(runtime)
+        # The interpreter gets the very bytes whose seal was checked (kept alive: it may not copy).
+        self._flatbuffer = checked.flatbuffer
         try:
-            self._interpreter = interpreter_class(model_path=str(self.model_path), num_threads=threads)
+            self._interpreter = interpreter_class(model_content=self._flatbuffer, num_threads=threads)
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ContractError(f"{self.model_path} is not a loadable TFLite model: {exc}") from None

@@ -5,6 +5,18 @@ reads the flatbuffer at the start of the file and ignores the trailing archive, 
 :mod:`zipfile` finds the archive from the end, so the file stays a single artefact that cannot
 drift apart from its labels, input size, threshold or preprocessing.
 
+Integrity: the contract carries ``integrity: {"sha256": ..., "method": ...}``, a SHA-256 over the
+flatbuffer and the canonical JSON of the contract without that field (:func:`integrity_digest`),
+written by :func:`write_metadata` (the one place a contract is appended, used by export) and
+checked on every load (:func:`read_model`), before the contract is parsed or the flatbuffer
+reaches an interpreter: a flipped bit anywhere in the weights, the graph or the contract is
+refused instead of silently changing scores. A model without the field is refused too (the
+device runs unattended; a file that cannot prove it is what was validated must not score
+children): re-seal an older export with ``pneumoscan-export seal FILE``. The interpreter is
+then built from the very bytes that were checked, so the file cannot change in between.
+Not covered: zip bookkeeping that carries no meaning (member timestamps, version and attribute
+fields); the archive's structure itself is checked (one member, right after the flatbuffer).
+
 The stored JSON is parsed once, by :meth:`ModelContract.from_dict`, into the typed fields every
 consumer reads: the classifier (input, outputs, heatmap output), the screener and results
 (labels, threshold, uncertain band, version), the input gate (``gate``), ``pneumoscan info``
@@ -13,10 +25,16 @@ consumer reads: the classifier (input, outputs, heatmap output), the screener an
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
+import os
 import re
+import struct
+import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +66,16 @@ EXPECTED_LABELS = ("NORMAL", "PNEUMONIA")
 INPUT_DTYPES = ("uint8", "int8", "float32")
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+
+#: The contract key holding the seal, and how it is computed (stored beside the digest).
+INTEGRITY_KEY = "integrity"
+INTEGRITY_METHOD = "sha256(u64be(len(flatbuffer)) + flatbuffer + canonical JSON of the contract without 'integrity')"
+
+#: The metadata member's MS-DOS date (1980-01-01, the earliest zip allows) and time (00:00).
+_DOS_DATE, _DOS_TIME = (0 << 9) | (1 << 5) | 1, 0
+
+#: Model files larger than this are refused before they are read (the shipped one is ~0.4 MB).
+MAX_MODEL_BYTES = 256 * 1024 * 1024
 
 
 class ContractError(ValueError):
@@ -318,42 +346,202 @@ def _outputs(described) -> dict[str, OutputSpec]:
     return specs
 
 
-def read_metadata(model_path: str | Path) -> dict:
-    """Return the raw metadata dict stored in ``model_path``, or raise :class:`ContractError`."""
+def metadata_archive(text: bytes, offset: int) -> bytes:
+    """The zip archive appended at ``offset`` (the flatbuffer's length) holding ``text`` as
+    ``metadata.json``: one member, stored (not deflated), fixed timestamp and attributes, no
+    comment. Written here byte by byte (PKWARE APPNOTE 4.3) rather than by :mod:`zipfile` so that
+    it is a pure function of the contract, the same on any machine and Python: the loader then
+    requires the file's archive to be exactly these bytes, so no bit of the file, bookkeeping
+    included, can change unnoticed. Any zip reader (:mod:`zipfile`, ``unzip``) reads it.
+    """
+    crc, size, name = zlib.crc32(text), len(text), METADATA_MEMBER.encode("ascii")
+    local = struct.pack(
+        "<4s5H3L2H", b"PK\x03\x04", 20, 0, zipfile.ZIP_STORED, _DOS_TIME, _DOS_DATE, crc, size, size, len(name), 0
+    ) + name
+    central = struct.pack(
+        "<4s6H3L5H2L", b"PK\x01\x02", (3 << 8) | 20, 20, 0, zipfile.ZIP_STORED, _DOS_TIME, _DOS_DATE,
+        crc, size, size, len(name), 0, 0, 0, 0, 0o100644 << 16, offset,
+    ) + name
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central), offset + len(local) + size, 0)
+    return local + text + central + end
+
+
+def canonical_json(metadata: dict) -> bytes:
+    """The contract without its ``integrity`` field as canonical JSON (sorted keys, no spaces,
+    ASCII): the same bytes for the same contract whoever wrote or pretty-printed it."""
+    body = {key: value for key, value in metadata.items() if key != INTEGRITY_KEY}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
+
+
+def integrity_digest(flatbuffer: bytes, metadata: dict) -> str:
+    """The seal of a model file: see :data:`INTEGRITY_METHOD` (the length prefix keeps the two
+    parts from trading bytes)."""
+    digest = hashlib.sha256(struct.pack(">Q", len(flatbuffer)))
+    digest.update(flatbuffer)
+    digest.update(canonical_json(metadata))
+    return digest.hexdigest()
+
+
+def sealed(flatbuffer: bytes, metadata: dict) -> dict:
+    """``metadata`` with a fresh ``integrity`` field for ``flatbuffer``."""
+    body = {key: value for key, value in metadata.items() if key != INTEGRITY_KEY}
+    return {**body, INTEGRITY_KEY: {"sha256": integrity_digest(flatbuffer, body), "method": INTEGRITY_METHOD}}
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A model file read once and checked: the flatbuffer bytes (what the interpreter gets) and
+    the stored metadata (not yet parsed; :meth:`ModelContract.from_dict` does that)."""
+
+    flatbuffer: bytes
+    metadata: dict
+
+
+def split_model(data: bytes, name: str = "model") -> tuple[bytes, bytes]:
+    """``(flatbuffer, metadata JSON bytes)`` of a model file's bytes, or :class:`ContractError`.
+
+    The archive must be exactly what :func:`write_metadata` appends: one ``metadata.json``
+    member starting right after the flatbuffer, no archive comment.
+    """
     try:
-        with zipfile.ZipFile(model_path) as archive:
-            with archive.open(METADATA_MEMBER) as member:
-                return json.load(member, parse_constant=_no_constant)
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise ContractError(f"{name} carries no pneumoscan metadata (export it with pneumoscan-export)") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged directory can raise almost anything
+        raise ContractError(f"{name} has a damaged metadata archive ({type(exc).__name__})") from None
+    try:
+        with archive:
+            members = archive.infolist()
+            if [m.filename for m in members] != [METADATA_MEMBER] or archive.comment:
+                raise ContractError(f"{name}: its metadata archive holds something other than {METADATA_MEMBER}")
+            start = members[0].header_offset
+            if not 0 < start < len(data) or data[start : start + 4] != b"PK\x03\x04":
+                raise ContractError(f"{name}: its metadata archive is damaged")
+            text = archive.read(METADATA_MEMBER)
+        if data[start:] != metadata_archive(text, start):
+            raise ContractError(f"{name}: its metadata archive is damaged (not as pneumoscan-export writes it)")
+    except ContractError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        # a bad CRC, a damaged deflate stream, an "encrypted" flag: a damaged file
+        raise ContractError(f"{name} has a damaged metadata archive ({type(exc).__name__})") from None
+    return data[:start], text
+
+
+def parse_metadata_json(text: bytes, name: str = "model") -> dict:
+    try:
+        return json.loads(text.decode("utf-8"), parse_constant=_no_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ContractError(f"{name} has unreadable metadata: {str(exc).splitlines()[0][:100]}") from None
+
+
+def verify_integrity(flatbuffer: bytes, metadata, name: str = "model") -> None:
+    """Refuse a model whose seal is missing or does not match its bytes (one line)."""
+    if not isinstance(metadata, dict):
+        return  # the schema check says what is wrong with it
+    seal = metadata.get(INTEGRITY_KEY)
+    if seal is None:
+        raise ContractError(
+            f"{name} carries no integrity seal, so it cannot be checked for damage: "
+            "seal it with `pneumoscan-export seal FILE` (or re-export it)"
+        )
+    if not isinstance(seal, dict) or seal.get("method") != INTEGRITY_METHOD or not (
+        isinstance(seal.get("sha256"), str) and _HEX64.fullmatch(seal["sha256"])
+    ):
+        raise ContractError(f"{name}: its integrity seal is malformed or of an unknown kind")
+    try:
+        expected = integrity_digest(flatbuffer, metadata)
+    except (TypeError, ValueError):  # not JSON-serialisable back: it was not written by us
+        expected = None
+    if expected != seal["sha256"]:
+        raise ContractError(
+            f"{name} is damaged or was modified: its content does not match its integrity seal "
+            "(copy the model file again from a good source)"
+        )
+
+
+def read_model(model_path: str | Path) -> ModelFile:
+    """Read ``model_path`` once, check its structure and integrity seal, and return the checked
+    flatbuffer and metadata; every problem is one :class:`ContractError` line."""
+    name = str(model_path)
+    try:
+        size = os.stat(model_path).st_size
+        if size > MAX_MODEL_BYTES:
+            raise ContractError(f"{name} is {size} bytes, too large for a pneumoscan model")
+        data = Path(model_path).read_bytes()
     except FileNotFoundError:
         raise ContractError(f"model file not found: {model_path}") from None
-    except (zipfile.BadZipFile, KeyError):
-        raise ContractError(
-            f"{model_path} carries no pneumoscan metadata (export it with pneumoscan-export)"
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ContractError(f"{model_path} has unreadable metadata: {str(exc).splitlines()[0][:100]}") from None
-    except (OSError, EOFError, NotImplementedError, RuntimeError) as exc:  # CRC, encryption, ...
-        raise ContractError(f"{model_path} has a damaged metadata archive ({type(exc).__name__})") from None
+    except IsADirectoryError:
+        raise ContractError(f"{name} is a folder, not a model file") from None
+    except OSError as exc:
+        raise ContractError(f"cannot read model file {name}: {exc.strerror or exc}") from None
+    flatbuffer, text = split_model(data, name)
+    metadata = parse_metadata_json(text, name)
+    verify_integrity(flatbuffer, metadata, name)
+    return ModelFile(flatbuffer, metadata)
+
+
+def read_metadata(model_path: str | Path) -> dict:
+    """Return the raw metadata dict stored in ``model_path`` (integrity checked), or raise
+    :class:`ContractError`."""
+    return read_model(model_path).metadata
+
+
+def read_contract(model_path: str | Path) -> ModelContract:
+    """Read, check and validate the contract stored in ``model_path``."""
+    return ModelContract.from_dict(read_metadata(model_path))
 
 
 def _no_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def read_contract(model_path: str | Path) -> ModelContract:
-    """Read and validate the contract stored in ``model_path``."""
-    return ModelContract.from_dict(read_metadata(model_path))
-
-
 def write_metadata(model_path: str | Path, metadata: dict) -> None:
-    """Append ``metadata`` to ``model_path`` as a zip member and write ``<model>.json`` beside it.
+    """Append ``metadata``, sealed (:func:`sealed`), to ``model_path`` as a zip member and write
+    ``<model>.json`` beside it. The one place a contract is written into a model file.
 
     Appending to a file that is not yet a zip leaves its leading bytes (the flatbuffer) intact.
     """
     ModelContract.from_dict(metadata)  # never write a contract the device would refuse
+    flatbuffer = Path(model_path).read_bytes()
+    try:
+        zipfile.ZipFile(io.BytesIO(flatbuffer)).close()
+    except zipfile.BadZipFile:
+        pass
+    else:
+        raise ContractError(f"{model_path} already carries metadata")
+    metadata = sealed(flatbuffer, metadata)
     text = json.dumps(metadata, indent=2, sort_keys=True)
-    with zipfile.ZipFile(model_path, mode="a", compression=zipfile.ZIP_DEFLATED) as archive:
-        if METADATA_MEMBER in archive.namelist():
-            raise ContractError(f"{model_path} already carries metadata")
-        archive.writestr(METADATA_MEMBER, text)
+    with open(model_path, "ab") as handle:
+        handle.write(metadata_archive(text.encode("utf-8"), len(flatbuffer)))
     Path(f"{model_path}.json").write_text(text + "\n", encoding="utf-8")
+
+
+def seal_model(model_path: str | Path) -> str:
+    """Re-seal an existing model file in place (its flatbuffer and contract unchanged, a fresh
+    ``integrity`` field): for files exported before sealing existed, or after a deliberate edit
+    of the contract. Written to a temporary file in the same folder, then renamed, so a crash
+    leaves the old file. Returns the new digest.
+
+    Only the contract's own validity is checked here; the seal says "this is the file I
+    vouch for", so run it only on a file you trust.
+    """
+    path = Path(model_path)
+    data = path.read_bytes()
+    flatbuffer, text = split_model(data, str(path))
+    metadata = parse_metadata_json(text, str(path))
+    ModelContract.from_dict({k: v for k, v in metadata.items() if k != INTEGRITY_KEY})
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(flatbuffer)
+        write_metadata(tmp, {k: v for k, v in metadata.items() if k != INTEGRITY_KEY})
+        os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+        os.replace(f"{tmp}.json", f"{path}.json")
+    except BaseException:
+        for leftover in (tmp, f"{tmp}.json"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
+        raise
+    return read_metadata(path)[INTEGRITY_KEY]["sha256"]

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import json
 import zipfile
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from edge_app.contract import ContractError, ModelContract, read_contract, read_metadata, write_metadata
+from edge_app.contract import (
+    ContractError,
+    ModelContract,
+    integrity_digest,
+    metadata_archive,
+    read_contract,
+    read_metadata,
+    read_model,
+    seal_model,
+    split_model,
+    write_metadata,
+)
 from edge_app.preprocessing import PreprocessSpec
 
 
@@ -106,8 +119,10 @@ def test_write_and_read_back(tmp_path):
     model.write_bytes(b"TFL3" + b"\x00" * 100)
     write_metadata(model, valid())
     assert model.read_bytes().startswith(b"TFL3" + b"\x00" * 100)  # flatbuffer untouched
-    assert read_metadata(model) == valid()
-    assert json.loads((tmp_path / "m.tflite.json").read_text()) == valid()
+    stored = read_metadata(model)
+    assert stored.pop("integrity")["sha256"] == integrity_digest(b"TFL3" + b"\x00" * 100, valid())
+    assert stored == valid()
+    assert json.loads((tmp_path / "m.tflite.json").read_text()) == read_metadata(model)
     assert read_contract(model).version == "test"
     with pytest.raises(ContractError, match="already carries metadata"):
         write_metadata(model, valid())
@@ -135,7 +150,75 @@ def test_read_errors(tmp_path):
     with pytest.raises(ContractError, match="carries no pneumoscan metadata"):
         read_metadata(plain)
     broken = tmp_path / "broken.tflite"
-    with zipfile.ZipFile(broken, "w") as archive:
-        archive.writestr("metadata.json", "{not json")
+    broken.write_bytes(b"TFL3" * 10 + metadata_archive(b"{not json", 40))
     with pytest.raises(ContractError, match="unreadable metadata"):
         read_metadata(broken)
+
+
+# --- integrity ---------------------------------------------------------------------------------
+
+TINY = Path(__file__).parent / "data" / "tiny-int8.tflite"
+
+
+def _copy_tiny(tmp_path) -> Path:
+    copy = tmp_path / "m.tflite"
+    copy.write_bytes(TINY.read_bytes())
+    return copy
+
+
+def test_shipped_and_test_models_are_sealed():
+    from edge_app.model_file import DEFAULT_MODEL
+
+    for model in (TINY, DEFAULT_MODEL):
+        data = model.read_bytes()
+        flatbuffer, _ = split_model(data)
+        stored = read_metadata(model)
+        assert stored["integrity"]["sha256"] == integrity_digest(flatbuffer, stored)
+        assert json.loads(Path(f"{model}.json").read_text()) == stored
+
+
+def test_a_flipped_bit_anywhere_in_the_flatbuffer_or_the_contract_is_refused(tmp_path):
+    data = TINY.read_bytes()
+    flatbuffer, _ = split_model(data)
+    rng = np.random.default_rng(0)
+    weights = rng.choice(len(flatbuffer), size=150, replace=False)  # graph and weights, sampled
+    # the archive's bookkeeping (headers, directory), every byte; the contract's JSON, sampled
+    header, trailer = range(len(flatbuffer), len(flatbuffer) + 43), range(len(data) - 22 - 59, len(data))
+    text = rng.choice(range(header.stop, trailer.start), size=200, replace=False)
+    contract_bytes = [*header, *text, *trailer]
+    model = tmp_path / "flipped.tflite"
+    for position in [*weights, *contract_bytes]:
+        flipped = bytearray(data)
+        flipped[position] ^= 1 << int(rng.integers(8))
+        model.write_bytes(bytes(flipped))
+        with pytest.raises(ContractError) as err:
+            read_model(model)
+        assert "\n" not in str(err.value)
+
+
+def test_unsealed_and_edited_models_are_refused_and_seal_restores_one(tmp_path):
+    from edge_helpers import model_with_metadata, tiny_metadata
+
+    unsealed = model_with_metadata(tmp_path / "old.tflite", {**tiny_metadata(), "integrity": None}, seal=False)
+    with pytest.raises(ContractError, match="carries no integrity seal.*pneumoscan-export seal FILE"):
+        read_model(unsealed)
+    edited = model_with_metadata(tmp_path / "edited.tflite", {**tiny_metadata(), "threshold": 0.01}, seal=False)
+    with pytest.raises(ContractError, match="damaged or was modified"):
+        read_model(edited)
+    assert seal_model(unsealed) == read_metadata(unsealed)["integrity"]["sha256"]
+    assert read_model(unsealed).flatbuffer == split_model(TINY.read_bytes())[0]
+    assert read_contract(unsealed).threshold == read_contract(TINY).threshold
+
+
+def test_seal_command(tmp_path):
+    from typer.testing import CliRunner
+
+    from edge_helpers import model_with_metadata, tiny_metadata
+    from export.cli import app
+
+    model = model_with_metadata(tmp_path / "old.tflite", {**tiny_metadata(), "integrity": None}, seal=False)
+    done = CliRunner().invoke(app, ["seal", str(model)])
+    assert done.exit_code == 0 and "sealed, sha256" in done.stdout
+    assert read_contract(model).version == tiny_metadata()["version"]
+    done = CliRunner().invoke(app, ["seal", str(tmp_path / "none.tflite")])
+    assert done.exit_code == 2
