@@ -141,6 +141,12 @@ def _prepare_dicom(
     return replace(prepared, kind="dicom", info=dicom_info(ds, with_ids=with_ids))
 
 
+def info_keys(with_ids: bool = False) -> tuple[str, ...]:
+    """The keys :func:`dicom_info` returns (the CSV columns a DICOM result can fill)."""
+    keys = (*_SAFE_FIELDS, "bits_stored", "transfer_syntax")
+    return (*keys, *_ID_FIELDS) if with_ids else keys
+
+
 def dicom_info(dataset: Any, with_ids: bool = False) -> dict[str, Any]:
     """Fields for a result record from a pydicom ``Dataset``: acquisition fields always, patient
     identifiers only on request."""

@@ -19,7 +19,7 @@ import csv
 import io
 import json
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -114,14 +114,58 @@ def _row(before: str, path: str, width: int, after: str) -> list[str]:
 
 def format_table(results: list[Result], positive_label: str = "PNEUMONIA") -> str:
     """One line per image (path, then the advice line) and a summary."""
-    if not results:
-        return "No images to screen.\n"
-    width = _path_width([r.path for r in results])
-    lines = [f"{'IMAGE':<{width}}  RESULT"]
-    for r in results:
-        lines += _row("", r.path, width, advice(r, positive_label))
-    summary = Summary.of(results, positive_label)
-    lines += ["", summary_line(summary)]
+    return _collect("table", results, positive_label)
+
+
+class ResultStream:
+    """Writes results one by one as they are made, each as soon as it exists: ``table``, ``csv``
+    and ``jsonl`` give one line (or two, for a long path) per result, so a kill or a full disk
+    loses at most the line being written; ``json``, one document, is written by :meth:`finish`.
+
+    ``write(text)`` receives complete lines. ``paths`` (every path that will be reported, known
+    before screening) sets the table's column width; ``columns`` the CSV header, written first
+    (see :func:`result_columns`). What this writes equals :func:`render` of the same results.
+    """
+
+    def __init__(
+        self,
+        fmt: str,
+        write: Callable[[str], None],
+        *,
+        paths: Sequence[str] = (),
+        columns: Sequence[str] = CSV_COLUMNS,
+        positive_label: str = "PNEUMONIA",
+    ):
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+        self.fmt, self._write, self.positive_label = fmt, write, positive_label
+        self.columns = list(columns)
+        self.results: list[Result] = []
+        self._width = _path_width(paths) if paths else 0
+        if fmt == "table" and paths:
+            write(f"{'IMAGE':<{self._width}}  RESULT\n")
+        elif fmt == "csv":
+            write(csv_line(self.columns))
+
+    def add(self, result: Result) -> None:
+        self.results.append(result)
+        if self.fmt == "table" and self._width:
+            self._write("\n".join(_row("", result.path, self._width, advice(result, self.positive_label))) + "\n")
+        elif self.fmt == "jsonl":
+            self._write(json.dumps(result.to_dict()) + "\n")
+        elif self.fmt == "csv":
+            row = flatten(result.to_dict())
+            self._write(csv_line([row.get(name) for name in self.columns]))
+
+    def finish(self) -> None:
+        if self.fmt == "json":
+            self._write(format_json(self.results))
+        elif self.fmt == "table":
+            self._write(_table_footer(self.results, self.positive_label) if self._width else "No images to screen.\n")
+
+
+def _table_footer(results: list[Result], positive_label: str) -> str:
+    lines = ["", summary_line(Summary.of(results, positive_label))]
     versions = sorted({r.model_version for r in results if r.model_version})
     thresholds = sorted({r.threshold for r in results if r.threshold is not None})
     if versions and thresholds:
@@ -132,12 +176,40 @@ def format_table(results: list[Result], positive_label: str = "PNEUMONIA") -> st
     return "\n".join(lines) + "\n"
 
 
+def _collect(fmt: str, results: list[Result], positive_label: str) -> str:
+    parts: list[str] = []
+    columns = CSV_COLUMNS
+    if fmt == "csv":
+        rows = [flatten(r.to_dict()) for r in results]
+        columns = (*CSV_COLUMNS, *sorted({key for row in rows for key in row} - set(CSV_COLUMNS)))
+    stream = ResultStream(fmt, parts.append, paths=[r.path for r in results], columns=columns, positive_label=positive_label)
+    for result in results:
+        stream.add(result)
+    stream.finish()
+    return "".join(parts)
+
+
+def result_columns(*, dicom: bool, with_ids: bool, heatmap: bool) -> tuple[str, ...]:
+    """The CSV header for a run, fixed before its first result (a stream cannot add columns
+    later): :data:`CSV_COLUMNS`, then the extra fields a result of this run can carry, sorted
+    as :func:`csv_text` sorts them: DICOM header fields if any input may be DICOM, ``heatmap``
+    with ``--heatmap``. Columns a run's results leave empty stay empty."""
+    from edge_app.dicom import info_keys
+
+    extra = set()
+    if dicom:
+        extra |= {f"dicom.{key}" for key in info_keys(with_ids)}
+    if heatmap:
+        extra.add("heatmap")
+    return (*CSV_COLUMNS, *sorted(extra))
+
+
 def format_json(results: list[Result]) -> str:
     return json.dumps([r.to_dict() for r in results], indent=2) + "\n"
 
 
 def format_jsonl(results: list[Result]) -> str:
-    return "".join(json.dumps(r.to_dict()) + "\n" for r in results)
+    return _collect("jsonl", results, "PNEUMONIA")
 
 
 def flatten(record: dict, prefix: str = "", *, sort_keys: bool = False) -> dict:
@@ -174,7 +246,7 @@ def csv_line(values: Sequence) -> str:
 
 
 def format_csv(results: list[Result]) -> str:
-    return csv_text([r.to_dict() for r in results], CSV_COLUMNS)
+    return _collect("csv", results, "PNEUMONIA")
 
 
 def render(results: list[Result], fmt: str, positive_label: str = "PNEUMONIA") -> str:

@@ -93,6 +93,46 @@ def walk_images(folder: str | os.PathLike) -> tuple[list[str], list[PathItem]]:
     return sorted(found), errors
 
 
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def writes_into_inputs(
+    target: str | os.PathLike, inputs: list[str | os.PathLike], *, beside_files: bool = False
+) -> str | None:
+    """Why writing ``target`` could change or add to something the user gave as input, or None.
+
+    Compared by real path (symbolic links resolved, also for a target that does not exist yet)
+    and, for an existing target, by file identity (a hard link to an input is that input):
+    ``target`` may not be an input file, nor lie in or below an input folder (a later run over
+    that folder would screen it, or an overwrite would destroy a film). ``beside_files``: nor
+    in or below the folder an input *file* lies in (for heatmaps, which are PNG images).
+    """
+    real = os.path.realpath(target)
+    try:
+        identity = os.stat(target)
+    except OSError:
+        identity = None
+    for raw in inputs:
+        source = os.path.realpath(raw)
+        shown = display_path(raw)
+        if os.path.isdir(source):
+            if _within(real, source):
+                return f"is inside the input folder {shown}"
+            continue
+        if real == source:
+            return f"is the input {shown}"
+        if identity is not None:
+            try:
+                if os.path.samestat(identity, os.stat(source)):
+                    return f"is the input {shown} (another name for the same file)"
+            except OSError:
+                pass
+        if beside_files and _within(real, os.path.dirname(source)):
+            return f"is in the folder of the input {shown}"
+    return None
+
+
 def expand_paths(paths: list[str | os.PathLike]) -> list[PathItem]:
     """One or more :class:`PathItem` per PATH, in the order given; folders expand in sorted order.
 

@@ -8,8 +8,10 @@ import importlib.util
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -266,8 +268,95 @@ def test_output_never_overwrites_an_input(films, tiny_model):
     target = films / "b.jpeg"
     before = target.read_bytes()
     result = run("predict", target, "-m", tiny_model, "-o", target, "--force")
-    assert "is one of the inputs" in one_error_line(result)
+    assert "is the input" in one_error_line(result)
     assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_nothing_is_written_into_an_input_folder_or_over_an_input_force_or_not(films, tiny_model, tmp_path, fmt):
+    os.link(films / "b.jpeg", tmp_path / "hard.jpeg")
+    (tmp_path / "link").symlink_to(films / "sub")
+    before = snapshot(tmp_path)
+    cases = [
+        ([films], films / "b.jpeg", "is inside the input folder"),  # the hostile field test's case
+        ([films], films / "results.csv", "is inside the input folder"),
+        ([films], films / "sub" / ".." / "r.csv", "is inside the input folder"),
+        ([films], tmp_path / "link" / "r.csv", "is inside the input folder"),  # via a symlink
+        ([films / "a.png"], tmp_path / "hard.jpeg", "another name for the same file"),  # hard link
+        ([tmp_path / "link"], films / "sub" / "r.csv", "is inside the input folder"),
+    ]
+    for inputs, out, reason in cases:
+        for force in ([], ["--force"]):
+            done = run("predict", *inputs, films / "b.jpeg", "-m", tiny_model, "-f", fmt, "-o", out, *force)
+            assert done.exit_code == 2 and reason in one_error_line(done), (out, done.stderr)
+    assert snapshot(tmp_path) == before
+
+
+def test_results_stream_to_the_output_as_they_are_made(films, tiny_model, tmp_path):
+    """A kill mid-way keeps every result written before it (csv, jsonl, table: one line each)."""
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(40):
+        shutil.copy(films / "a.png", many / f"f{i:02d}.png")
+        (many / f"f{i:02d}.png").write_bytes((films / "a.png").read_bytes() + bytes([i]))
+    out = tmp_path / "r.csv"
+    cmd = [sys.executable, "-m", "edge_app", "predict", str(many), "-m", str(tiny_model), "-f", "csv", "-o", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 6):
+            time.sleep(0.02)
+        proc.kill()
+    finally:
+        proc.wait()
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("path,probability") and 5 <= len(lines) - 1 < 40, len(lines)
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert all(row["path"].endswith(".png") for row in rows[:-1])  # every complete row is whole
+
+
+def test_full_disk_is_one_line_and_keeps_what_was_written(films, tiny_model, tmp_path):
+    # /dev/full: every write fails with ENOSPC
+    done = run("predict", films, "-m", tiny_model, "-f", "csv", "-o", "/dev/full", "--force")
+    assert done.exit_code == 2
+    assert one_error_line(done).startswith("pneumoscan: error: cannot write results to --output /dev/full: No space left on device")
+    # stdout redirected to a full disk
+    proc = subprocess.run([sys.executable, "-m", "edge_app", "predict", str(films), "-m", str(tiny_model)],
+                          stdout=open("/dev/full", "w"), stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "cannot write results to stdout: No space left on device" in proc.stderr
+
+
+def _mount_tiny_tmpfs(folder: Path, size: str) -> bool:
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    return done.returncode == 0
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "table", "json"])
+def test_enospc_on_a_tiny_tmpfs(films, tiny_model, tmp_path, fmt):
+    disk = tmp_path / "disk"
+    if not _mount_tiny_tmpfs(disk, "4k"):
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        many = tmp_path / "many"
+        many.mkdir()
+        for i in range(60):
+            (many / f"film-with-a-long-name-{i:03d}.png").write_bytes((films / "a.png").read_bytes() + bytes([i]))
+        out = disk / "r.out"
+        done = run("predict", many, "-m", tiny_model, "-f", fmt, "-o", out)
+        assert done.exit_code == 2
+        assert "No space left on device" in one_error_line(done)
+        written = out.read_text() if out.exists() else ""
+        if fmt == "json":
+            assert written == "" and os.listdir(disk) == []  # whole or nothing, no temp file left
+        else:
+            complete = written[: written.rfind("\n") + 1].splitlines()
+            assert len(complete) > 3  # what fitted is kept, line by line
+            if fmt == "jsonl":
+                assert all(json.loads(line)["path"].endswith(".png") for line in complete)
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
 
 
 def test_output_in_missing_folder_is_a_usage_error(films, tiny_model, tmp_path):
