@@ -52,6 +52,12 @@ NORMALIZATIONS = ("none", "percentile", "equalize")
 
 SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png")
 
+#: The PNG text chunk every heatmap pneumoscan writes carries (:mod:`edge_app.heatmap`): such a
+#: file is refused as input, so a heatmap copied or written next to films is never screened as
+#: one. (Checked where the file is opened anyway: it costs no extra read, unlike a name rule,
+#: and survives renaming.)
+HEATMAP_MARKER = ("pneumoscan", "heatmap")
+
 
 def is_image_name(name: str | Path) -> bool:
     """True for names ending in a supported image suffix, in any case (``X.JPEG``): the one test
@@ -137,6 +143,8 @@ def open_image(path: str | Path) -> Image.Image:
         handle.close()
         raise
     try:
+        if image.format == "PNG" and image.info.get(HEATMAP_MARKER[0]) == HEATMAP_MARKER[1]:
+            raise ImageError("a heatmap pneumoscan wrote, not an X-ray")
         check_dimensions(image.size)
     except ImageError:
         image.close()  # a batch of refused images must not leak one file handle each

@@ -101,6 +101,11 @@ def watch(
     if not inbox.is_dir():
         raise fail(f"inbox {inbox} is not a folder" if inbox.exists() else f"inbox {inbox} does not exist")
     db_path = db or default_db_path(inbox)
+    from edge_app.paths import writes_into_inputs
+
+    reason = writes_into_inputs(db_path, [str(inbox)])
+    if reason is not None:  # the log would be walked as input, and its journal files too
+        raise fail(f"--db {db_path} {reason}; keep the log outside the inbox")
     classifier = load_model(model, threads)
 
     def report(event: str, path: str, detail: str) -> None:

@@ -539,3 +539,10 @@ def test_watch_aborts_an_image_that_takes_too_long_after_sigterm(inbox: Path, lo
         watcher.poll()
     assert time.monotonic() - start < watch_module.STOP_GRACE_S + 0.5
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # no alarm left armed
+
+
+def test_db_inside_the_inbox_is_refused(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    done = CliRunner().invoke(cli_app, ["watch", str(inbox), "--db", str(inbox / "log.sqlite"), "--model", str(TINY_MODEL), "--once"])
+    assert done.exit_code == 2 and "is inside the input folder" in done.stderr and not (inbox / "log.sqlite").exists()
