@@ -496,9 +496,10 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def write_metadata(model_path: str | Path, metadata: dict) -> None:
+def write_metadata(model_path: str | Path, metadata: dict) -> dict:
     """Append ``metadata``, sealed (:func:`sealed`), to ``model_path`` as a zip member and write
-    ``<model>.json`` beside it. The one place a contract is written into a model file.
+    ``<model>.json`` beside it; returns the sealed metadata as stored. The one place a contract is
+    written into a model file.
 
     Appending to a file that is not yet a zip leaves its leading bytes (the flatbuffer) intact.
     """
@@ -515,6 +516,7 @@ def write_metadata(model_path: str | Path, metadata: dict) -> None:
     with open(model_path, "ab") as handle:
         handle.write(metadata_archive(text.encode("utf-8"), len(flatbuffer)))
     Path(f"{model_path}.json").write_text(text + "\n", encoding="utf-8")
+    return metadata
 
 
 def seal_model(model_path: str | Path) -> str:
