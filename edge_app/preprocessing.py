@@ -97,6 +97,9 @@ class ModelInput:
     display: np.ndarray | None = None
     kind: str = "image"
     info: dict[str, Any] = field(default_factory=dict)
+    #: (height, width) of the film as decoded and oriented, before the square resize (the gate
+    #: refuses extreme aspect ratios, which the square model input no longer shows).
+    shape: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -357,7 +360,7 @@ def _prepared(
             (width, height), Image.Resampling.BILINEAR
         )
         display = normalize_intensity(np.asarray(resized, np.float32), full_scale, spec.normalization)
-    return ModelInput(pixels, colour, display)
+    return ModelInput(pixels, colour, display, shape=tuple(int(v) for v in (original or gray.shape)))
 
 
 #: Early reduction keeps at least this many times the model's resolution on the shorter side:

@@ -139,7 +139,7 @@ class Screener:
         local_map = None
         try:
             if self.gate is not None:
-                reason = check_image(film.pixels, film.colourfulness, self.gate)
+                reason = check_image(film.pixels, film.colourfulness, self.gate, film.shape)
                 if reason is not None:
                     return Result(path=path, error=f"{NOT_A_CHEST_XRAY}: {reason}", extra=extra)
             if self.heatmaps is None:
