@@ -14,10 +14,22 @@ Every image goes through the device's own path (``edge_app.decoding.decode_file`
 - for information only: other scikit-image pictures, and real films shown the wrong way
   (inverted as an unconverted MONOCHROME1 would be, rotated 90 degrees).
 
-Last measured (gate features version 2, margin 0.5, max_unusual 3, 128 px, ~10 s on 2 cores):
-``--model`` with /work/runs/base128 exported: 3 of 5216 training films refused (0.06%), 20/20
-photos and 37/37 synthetic non-X-rays refused; ``--fit 1000``: 0.17% (0.17% of the 4216 films
-not used for fitting), 20/20 and 37/37. Rotated films pass (5 of 5); inverted ones are refused.
+- the whole gate (statistics, then orientation and aspect, :func:`edge_app.gate.check_image`'s
+  order) on every training film upright, turned by 90/180/270 degrees, mirrored and flipped, and
+  on 1000 of them (``--framing``) under framing perturbations (crop 5/10%, pad 10/25% with the
+  edge or black, shift +-10%, aspect 0.8/1.25, a corner letter): turned copies are made from the
+  decoded film in memory (``prepare_array``), the same pixels a file of them would give.
+
+Last measured (features version 2, margin 0.5, max_unusual 3; orientation.json as committed;
+``--model edge_app/models/pneumoscan-int8.tflite``, 138 s on 2 shared cores): 20 of 5216
+training films refused (0.38%: 11 "mirrored", 6 "upside down", 3 statistics); 19/19 photos and
+37/37 synthetic non-X-rays refused. Rotated 90: 100.0%, 180: 99.2%, 270: 100.0%, flipped
+vertically 94.5%, mirrored 67.4% refused. Framing (false refusals of 1000 films each): crop 5%
+1.1%, crop 10% 2.6%, pad 10% edge 0.6%, pad 25% edge 14.7%, pad 10% black 19.7%, pad 25% black
+100% (all "saturated": a quarter of the frame pure black), shift x +10% 2.2% / -10% 5.3% (mostly
+"mirrored": a shift changes the left-right balance), shift y +-10% ~1%, aspect 0.8/1.25 0.4%,
+corner letter R/L 0.3-0.4%. Before orientation (statistics only): 3 of 5216 (0.06%) with the
+base128 run; rotated films passed.
 """
 
 from __future__ import annotations

@@ -305,8 +305,11 @@ def refusal(features: dict[str, float], gate: dict) -> str | None:
 # ``scripts/fit_orientation_template.py``): on a 16 x 16 view, (film - film turned 90 degrees)
 # projected on (template - template turned 90 degrees) is clearly positive for an upright film and
 # clearly negative for a sideways one; likewise for 180 degrees (abdomen and diaphragm below the
-# lungs, shoulders above) and for a mirror image (the heart's shadow to the image's right). A film
-# without such asymmetries (nearly symmetric) projects near 0 and is not refused on this ground.
+# lungs, shoulders above). A mirror image differs only in small things (heart, aortic knob,
+# stomach gas, the diaphragm's height), so the view's left-right antisymmetric part goes through a
+# linear discriminant fitted on training films instead (``orientation.json``'s ``mirror``, with
+# its threshold). A film without such asymmetries (nearly symmetric) scores near 0 and is not
+# refused on this ground.
 #
 # Measured with ``benchmarks/gate_rates.py --model edge_app/models/pneumoscan-int8.tflite`` on
 # the 5216 Kermany training films (template fitted on 1000 of them): see the module's figures
@@ -317,10 +320,10 @@ def refusal(features: dict[str, float], gate: dict) -> str | None:
 ORIENTATION_FILE = Path(__file__).resolve().parent / "orientation.json"
 ORIENTATION_SIDE = 16
 
-#: Refuse when the projection is below these (see above); upright films lie far above them.
+#: Refuse when the projection is below these (see above); upright films lie far above them. The
+#: mirror score's threshold is fitted with its discriminant and stored beside it.
 SIDEWAYS_BELOW = 0.0
 UPSIDE_DOWN_BELOW = -0.1
-MIRRORED_BELOW = -0.35
 
 #: Longer side over shorter side of the decoded film above which it is not a chest film (a strip,
 #: a panorama, a cropped label): chest films are 0.8..1.25, detectors at most ~1.25 either way.
@@ -336,9 +339,15 @@ def orientation_view(pixels: np.ndarray) -> np.ndarray:
     return (small - small.mean()) / (small.std() + 1e-9)
 
 
+def mirror_part(view: np.ndarray) -> np.ndarray:
+    """The left half of ``view - view mirrored``: all of the view's left-right asymmetry."""
+    return (view - view[:, ::-1])[:, : ORIENTATION_SIDE // 2].ravel()
+
+
 @lru_cache(maxsize=1)
-def _template_axes() -> dict[str, np.ndarray]:
-    template = np.asarray(json.loads(ORIENTATION_FILE.read_text())["template"], np.float64)
+def _template_axes() -> dict:
+    stored = json.loads(ORIENTATION_FILE.read_text())
+    template = np.asarray(stored["template"], np.float64)
 
     def unit(v: np.ndarray) -> np.ndarray:
         return v / np.linalg.norm(v)
@@ -347,13 +356,14 @@ def _template_axes() -> dict[str, np.ndarray]:
         "rot90": unit(template - np.rot90(template)),
         "rot270": unit(template - np.rot90(template, 3)),
         "rot180": unit(template - np.rot90(template, 2)),
-        "mirror": unit(template - template[:, ::-1]),
+        "mirror": np.asarray(stored["mirror"]["axis"], np.float64),
+        "mirror_below": float(stored["mirror"]["refuse_below"]),
     }
 
 
 def orientation_scores(pixels: np.ndarray) -> dict[str, float]:
     """``sideways``, ``upside_down``, ``mirrored``: how upright the film looks on each count
-    (positive: upright, negative: turned that way; about -1.2..1.6)."""
+    (positive: upright, negative: turned that way)."""
     view = orientation_view(pixels)
     axes = _template_axes()
     scale = float(ORIENTATION_SIDE)  # |view| for a z-scored view
@@ -364,7 +374,7 @@ def orientation_scores(pixels: np.ndarray) -> dict[str, float]:
     return {
         "sideways": min(project(np.rot90(view), "rot90"), project(np.rot90(view, 3), "rot270")),
         "upside_down": project(np.rot90(view, 2), "rot180"),
-        "mirrored": project(view[:, ::-1], "mirror"),
+        "mirrored": float(mirror_part(view) @ axes["mirror"]),
     }
 
 
@@ -389,7 +399,7 @@ def orientation_refusal(pixels: np.ndarray, shape: tuple[int, int] | None = None
         return "rotated by 90 degrees (turn it upright, or check the EXIF orientation)"
     if scores["upside_down"] < UPSIDE_DOWN_BELOW:
         return "upside down (rotated by 180 degrees)"
-    if scores["mirrored"] < MIRRORED_BELOW:
+    if scores["mirrored"] < _template_axes()["mirror_below"]:
         return "mirrored left to right (heart shadow on the wrong side)"
     return None
 
