@@ -426,9 +426,17 @@ class LogEntry:
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """The SHA-256 of a file's content: the identity of a film in the log, whatever its name."""
+    """The SHA-256 of a file's content: the identity of a film in the log, whatever its name.
+
+    Raises ``OSError`` (also for a named pipe or device: such a file is never opened to block)."""
+    from edge_app.preprocessing import ImageError, open_regular
+
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    try:
+        handle = open_regular(path, allow_empty=True)
+    except ImageError as exc:
+        raise OSError(str(exc)) from None
+    with handle:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
