@@ -14,10 +14,22 @@ Every image goes through the device's own path (``edge_app.decoding.decode_file`
 - for information only: other scikit-image pictures, and real films shown the wrong way
   (inverted as an unconverted MONOCHROME1 would be, rotated 90 degrees).
 
-Last measured (gate features version 2, margin 0.5, max_unusual 3, 128 px, ~10 s on 2 cores):
-``--model`` with /work/runs/base128 exported: 3 of 5216 training films refused (0.06%), 20/20
-photos and 37/37 synthetic non-X-rays refused; ``--fit 1000``: 0.17% (0.17% of the 4216 films
-not used for fitting), 20/20 and 37/37. Rotated films pass (5 of 5); inverted ones are refused.
+- the whole gate (statistics, then orientation and aspect, :func:`edge_app.gate.check_image`'s
+  order) on every training film upright, turned by 90/180/270 degrees, mirrored and flipped, and
+  on 1000 of them (``--framing``) under framing perturbations (crop 5/10%, pad 10/25% with the
+  edge or black, shift +-10%, aspect 0.8/1.25, a corner letter): turned copies are made from the
+  decoded film in memory (``prepare_array``), the same pixels a file of them would give.
+
+Last measured (features version 2, margin 0.5, max_unusual 3; orientation.json as committed;
+``--model edge_app/models/pneumoscan-int8.tflite``, 138 s on 2 shared cores): 20 of 5216
+training films refused (0.38%: 11 "mirrored", 6 "upside down", 3 statistics); 19/19 photos and
+37/37 synthetic non-X-rays refused. Rotated 90: 100.0%, 180: 99.2%, 270: 100.0%, flipped
+vertically 94.5%, mirrored 67.4% refused. Framing (false refusals of 1000 films each): crop 5%
+1.1%, crop 10% 2.6%, pad 10% edge 0.6%, pad 25% edge 14.7%, pad 10% black 19.7%, pad 25% black
+100% (all "saturated": a quarter of the frame pure black), shift x +10% 2.2% / -10% 5.3% (mostly
+"mirrored": a shift changes the left-right balance), shift y +-10% ~1%, aspect 0.8/1.25 0.4%,
+corner letter R/L 0.3-0.4%. Before orientation (statistics only): 3 of 5216 (0.06%) with the
+base128 run; rotated films passed.
 """
 
 from __future__ import annotations
@@ -34,8 +46,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from edge_app.contract import read_contract
-from edge_app.gate import fit_gate, image_features, refusal, stored_gate
-from edge_app.preprocessing import ImageError, PreprocessSpec
+from edge_app.gate import fit_gate, image_features, orientation_refusal, refusal, stored_gate
+from edge_app.preprocessing import ImageError, PreprocessSpec, prepare_array
 from edge_app.decoding import decode_file
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chest_xray"
@@ -62,6 +74,90 @@ def features_of(path: Path, spec: PreprocessSpec) -> dict | str:
     except ImageError as exc:
         return f"unusable: {exc}"
     return image_features(loaded.pixels, colourfulness=loaded.colourfulness)
+
+
+def gate_reason(path: Path, spec: PreprocessSpec, gate: dict) -> str | None:
+    """The device gate's whole decision for one file (statistics, then orientation and shape)."""
+    try:
+        loaded = decode_file(path, spec)
+    except ImageError as exc:
+        return f"unusable: {exc}"
+    features = image_features(loaded.pixels, colourfulness=loaded.colourfulness)
+    return refusal(features, gate) or orientation_refusal(loaded.pixels, loaded.shape)
+
+
+def array_reason(gray: np.ndarray, spec: PreprocessSpec, gate: dict) -> str | None:
+    """The gate's decision for a decoded 8-bit grayscale film (a turned or reframed copy)."""
+    film = prepare_array(gray.astype(np.float32), 255.0, spec)
+    features = image_features(film.pixels, colourfulness=0.0)
+    return refusal(features, gate) or orientation_refusal(film.pixels, film.shape)
+
+
+def _shift(gray: np.ndarray, dy: float, dx: float) -> np.ndarray:
+    h, w = gray.shape
+    oy, ox = int(round(dy * h)), int(round(dx * w))
+    padded = np.pad(gray, ((abs(oy), abs(oy)), (abs(ox), abs(ox))), mode="edge")
+    return padded[abs(oy) - oy : abs(oy) - oy + h, abs(ox) - ox : abs(ox) - ox + w]
+
+
+def _letter(gray: np.ndarray, corner: str, text: str) -> np.ndarray:
+    image = Image.fromarray(gray)
+    draw = ImageDraw.Draw(image)
+    h, w = gray.shape
+    size = max(10, h // 10)
+    x = int(0.04 * w) if "left" in corner else int(0.96 * w) - size
+    draw.text((x, int(0.04 * h)), text, fill=255, font=_font(size))
+    return np.asarray(image)
+
+
+#: Framing perturbations a clinic's films show (the robust-model issue's list): name -> transform.
+FRAMINGS = {
+    "crop 5%": lambda g: g[int(0.05 * g.shape[0]) : g.shape[0] - int(0.05 * g.shape[0]), int(0.05 * g.shape[1]) : g.shape[1] - int(0.05 * g.shape[1])],
+    "crop 10%": lambda g: g[int(0.1 * g.shape[0]) : g.shape[0] - int(0.1 * g.shape[0]), int(0.1 * g.shape[1]) : g.shape[1] - int(0.1 * g.shape[1])],
+    "pad 10% edge": lambda g: np.pad(g, int(0.1 * min(g.shape)), mode="edge"),
+    "pad 25% edge": lambda g: np.pad(g, int(0.25 * min(g.shape)), mode="edge"),
+    "pad 10% black": lambda g: np.pad(g, int(0.1 * min(g.shape)), constant_values=0),
+    "pad 25% black": lambda g: np.pad(g, int(0.25 * min(g.shape)), constant_values=0),
+    "shift +10% x": lambda g: _shift(g, 0, 0.1),
+    "shift -10% x": lambda g: _shift(g, 0, -0.1),
+    "shift +10% y": lambda g: _shift(g, 0.1, 0),
+    "shift -10% y": lambda g: _shift(g, -0.1, 0),
+    "aspect 0.8": lambda g: np.asarray(Image.fromarray(g).resize((int(g.shape[1] * 0.8), g.shape[0]))),
+    "aspect 1.25": lambda g: np.asarray(Image.fromarray(g).resize((int(g.shape[1] * 1.25), g.shape[0]))),
+    "corner letter R": lambda g: _letter(g, "top-left", "R"),
+    "corner letter L": lambda g: _letter(g, "top-right", "L"),
+}
+
+#: The ways a film can be shown wrongly that the gate must refuse: name -> transform.
+TURNS = {
+    "upright (false refusals)": lambda g: g,
+    "rotated 90": lambda g: np.rot90(g),
+    "rotated 180": lambda g: np.rot90(g, 2),
+    "rotated 270": lambda g: np.rot90(g, 3),
+    "mirrored": lambda g: g[:, ::-1],
+    "mirrored + rotated 180 (flipped vertically)": lambda g: g[::-1],
+}
+
+
+def transformed_rates(films: list[Path], spec: PreprocessSpec, gate: dict, transforms: dict, label: str) -> dict[str, float]:
+    """Refusal rate of each transform over ``films`` (decoded once each, transformed in memory)."""
+    refused: Counter[str] = Counter()
+    why: dict[str, Counter[str]] = {name: Counter() for name in transforms}
+    for path in films:
+        with Image.open(path) as image:
+            gray = np.asarray(image.convert("L"))
+        for name, transform in transforms.items():
+            reason = array_reason(np.ascontiguousarray(transform(gray)), spec, gate)
+            if reason is not None:
+                refused[name] += 1
+                why[name][reason.split(" (")[0]] += 1
+    print(f"\n{label} ({len(films)} training films each):")
+    rates = {}
+    for name in transforms:
+        rates[name] = refused[name] / max(len(films), 1)
+        top = ", ".join(f"{reason} {count}" for reason, count in why[name].most_common(3))
+        print(f"  {name:<44} refused {refused[name]:5d}/{len(films)} = {rates[name]:7.2%}   {top}")
+    return rates
 
 
 # --- what is not a chest film ----------------------------------------------------------------
@@ -192,8 +288,7 @@ def refusal_rate(images: dict[str, np.ndarray], folder: Path, spec: PreprocessSp
     for i, (name, img) in enumerate(images.items()):
         path = folder / f"{name}.{'jpeg' if i % 3 == 2 else 'png'}"
         Image.fromarray(img).save(path, **({"quality": 90} if path.suffix == ".jpeg" else {}))
-        features = features_of(path, spec)
-        reason = features if isinstance(features, str) else refusal(features, gate)
+        reason = gate_reason(path, spec, gate)
         refused += reason is not None
         lines.append(f"    {name:<28} {reason or 'ACCEPTED'}")
     rate = refused / max(len(images), 1)
@@ -210,6 +305,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA / "train", help="training films (searched recursively)")
     parser.add_argument("--limit", type=int, help="measure only this many training films (a quick look)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--framing", type=int, default=1000, help="training films per framing perturbation")
     args = parser.parse_args()
     if (args.model is None) == (args.fit is None):
         parser.error("give exactly one of --model or --fit")
@@ -237,8 +333,7 @@ def main() -> None:
     refused_held_out = held_out = 0
     examples: list[str] = []
     for path in measured:
-        features = features_of(path, spec)
-        reason = features if isinstance(features, str) else refusal(features, gate)
+        reason = gate_reason(path, spec, gate)
         if path not in fitted_on:
             held_out += 1
             refused_held_out += reason is not None
@@ -265,10 +360,16 @@ def main() -> None:
         refusal_rate(skimage_images(OTHERS), tmp / "others", spec, gate, "other scikit-image pictures")
         refusal_rate(wrong_way_films(films, 5, args.seed), tmp / "wrong", spec, gate, "real films shown the wrong way")
 
+    turns = transformed_rates(measured, spec, gate, TURNS, "orientation: upright vs turned or mirrored")
+    sample = random.Random(args.seed + 1).sample(measured, min(args.framing, len(measured)))
+    framing = transformed_rates(sample, spec, gate, FRAMINGS, "framing perturbations (false refusals)")
+
     print(
         f"\nSUMMARY false refusals {refused / len(measured):.2%} of {len(measured)} training films (goal <= 0.5%); "
-        f"refused {photos:.1%} of natural photos and {synthetic:.1%} of synthetic non-X-rays (goal >= 95%). "
-        f"{time.perf_counter() - start:.0f} s"
+        f"refused {photos:.1%} of natural photos and {synthetic:.1%} of synthetic non-X-rays (goal >= 95%); "
+        f"rotated 90/180/270 refused {turns['rotated 90']:.1%}/{turns['rotated 180']:.1%}/{turns['rotated 270']:.1%}, "
+        f"mirrored {turns['mirrored']:.1%}; framing perturbations refused at most "
+        f"{max(framing.values()):.2%} ({max(framing, key=framing.get)}). {time.perf_counter() - start:.0f} s"
     )
 
 

@@ -42,6 +42,8 @@ The modules, one concern each:
   they share), :mod:`edge_app.bench`;
 - the DICOM node (``dicom-node``, the ``[dicom-node]`` extra): :mod:`edge_app.dicom_node`, a
   subpackage that receives films over the network and screens them with the calls above.
+- the web page: :mod:`edge_app.serve` (``pneumoscan serve``, the ``[serve]`` extra; imports
+  Flask only when the command runs).
 
 The dependency rule (checked by ``tests/test_dependencies.py``, both ways): nothing in this package
 imports TensorFlow, Keras, ``train`` or ``export``: the device has none of them. The arrows point

@@ -361,6 +361,21 @@ class AuditLog:
         """:meth:`rows` as :class:`LogEntry` records (each with its :class:`Result`)."""
         return [LogEntry.of(row) for row in self.rows(since)]
 
+    def find(self, sha256: str) -> list["LogEntry"]:
+        """Every row for this content (one per model version), newest first: what a page showing
+        one film looks up, without reading the whole log."""
+        try:
+            rows = [dict(row) for row in self._db.execute(
+                f"SELECT {', '.join(ROW_COLUMNS)}, extra FROM results WHERE sha256 = ? "
+                "ORDER BY created_at DESC, id DESC",
+                (sha256,),
+            )]
+        except sqlite3.Error as exc:
+            raise AuditLogError(_explain(self.path, exc)) from None
+        for row in rows:
+            row["extra"] = json.loads(row["extra"]) if row["extra"] else {}
+        return [LogEntry.of(row) for row in rows]
+
     def stored_result(self, sha256: str, model_version: str) -> Result | None:
         """The finished result recorded for this content under this model, or None."""
         row = self._db.execute(
@@ -411,9 +426,17 @@ class LogEntry:
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """The SHA-256 of a file's content: the identity of a film in the log, whatever its name."""
+    """The SHA-256 of a file's content: the identity of a film in the log, whatever its name.
+
+    Raises ``OSError`` (also for a named pipe or device: such a file is never opened to block)."""
+    from edge_app.preprocessing import ImageError, open_regular
+
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    try:
+        handle = open_regular(path, allow_empty=True)
+    except ImageError as exc:
+        raise OSError(str(exc)) from None
+    with handle:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()

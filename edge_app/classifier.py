@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_app.contract import ContractError, ModelContract, read_contract
+from edge_app.contract import ContractError, ModelContract, read_model
 from edge_app.preprocessing import PreprocessSpec
 from edge_app.runtime import find_interpreter
 
@@ -76,10 +76,13 @@ class Classifier:
         self.threads = int(threads)
         if not self.model_path.is_file():
             raise ContractError(f"model file not found: {self.model_path}")
-        self.contract: ModelContract = read_contract(self.model_path)
+        checked = read_model(self.model_path)  # integrity verified: see edge_app.contract
+        self.contract: ModelContract = ModelContract.from_dict(checked.metadata)
         self.runtime, interpreter_class = find_interpreter(runtime)
+        # The interpreter gets the very bytes whose seal was checked (kept alive: it may not copy).
+        self._flatbuffer = checked.flatbuffer
         try:
-            self._interpreter = interpreter_class(model_path=str(self.model_path), num_threads=threads)
+            self._interpreter = interpreter_class(model_content=self._flatbuffer, num_threads=threads)
             self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ContractError(f"{self.model_path} is not a loadable TFLite model: {exc}") from None
@@ -95,6 +98,47 @@ class Classifier:
             raise ContractError(f"{self.model_path} has no single-value output")
         self._map = self._find_map_output(outputs)
         self.contract.check_input_details(tuple(self._input["shape"]), np.dtype(self._input["dtype"]).name)
+        self._check_output_kind()
+
+    def _output_producer(self) -> str | None:
+        """The name of the graph operation that computes the score (looking through the
+        (de)quantisation steps int8 conversion adds), or None if the runtime cannot tell."""
+        try:
+            ops = self._interpreter._get_ops_details()
+        except Exception:  # noqa: BLE001 - a private API: older runtimes lack it
+            return None
+        made_by = {}
+        for op in ops:
+            if op.get("op_name") == "DELEGATE":
+                continue  # the delegate's node stands for the ops it replaced, listed too
+            for tensor in op.get("outputs", ()):
+                made_by[int(tensor)] = op
+        tensor, seen = int(self._output["index"]), 0
+        while tensor in made_by and seen < 8:
+            op = made_by[tensor]
+            if op["op_name"] not in ("DEQUANTIZE", "QUANTIZE", "RESHAPE", "SQUEEZE"):
+                return str(op["op_name"])
+            tensor, seen = int(op["inputs"][0]), seen + 1
+        return None
+
+    def _check_output_kind(self) -> None:
+        """Refuse a contract whose ``output`` (logit or probability) contradicts the graph: a
+        probability is made by a sigmoid (``LOGISTIC``), a logit by anything else. Read as the
+        wrong kind, a score of 4 would be called PNEUMONIA, or a logit squashed twice."""
+        producer = self._output_producer()
+        if producer is None:
+            return
+        sigmoid_made = producer == "LOGISTIC"
+        declared = self.contract.output
+        if sigmoid_made and declared != "probability":
+            raise ContractError(
+                f"{self.model_path}: metadata says the output is a {declared}, but the model ends in a sigmoid (a probability)"
+            )
+        if not sigmoid_made and declared == "probability":
+            raise ContractError(
+                f"{self.model_path}: metadata says the output is a probability, but the model does not end in a "
+                f"sigmoid ({producer}): it is a logit"
+            )
 
     def _find_map_output(self, outputs: list[dict]) -> dict | None:
         """The interpreter output the contract's heatmap describes, or None if it describes none."""

@@ -7,6 +7,7 @@
 - ``watch``, ``history`` -> :mod:`edge_app.watch_cli` (registered on this app below)
 - ``calibrate`` -> :mod:`edge_app.calibrate_cli` (registered on this app below)
 - ``dicom-node`` -> :mod:`edge_app.dicom_node.cli` (the ``[dicom-node]`` extra; registered below)
+- ``serve``    -> :mod:`edge_app.serve.cli` (the ``[serve]`` extra: the clinic's web page)
 - options, errors, exit codes and model loading every command shares -> :mod:`edge_app.cli_common`
 
 Exit codes: 0 every input was screened, 1 some input could not be (the others still were),
@@ -28,6 +29,7 @@ import typer
 
 from edge_app import calibrate_cli, watch_cli
 from edge_app.dicom_node import cli as dicom_node_cli
+from edge_app.serve import cli as serve_cli
 from edge_app.cli_common import (
     EXIT_FAILED_INPUTS,
     EXIT_OK,  # noqa: F401 (the exit codes are documented here too)
@@ -42,6 +44,7 @@ from edge_app.cli_common import (
     load_model,
     make_screener,
     resolve_point,
+    say,
     threshold_callback,
     warn,
     with_ids_option,
@@ -105,16 +108,66 @@ def _short(path: Path) -> str:
 
 
 def _check_output(output: Path, force: bool, inputs: list[str]) -> None:
-    """Refuse, before any work, an output that would overwrite something the user gave."""
+    """Refuse, before any work, an output that would overwrite or add to something the user
+    gave: an input file (by real path or as a hard link), or anything in or below an input
+    folder, ``--force`` or not (:func:`edge_app.paths.writes_into_inputs`)."""
+    from edge_app.paths import writes_into_inputs
+
     if output.is_dir():
         raise fail(f"--output {output} is a folder; give a file name")
     if not output.parent.is_dir():
         raise fail(f"--output {output}: folder {output.parent} does not exist")
-    real = os.path.realpath(output)
-    if any(os.path.realpath(p) == real for p in inputs):
-        raise fail(f"--output {output} is one of the inputs; refusing to overwrite it")
+    reason = writes_into_inputs(output, inputs)
+    if reason is not None:
+        raise fail(f"--output {output} {reason}; refusing to write there")
     if (output.exists() or output.is_symlink()) and not force:
         raise fail(f"--output {output} already exists; refusing to overwrite it (use --force)")
+
+
+class _Sink:
+    """Where results go, line by line: stdout, or ``--output`` opened once (exclusively unless
+    ``--force``) and flushed after every line, so a kill or a full disk loses at most the line
+    being written. ``json`` (one document) goes to ``--output`` whole: a temporary file in the
+    same folder, then a rename, so a crash never leaves half a JSON file."""
+
+    def __init__(self, output: Optional[Path], force: bool, whole: bool):
+        self.output, self.force, self.whole = output, force, whole
+        self.handle = None
+        if output is not None and not whole:
+            try:
+                self.handle = open(output, "w" if force else "x", encoding="utf-8", newline="")
+            except FileExistsError:
+                raise fail(f"--output {output} already exists; refusing to overwrite it (use --force)") from None
+            except OSError as exc:
+                raise fail(f"cannot write --output {output}: {exc.strerror or exc}") from None
+
+    def write(self, text: str) -> None:
+        try:
+            if self.output is None:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            elif self.whole:
+                _write_output(self.output, text, self.force)
+            else:
+                self.handle.write(text)
+                self.handle.flush()
+        except OSError as exc:
+            if self.handle is not None:
+                try:  # drop what could not be written; the file keeps every complete line
+                    self.handle.close()
+                except OSError:
+                    pass
+                self.handle = None
+            where = "stdout" if self.output is None else f"--output {self.output}"
+            raise fail(f"cannot write results to {where}: {exc.strerror or exc}; "
+                       "the results written before this one are complete") from None
+
+    def close(self) -> None:
+        if self.handle is not None:
+            try:
+                self.handle.close()
+            except OSError as exc:
+                raise fail(f"cannot write --output {self.output}: {exc.strerror or exc}") from None
 
 
 def _write_output(output: Path, text: str, force: bool) -> None:
@@ -124,6 +177,8 @@ def _write_output(output: Path, text: str, force: bool) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
         if force:
             os.replace(tmp, output)
         else:
@@ -185,8 +240,9 @@ def predict(
     no_site: NoSiteOption = False,
 ) -> None:
     """Screen chest X-ray images and report P(pneumonia), a 0-100 score and a label for each."""
-    from edge_app.formatting import render
+    from edge_app.formatting import ResultStream, result_columns
     from edge_app.paths import expand_paths
+    from edge_app.preprocessing import is_image_name
 
     paths = list(paths or [])
     if samples:
@@ -215,27 +271,37 @@ def predict(
         inputs=paths,
     )
     items = expand_paths(paths)
-    if _want_progress(len(items)):
-        with typer.progressbar(
-            screener.screen_all(items), length=len(items), label="Screening", show_pos=True, file=sys.stderr
-        ) as results_iter:
-            results = list(results_iter)
+    sink = _Sink(output, force, whole=fmt is OutputFormat.json)
+    columns = result_columns(
+        dicom=any(not is_image_name(item.source) for item in items), with_ids=with_ids, heatmap=heatmap is not None,
+        pattern=contract.pattern is not None,
+    )
+    stream = ResultStream(
+        fmt.value, sink.write, paths=[item.path for item in items], columns=columns,
+        positive_label=contract.positive_label, pattern_display=contract.pattern.display if contract.pattern else None,
+    )
+    results = screener.screen_all(items)
+    # A bar only when the results themselves are not scrolling past on the same terminal.
+    if _want_progress(len(items)) and (output is not None or not sys.stdout.isatty()):
+        with typer.progressbar(results, length=len(items), label="Screening", show_pos=True, file=sys.stderr) as bar:
+            for result in bar:
+                stream.add(result)
     else:
-        results = list(screener.screen_all(items))
+        for result in results:
+            stream.add(result)
+    stream.finish()
+    sink.close()
+    results = stream.results
 
     for message in warnings_seen:
         warn(message)
     failed = [r for r in results if not r.ok]
-    text = render(results, fmt.value, contract.positive_label, contract.pattern.display if contract.pattern else None)
-    if output is None:
-        typer.echo(text, nl=False)
-    else:
-        _write_output(output, text, force)
-        typer.echo(f"Wrote {len(results)} results to {output}.", err=True)
+    if output is not None:
+        say(f"Wrote {len(results)} results to {output}.")
     if failed:
         if fmt is not OutputFormat.table or output is not None:
             for r in failed:  # the table shows them already; other formats are read by programs
-                typer.echo(f"{r.path}: {r.error}", err=True)
+                say(f"{r.path}: {r.error}")
         warn(f"{len(failed)} of {len(results)} inputs could not be screened")
         raise typer.Exit(EXIT_FAILED_INPUTS)
 
@@ -307,6 +373,7 @@ app.command()(watch_cli.watch)
 app.command()(watch_cli.history)
 app.command()(calibrate_cli.calibrate)
 app.command("dicom-node")(dicom_node_cli.dicom_node)
+app.command()(serve_cli.serve)
 
 
 def main() -> None:

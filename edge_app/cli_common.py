@@ -83,14 +83,22 @@ def threshold_callback(value: Optional[float]) -> Optional[float]:
         raise typer.BadParameter(str(exc)) from None
 
 
+def say(message: str) -> None:
+    """Print ``message`` to stderr as one line, escaped (:func:`edge_app.formatting.printable`):
+    it may quote a file name, which must not move the cursor or forge a line."""
+    from edge_app.formatting import printable
+
+    typer.echo(printable(message), err=True)
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print ``pneumoscan: error: message`` (one line) to stderr; raise the returned Exit."""
-    typer.echo(f"pneumoscan: error: {message}", err=True)
+    say(f"pneumoscan: error: {message}")
     return typer.Exit(code)
 
 
 def warn(message: str) -> None:
-    typer.echo(f"pneumoscan: warning: {message}", err=True)
+    say(f"pneumoscan: warning: {message}")
 
 
 def load_model(model: Optional[Path], threads: int) -> Classifier:

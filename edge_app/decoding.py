@@ -24,7 +24,7 @@ def is_decodable(path: str | Path) -> bool:
     path = Path(path)
     if is_image_name(path):
         return path.is_file()
-    return is_dicom(path) and path.is_file()
+    return is_dicom(path) and path.is_file()  # is_dicom opens only regular files
 
 
 def decode_file(

@@ -19,8 +19,13 @@ is what the training PNGs/JPEGs were exported from:
 :func:`edge_app.preprocessing.prepare_array` does the rest, so DICOM and PNG input share one
 resize and one intensity normalisation.
 
-Privacy: error messages never quote header values, pydicom's warnings (which can quote them) are
-silenced while reading, and :func:`dicom_info` returns patient identifiers only when asked.
+Privacy: no value read from a header reaches a result, an error, a warning or a log unless it is
+a patient identifier the caller asked for (``with_ids``). Errors name the problem, never the bytes
+("unsupported DICOM transfer syntax (not one of ...)"); the acquisition fields a result carries
+(:func:`dicom_info`) are kept only when they are one of the standard's defined terms (a Modality
+of ``"DX"``, not a stretched element spilling a patient's name); a transfer syntax is named only
+by pydicom's registry; pydicom's warnings and log records, which quote header values, are
+silenced while reading, and anything unexpected becomes a fixed message.
 """
 
 from __future__ import annotations
@@ -39,8 +44,8 @@ from edge_app.preprocessing import (
     ModelInput,
     PreprocessSpec,
     check_dimensions,
-    check_file,
     measure_colourfulness,
+    open_regular,
     prepare_array,
 )
 
@@ -63,6 +68,24 @@ _SAFE_FIELDS = {
     "view_position": "ViewPosition",
     "photometric": "PhotometricInterpretation",
 }
+#: The values of :data:`_SAFE_FIELDS` a result may show (PS3.3 C.7.3.1.1.1, PS3.16 CID 4031,
+#: C.8.11.5, C.7.6.3.1.2): any other value, which could be anything a writer or an attacker put
+#: there, is reported as ``"other"``.
+_DEFINED_TERMS = {
+    "Modality": frozenset(
+        "CR DX RF XA MG CT MR US NM PT OT SC IO PX RG DG XC ES ECG DOC PR KO SR SEG REG".split()
+    ),
+    "BodyPartExamined": frozenset(
+        "CHEST THORAX LUNG ABDOMEN CHESTABDOMEN CHEST_TO_PELVIS NECK SHOULDER SPINE TSPINE "
+        "CSPINE LSPINE HEAD SKULL PELVIS HIP ARM HAND LEG KNEE FOOT WHOLEBODY HEART RIB CLAVICLE "
+        "STERNUM EXTREMITY".split()
+    ),
+    "ViewPosition": frozenset("AP PA LL RL LLD RLD LLO RLO LPO RPO LAO RAO LATERAL".split()),
+    "PhotometricInterpretation": frozenset(
+        ("MONOCHROME1", "MONOCHROME2", "RGB", "PALETTE COLOR", "YBR_FULL", "YBR_FULL_422",
+         "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420")
+    ),
+}
 #: Identifying fields, returned only with ``with_ids=True`` (the CLI's ``--with-ids``).
 _ID_FIELDS = {
     "patient_name": "PatientName",
@@ -80,16 +103,29 @@ def is_dicom(path: str | Path) -> bool:
 
 
 def has_dicom_preamble(path: str | Path) -> bool:
-    """True if ``path`` starts with a 128-byte preamble and ``DICM`` (reads 132 bytes)."""
+    """True if ``path`` is a regular file that starts with a 128-byte preamble and ``DICM``
+    (reads 132 bytes; a named pipe or a device is never opened, see ``open_regular``)."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             head = fh.read(_PREAMBLE_SIZE + len(_MAGIC))
-    except OSError:
+    except (OSError, ImageError):
         return False
     return head[_PREAMBLE_SIZE:] == _MAGIC
 
 
 def prepare_dicom(
+    path: str | Path, spec: PreprocessSpec, with_ids: bool = False, display_side: int | None = None
+) -> ModelInput:
+    try:
+        with _quiet():
+            return _prepare_dicom(path, spec, with_ids, display_side)
+    except (ImageError, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - its text could quote a header value
+        raise ImageError(f"corrupt DICOM file ({type(exc).__name__})") from None
+
+
+def _prepare_dicom(
     path: str | Path, spec: PreprocessSpec, with_ids: bool = False, display_side: int | None = None
 ) -> ModelInput:
     """A single-frame DICOM file as :class:`~edge_app.preprocessing.ModelInput` (``kind``
@@ -105,13 +141,19 @@ def prepare_dicom(
     return replace(prepared, kind="dicom", info=dicom_info(ds, with_ids=with_ids))
 
 
+def info_keys(with_ids: bool = False) -> tuple[str, ...]:
+    """The keys :func:`dicom_info` returns (the CSV columns a DICOM result can fill)."""
+    keys = (*_SAFE_FIELDS, "bits_stored", "transfer_syntax")
+    return (*keys, *_ID_FIELDS) if with_ids else keys
+
+
 def dicom_info(dataset: Any, with_ids: bool = False) -> dict[str, Any]:
     """Fields for a result record from a pydicom ``Dataset``: acquisition fields always, patient
     identifiers only on request."""
     with _quiet():
-        info: dict[str, Any] = {key: _field(dataset, tag) for key, tag in _SAFE_FIELDS.items()}
+        info: dict[str, Any] = {key: _defined_term(dataset, tag) for key, tag in _SAFE_FIELDS.items()}
         bits = _field(dataset, "BitsStored")
-        info["bits_stored"] = int(bits) if bits and bits.isdigit() else None
+        info["bits_stored"] = int(bits) if bits and bits.isdigit() and 1 <= int(bits) <= 32 else None
         info["transfer_syntax"] = _syntax_name(dataset)
         if with_ids:
             info.update({key: _field(dataset, tag) for key, tag in _ID_FIELDS.items()})
@@ -149,34 +191,68 @@ def _quiet():
         logger.disabled = was_disabled
 
 
+class _Unnamed:
+    """A file pydicom reads as a buffer: without a ``name`` it never reopens the file by path."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def read(self, size: int = -1) -> bytes:
+        return self._handle.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
+    @property
+    def closed(self) -> bool:
+        return self._handle.closed
+
+    def close(self) -> None:
+        self._handle.close()
+
+
 def _open_dataset(path: Path):
     pydicom = _import_pydicom()
     from pydicom.errors import InvalidDicomError
 
-    check_file(path)
     kwargs = {"defer_size": _DEFER_SIZE}
+    # Kept open for the dataset's life: deferred values (the pixel data) are read from this very
+    # descriptor, never by opening the path again (it could be a named pipe by then).
+    handle = _Unnamed(open_regular(path))
     try:
         with _quiet():
             try:
-                ds = pydicom.dcmread(path, **kwargs)
+                ds = pydicom.dcmread(handle, **kwargs)
             except InvalidDicomError:
                 # No preamble: some older writers and PACS exports store the bare dataset. Accept
                 # it only if it parses into something image-like, so random bytes stay refused.
-                ds = pydicom.dcmread(path, force=True, **kwargs)
+                handle.seek(0)
+                ds = pydicom.dcmread(handle, force=True, **kwargs)
                 if "SOPClassUID" not in ds and not ("Rows" in ds and "Columns" in ds):
                     raise ImageError("not a DICOM file") from None
-    except ImageError:
-        raise
-    except OSError as exc:
-        raise ImageError(f"cannot read file: {exc.strerror or 'I/O error'}") from None
-    except Exception:
+    except BaseException as exc:
+        handle.close()
+        if isinstance(exc, ImageError) or not isinstance(exc, Exception):
+            raise
+        if isinstance(exc, OSError):
+            raise ImageError(f"cannot read file: {exc.strerror or 'I/O error'}") from None
         # pydicom's messages may quote header bytes; say only what went wrong.
         raise ImageError("not a DICOM file, or its header is corrupt") from None
-    return ds
+    return ds, handle
 
 
 def _read(path: str | Path):
-    ds = _open_dataset(Path(path))
+    ds, handle = _open_dataset(Path(path))
+    try:
+        return _read_pixels(ds)
+    finally:
+        handle.close()
+
+
+def _read_pixels(ds):
     try:
         with _quiet():
             _check_header(ds)
@@ -205,9 +281,7 @@ def _check_header(ds) -> None:
     frames = ds.get("NumberOfFrames")
     frames = int(frames) if frames not in (None, "") else 1
     if frames > 1:
-        raise ImageError(
-            f"multi-frame DICOM ({frames} frames) is not supported: send one radiograph"
-        )
+        raise ImageError("multi-frame DICOM is not supported: send one radiograph")
     rows, columns = ds.get("Rows"), ds.get("Columns")
     if not rows or not columns:
         raise ImageError("DICOM header lacks the image size (Rows/Columns)")
@@ -236,9 +310,14 @@ def _decode(ds) -> np.ndarray:
         meta.TransferSyntaxUID = syntax
     name = _syntax_name(ds)
     try:
-        decoder = get_decoder(syntax)
+        decoder = get_decoder(syntax) if name is not None else None
     except NotImplementedError:
-        raise ImageError(f"unsupported DICOM transfer syntax: {name}") from None
+        decoder = None
+    if decoder is None:
+        named = f" {name}" if name else ""  # a registry name, never the header's own text
+        raise ImageError(
+            f"unsupported DICOM transfer syntax{named} (not one of: {', '.join(supported_syntaxes())})"
+        )
     if not decoder.is_available:
         raise ImageError(
             f"no decoder installed for DICOM transfer syntax {name}: "
@@ -269,7 +348,10 @@ def _to_grayscale(
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
     bits = int(ds.get("BitsStored") or ds.get("BitsAllocated") or 8)
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
-        raise ImageError(f"unsupported DICOM photometric interpretation {_text(photometric)}")
+        raise ImageError(
+            "unsupported DICOM photometric interpretation (not one of: MONOCHROME1, MONOCHROME2, "
+            "RGB, YBR_*, PALETTE COLOR)"
+        )
 
     values, low, high = _apply_modality(ds, pixels, bits)
     values, low, high = _apply_voi(ds, values, low, high)
@@ -379,12 +461,43 @@ def _voi_lut_table(ds) -> tuple[np.ndarray, int, int] | None:
 # --- header text -------------------------------------------------------------------------------
 
 
+def supported_syntaxes() -> list[str]:
+    """Names of the transfer syntaxes this installation can decode (pydicom's registry names)."""
+    from pydicom import uid as uids
+    from pydicom.pixels import get_decoder
+
+    names = []
+    for syntax in uids.AllTransferSyntaxes:
+        try:
+            if get_decoder(syntax).is_available:
+                names.append(syntax.name)
+        except NotImplementedError:
+            continue
+    return names
+
+
 def _syntax_name(ds) -> str | None:
+    """The registry name of the file's transfer syntax, or None: never the header's own text,
+    which for an unknown UID could be anything (a stretched element holding a patient's name)."""
+    from pydicom import uid as uids
+
     meta = getattr(ds, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
-    if syntax is None:
+    if syntax is None or str(syntax) not in uids.UID_dictionary:
         return None
-    return _text(getattr(syntax, "name", None) or syntax, limit=80)
+    if not uids.UID(str(syntax)).is_transfer_syntax:
+        return None
+    return uids.UID(str(syntax)).name
+
+
+def _defined_term(ds, keyword: str) -> str | None:
+    """``keyword``'s value if it is one of the standard's defined terms, ``"other"`` if it is
+    something else, None when absent."""
+    value = _field(ds, keyword)
+    if value is None:
+        return None
+    value = value.strip().upper()
+    return value if value in _DEFINED_TERMS[keyword] else "other"
 
 
 def _field(ds, keyword: str) -> str | None:

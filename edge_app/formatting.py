@@ -19,7 +19,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -49,7 +50,7 @@ CSV_COLUMNS = (
     "site_profile",
 )
 
-#: A pattern model's fields, right after :data:`CSV_COLUMNS` when any record has them (a
+#: A pattern model's fields, right after :data:`CSV_COLUMNS` when a run's results have them (a
 #: two-class model's CSV is unchanged).
 PATTERN_COLUMNS = ("pattern", "pattern_score")
 
@@ -61,6 +62,35 @@ LOG_COLUMNS = ("status", "created_at", "sha256", "size")
 MAX_PATH_WIDTH = 60
 
 DISCLAIMER = "A screening aid, not a diagnosis: a clinician decides."
+
+#: Characters a terminal or a table must never receive raw from an untrusted string: control
+#: characters (newline, carriage return, ESC starting an ANSI sequence, ...), and format
+#: characters such as the bidirectional overrides (U+202E would show ``gpj.exe`` as ``exe.jpg``)
+#: and zero-width ones; line and paragraph separators; lone surrogates.
+_UNPRINTABLE_CATEGORIES = ("Cc", "Cf", "Zl", "Zp", "Cs")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal and for a table row: every character that could move the
+    cursor, start an escape sequence, reorder the line or break it is shown as an escape
+    (``\\n``, ``\\x1b``, ``\\u202e``), and a backslash as ``\\\\`` so the result is unambiguous.
+
+    For file names and DICOM text (untrusted) in the table format and on stderr; JSON stays
+    exact (``json`` escapes these itself) and CSV quotes them (:func:`csv_text`).
+    """
+    out = []
+    for ch in str(text):
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch in _NAMED_ESCAPES:
+            out.append(_NAMED_ESCAPES[ch])
+        elif unicodedata.category(ch) in _UNPRINTABLE_CATEGORIES:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def summary_line(summary: Summary) -> str:
@@ -76,12 +106,14 @@ def summary_line(summary: Summary) -> str:
 
 
 def _path_width(paths: Sequence[str]) -> int:
-    return min(max(len(p) for p in paths), MAX_PATH_WIDTH)
+    return min(max(len(printable(p)) for p in paths), MAX_PATH_WIDTH)
 
 
 def _row(before: str, path: str, width: int, after: str) -> list[str]:
     """One table row; a path wider than its column goes on a line of its own, so the columns
-    after it stay aligned (a file name is never cut: it identifies the film)."""
+    after it stay aligned (a file name is never cut: it identifies the film). ``path`` and
+    ``after`` are escaped (:func:`printable`): a name holding a newline cannot forge a row."""
+    path, after = printable(path), printable(after)
     if len(path) <= width:
         return [f"{before}{path:<{width}}  {after}"]
     return [f"{before}{path}", f"{' ' * len(before)}{'':<{width}}  {after}"]
@@ -100,14 +132,70 @@ def format_table(
 ) -> str:
     """One line per image (path, then the advice line) and a summary; ``pattern_display`` is the
     contract's words for each pattern label (:func:`edge_app.results.pattern_words`)."""
-    if not results:
-        return "No images to screen.\n"
-    width = _path_width([r.path for r in results])
-    lines = [f"{'IMAGE':<{width}}  RESULT"]
-    for r in results:
-        lines += _row("", r.path, width, advice(r, positive_label, pattern_display))
-    summary = Summary.of(results, positive_label)
-    lines += ["", summary_line(summary)]
+    return _collect("table", results, positive_label, pattern_display)
+
+
+def _with_pattern(columns: Sequence[str], pattern: bool) -> tuple[str, ...]:
+    """``columns`` with :data:`PATTERN_COLUMNS` after the last of :data:`CSV_COLUMNS` (so before
+    the log's own columns and the extra fields), if ``pattern``."""
+    columns = [c for c in columns if c not in PATTERN_COLUMNS]
+    if not pattern:
+        return tuple(columns)
+    at = max((i + 1 for i, c in enumerate(columns) if c in CSV_COLUMNS), default=len(columns))
+    return (*columns[:at], *PATTERN_COLUMNS, *columns[at:])
+
+
+class ResultStream:
+    """Writes results one by one as they are made, each as soon as it exists: ``table``, ``csv``
+    and ``jsonl`` give one line (or two, for a long path) per result, so a kill or a full disk
+    loses at most the line being written; ``json``, one document, is written by :meth:`finish`.
+
+    ``write(text)`` receives complete lines. ``paths`` (every path that will be reported, known
+    before screening) sets the table's column width; ``columns`` the CSV header, written first
+    (see :func:`result_columns`). What this writes equals :func:`render` of the same results.
+    """
+
+    def __init__(
+        self,
+        fmt: str,
+        write: Callable[[str], None],
+        *,
+        paths: Sequence[str] = (),
+        columns: Sequence[str] = CSV_COLUMNS,
+        positive_label: str = "PNEUMONIA",
+        pattern_display: dict[str, str] | None = None,
+    ):
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+        self.fmt, self._write, self.positive_label = fmt, write, positive_label
+        self.columns = list(columns)
+        self.pattern_display = pattern_display
+        self.results: list[Result] = []
+        self._width = _path_width(paths) if paths else 0
+        if fmt == "table" and paths:
+            write(f"{'IMAGE':<{self._width}}  RESULT\n")
+        elif fmt == "csv":
+            write(csv_line(self.columns))
+
+    def add(self, result: Result) -> None:
+        self.results.append(result)
+        if self.fmt == "table" and self._width:
+            self._write("\n".join(_row("", result.path, self._width, advice(result, self.positive_label, self.pattern_display))) + "\n")
+        elif self.fmt == "jsonl":
+            self._write(json.dumps(result.to_dict()) + "\n")
+        elif self.fmt == "csv":
+            row = flatten(result.to_dict())
+            self._write(csv_line([row.get(name) for name in self.columns]))
+
+    def finish(self) -> None:
+        if self.fmt == "json":
+            self._write(format_json(self.results))
+        elif self.fmt == "table":
+            self._write(_table_footer(self.results, self.positive_label) if self._width else "No images to screen.\n")
+
+
+def _table_footer(results: list[Result], positive_label: str) -> str:
+    lines = ["", summary_line(Summary.of(results, positive_label))]
     versions = sorted({r.model_version for r in results if r.model_version})
     thresholds = sorted({_threshold_words(r) for r in results if r.threshold is not None})
     if versions and thresholds:
@@ -115,12 +203,46 @@ def format_table(
     return "\n".join(lines) + "\n"
 
 
+def _collect(fmt: str, results: list[Result], positive_label: str, pattern_display: dict[str, str] | None = None) -> str:
+    parts: list[str] = []
+    columns = CSV_COLUMNS
+    if fmt == "csv":
+        rows = [flatten(r.to_dict()) for r in results]
+        present = {key for row in rows for key in row}
+        fixed = _with_pattern(CSV_COLUMNS, bool(present & set(PATTERN_COLUMNS)))
+        columns = (*fixed, *sorted(present - set(fixed)))
+    stream = ResultStream(
+        fmt, parts.append, paths=[r.path for r in results], columns=columns, positive_label=positive_label,
+        pattern_display=pattern_display,
+    )
+    for result in results:
+        stream.add(result)
+    stream.finish()
+    return "".join(parts)
+
+
+def result_columns(*, dicom: bool, with_ids: bool, heatmap: bool, pattern: bool = False) -> tuple[str, ...]:
+    """The CSV header for a run, fixed before its first result (a stream cannot add columns
+    later): :data:`CSV_COLUMNS`, then the extra fields a result of this run can carry, sorted
+    as :func:`csv_text` sorts them: DICOM header fields if any input may be DICOM, ``heatmap``
+    with ``--heatmap``; :data:`PATTERN_COLUMNS` right after the fixed ones for a pattern model.
+    Columns a run's results leave empty stay empty."""
+    from edge_app.dicom import info_keys
+
+    extra = set()
+    if dicom:
+        extra |= {f"dicom.{key}" for key in info_keys(with_ids)}
+    if heatmap:
+        extra.add("heatmap")
+    return (*_with_pattern(CSV_COLUMNS, pattern), *sorted(extra))
+
+
 def format_json(results: list[Result]) -> str:
     return json.dumps([r.to_dict() for r in results], indent=2) + "\n"
 
 
 def format_jsonl(results: list[Result]) -> str:
-    return "".join(json.dumps(r.to_dict()) + "\n" for r in results)
+    return _collect("jsonl", results, "PNEUMONIA")
 
 
 def flatten(record: dict, prefix: str = "", *, sort_keys: bool = False) -> dict:
@@ -142,20 +264,24 @@ def csv_text(records: list[dict], columns: Sequence[str]) -> str:
     first, in order, then every other key any record has, sorted."""
     rows = [flatten(record) for record in records]
     present = {key for row in rows for key in row}
-    # A pattern model's fields go right after the result's own (before the log's) columns.
-    at = max((i + 1 for i, c in enumerate(columns) if c in CSV_COLUMNS), default=len(columns))
-    pattern = [c for c in PATTERN_COLUMNS if c in present and c not in columns]
-    columns = [*columns[:at], *pattern, *columns[at:]]
+    columns = _with_pattern(columns, bool(present & set(PATTERN_COLUMNS)))
     extra = sorted(present - set(columns))
+    fields = [*columns, *extra]
+    return csv_line(fields) + "".join(csv_line([row.get(name) for name in fields]) for row in rows)
+
+
+def csv_line(values: Sequence) -> str:
+    """One CSV record ending in ``\\n``; a field holding a line break, a quote or a comma is
+    quoted. (Written with ``\\r\\n`` as the csv module's terminator, then ended in ``\\n``: with a
+    ``\\n`` terminator the module leaves a lone ``\\r`` unquoted, which a spreadsheet reads as a new
+    row, so a crafted file name could forge one.)"""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[*columns, *extra], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    csv.writer(buffer, lineterminator="\r\n").writerow(["" if v is None else v for v in values])
+    return buffer.getvalue()[:-2] + "\n"
 
 
 def format_csv(results: list[Result]) -> str:
-    return csv_text([r.to_dict() for r in results], CSV_COLUMNS)
+    return _collect("csv", results, "PNEUMONIA")
 
 
 def render(

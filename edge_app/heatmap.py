@@ -11,23 +11,28 @@ tint, and a clearly normal film none; the colours show *where*, the score says *
 
 Files go into the folder the user names with ``--heatmap``, which may not be an input folder or
 sit beside an input file, so a later run over the same folder never mistakes a heatmap for a
-film. Names come from the input's name plus a digest of its full path (``a/x.png`` and
-``b/x.png`` differ): ``x.png-1a2b3c4d.heatmap.png``. An existing file is never replaced: the
-name gets ``-2``, ``-3``, ... instead.
+film (and every heatmap carries a PNG text marker that makes the decoder refuse it as input).
+Names come from the input's name plus a digest of its full path (``a/x.png`` and ``b/x.png``
+differ): ``x.png-1a2b3c4d.heatmap.png``. An existing file is never replaced: a later heatmap for
+the same path is named after its own content too (``x.png-1a2b3c4d-<12 hex of the PNG>.heatmap.png``),
+and the very same picture already written under that name is reused, so names never run out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import os
 import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from edge_app.classifier import sigmoid
+from edge_app.paths import writes_into_inputs
+from edge_app.preprocessing import HEATMAP_MARKER
 
 #: The overlay's longer side, at most: enough to see lung zones and ribs on a tablet, small
 #: enough to write in a few milliseconds on the device. Smaller films keep their size.
@@ -43,8 +48,6 @@ MAX_ALPHA = 0.55
 #: Characters kept from an input's name; anything else (spaces, accents, separators) becomes "_".
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
-#: Tries before giving up on finding a free name (another process writing the same names).
-_MAX_TRIES = 1000
 
 
 class HeatmapError(ValueError):
@@ -93,21 +96,14 @@ def overlay(film: np.ndarray, local_map: np.ndarray, threshold: float | None = N
 
 def check_folder(folder: str | os.PathLike, inputs: list[str]) -> Path:
     """The heatmap folder, created if missing, or :class:`HeatmapError` if it must not be used:
-    an input folder, a folder inside one, or the folder an input file lies in."""
+    an input folder or a folder inside one, or the folder an input file lies in or one below it
+    (:func:`edge_app.paths.writes_into_inputs`, real paths)."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise HeatmapError(f"--heatmap {folder} is a file; give a folder")
-    real = Path(os.path.realpath(folder))
-    for raw in inputs:
-        path = Path(raw)
-        if path.is_dir():
-            inside = Path(os.path.realpath(path))
-            if real == inside or inside in real.parents:
-                raise HeatmapError(
-                    f"--heatmap {folder} is inside the input folder {raw}; heatmaps must go elsewhere"
-                )
-        elif Path(os.path.realpath(path)).parent == real:
-            raise HeatmapError(f"--heatmap {folder} is the folder of the input {raw}; heatmaps must go elsewhere")
+    reason = writes_into_inputs(folder, inputs, beside_files=True)
+    if reason is not None:
+        raise HeatmapError(f"--heatmap {folder} {reason}; heatmaps must go elsewhere")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -143,21 +139,40 @@ class HeatmapWriter:
         FAT-formatted USB sticks clinics carry, which cannot hard-link a temporary file into place.
         """
         buffer = io.BytesIO()
-        overlay(film, local_map, threshold).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+        marker = PngImagePlugin.PngInfo()
+        marker.add_text(*HEATMAP_MARKER)  # refused as input: never screened as a film later
+        overlay(film, local_map, threshold).save(
+            buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL, pnginfo=marker
+        )
+        data = buffer.getvalue()
         base = base_name(source)
-        for attempt in range(1, _MAX_TRIES + 1):
-            target = self.folder / (f"{base}.heatmap.png" if attempt == 1 else f"{base}-{attempt}.heatmap.png")
+        content = hashlib.sha256(data).hexdigest()[:12]
+        candidates = itertools.chain(
+            [f"{base}.heatmap.png", f"{base}-{content}.heatmap.png"],
+            (f"{base}-{content}-{n}.heatmap.png" for n in itertools.count(2)),
+        )
+        for name in candidates:
+            target = self.folder / name
             try:
                 handle = open(target, "xb")
             except FileExistsError:
+                if content in name and _same_bytes(target, data):
+                    return target  # this very picture is there already (a re-run)
                 continue
             except OSError as exc:
                 raise HeatmapError(f"cannot write heatmap {target}: {exc.strerror or exc}") from None
             try:
                 with handle:
-                    handle.write(buffer.getvalue())
+                    handle.write(data)
             except OSError as exc:
                 target.unlink(missing_ok=True)  # ours, half-written: never leave it
                 raise HeatmapError(f"cannot write heatmap {target}: {exc.strerror or exc}") from None
             return target
-        raise HeatmapError(f"no free heatmap name for {base} in {self.folder}")
+        raise AssertionError("unreachable: the names above never run out")
+
+
+def _same_bytes(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False

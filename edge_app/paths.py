@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_app.decoding import is_decodable
-from edge_app.preprocessing import is_image_name
+from edge_app.preprocessing import ImageError, check_file, is_image_name
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,17 @@ DICOMDIR = "DICOMDIR"
 
 
 def walk_images(folder: str | os.PathLike) -> tuple[list[str], list[PathItem]]:
-    """Supported images under ``folder`` (sorted) and errors for sub-folders that can't be read.
+    """Supported images under ``folder`` (sorted) and errors for sub-folders that can't be read
+    and for entries that are not regular files.
 
     The files :func:`expand_paths` takes from a folder, as paths joined onto ``folder``, without
     its de-duplication: that resolves every file's real path, which costs several times the walk
     itself, so a caller that lists a folder often (``watch``) uses this instead. A missing or
     unreadable ``folder`` is an error item, never an exception.
+
+    Every entry is ``stat``-ed before anything opens it: a named pipe, socket or device in the
+    folder becomes an error item ("not a regular file"), because opening a pipe to sniff it for
+    DICOM would block the whole batch until someone writes to it.
 
     Hidden files and folders are skipped: a Mac writes a ``._name.jpeg`` resource fork next to
     every image it copies to a USB stick, and those are not images. Files without an image
@@ -73,9 +78,59 @@ def walk_images(folder: str | os.PathLike) -> tuple[list[str], list[PathItem]]:
             if name.startswith(".") or name.upper() == DICOMDIR:
                 continue
             path = os.path.join(root, name)
+            try:
+                check_file(path)
+            except ImageError as exc:
+                if str(exc).startswith("not a regular file"):
+                    errors.append(PathItem(path, str(exc)))
+                    continue
+                # an empty or unreadable image still gets its result (the decoder says why)
+                if is_image_name(name):
+                    found.append(path)
+                continue
             if is_image_name(name) or is_decodable(path):
                 found.append(path)
     return sorted(found), errors
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def writes_into_inputs(
+    target: str | os.PathLike, inputs: list[str | os.PathLike], *, beside_files: bool = False
+) -> str | None:
+    """Why writing ``target`` could change or add to something the user gave as input, or None.
+
+    Compared by real path (symbolic links resolved, also for a target that does not exist yet)
+    and, for an existing target, by file identity (a hard link to an input is that input):
+    ``target`` may not be an input file, nor lie in or below an input folder (a later run over
+    that folder would screen it, or an overwrite would destroy a film). ``beside_files``: nor
+    in or below the folder an input *file* lies in (for heatmaps, which are PNG images).
+    """
+    real = os.path.realpath(target)
+    try:
+        identity = os.stat(target)
+    except OSError:
+        identity = None
+    for raw in inputs:
+        source = os.path.realpath(raw)
+        shown = display_path(raw)
+        if os.path.isdir(source):
+            if _within(real, source):
+                return f"is inside the input folder {shown}"
+            continue
+        if real == source:
+            return f"is the input {shown}"
+        if identity is not None:
+            try:
+                if os.path.samestat(identity, os.stat(source)):
+                    return f"is the input {shown} (another name for the same file)"
+            except OSError:
+                pass
+        if beside_files and _within(real, os.path.dirname(source)):
+            return f"is in the folder of the input {shown}"
+    return None
 
 
 def expand_paths(paths: list[str | os.PathLike]) -> list[PathItem]:
@@ -104,6 +159,13 @@ def expand_paths(paths: list[str | os.PathLike]) -> list[PathItem]:
             for error in errors:
                 add(error)
         elif path.exists():
+            # A named pipe given by name is refused here, by ``stat``, before anything opens it.
+            try:
+                check_file(path)
+            except ImageError as exc:
+                if str(exc).startswith("not a regular file"):
+                    add(PathItem(str(path), str(exc)), os.path.realpath(path))
+                    continue
             add(PathItem(str(path)), os.path.realpath(path))
         elif path.is_symlink():
             add(PathItem(str(path), "broken link (its target does not exist)"))

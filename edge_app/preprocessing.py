@@ -22,6 +22,8 @@ Errors are :class:`ImageError` with a short reason a person can act on; callers 
 
 from __future__ import annotations
 
+import os
+import stat
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -49,6 +51,19 @@ MAX_PIXELS = 40_000_000
 NORMALIZATIONS = ("none", "percentile", "equalize")
 
 SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+#: What Pillow may open, by content (whatever a file is named): JPEG (including MPO, how some
+#: phones store JPEGs, which Pillow's JPEG opener returns) and PNG. GIF, TIFF, BMP, WebP and the rest are refused everywhere, named or found in a
+#: folder, with the same message: X-ray units and PACS export JPEG, PNG or DICOM, and every other
+#: decoder is attack surface the device does not need.
+PILLOW_FORMATS = ("JPEG", "PNG")
+ACCEPTED = "JPEG, PNG or DICOM"
+
+#: The PNG text chunk every heatmap pneumoscan writes carries (:mod:`edge_app.heatmap`): such a
+#: file is refused as input, so a heatmap copied or written next to films is never screened as
+#: one. (Checked where the file is opened anyway: it costs no extra read, unlike a name rule,
+#: and survives renaming.)
+HEATMAP_MARKER = ("pneumoscan", "heatmap")
 
 
 def is_image_name(name: str | Path) -> bool:
@@ -82,6 +97,9 @@ class ModelInput:
     display: np.ndarray | None = None
     kind: str = "image"
     info: dict[str, Any] = field(default_factory=dict)
+    #: (height, width) of the film as decoded and oriented, before the square resize (the gate
+    #: refuses extreme aspect ratios, which the square model input no longer shows).
+    shape: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -117,19 +135,26 @@ class PreprocessSpec:
 
 def open_image(path: str | Path) -> Image.Image:
     """Open ``path`` and check it is a decodable image of sane size, without decoding it all."""
-    path = Path(path)
-    check_file(path)
+    handle = open_regular(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(path)
+            image = Image.open(handle, formats=PILLOW_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        handle.close()
         raise ImageError(f"image too large (limit {MAX_PIXELS // 1_000_000} megapixels)") from None
     except UnidentifiedImageError:
-        raise ImageError("not an image Pillow can read (JPEG or PNG expected)") from None
+        handle.close()
+        raise ImageError(f"not an image this device reads (formats accepted: {ACCEPTED})") from None
     except OSError as exc:
+        handle.close()
         raise ImageError(f"cannot read file: {exc.strerror or exc}") from None
+    except BaseException:
+        handle.close()
+        raise
     try:
+        if image.format == "PNG" and image.info.get(HEATMAP_MARKER[0]) == HEATMAP_MARKER[1]:
+            raise ImageError("a heatmap pneumoscan wrote, not an X-ray")
         check_dimensions(image.size)
     except ImageError:
         image.close()  # a batch of refused images must not leak one file handle each
@@ -137,15 +162,63 @@ def open_image(path: str | Path) -> Image.Image:
     return image
 
 
-def check_file(path: str | Path) -> None:
-    """Refuse, before any decoder sees it, a path that is missing, a folder or an empty file."""
-    path = Path(path)
-    if not path.exists():
-        raise ImageError("file not found")
-    if path.is_dir():
-        raise ImageError("is a folder, not an image")
-    if path.stat().st_size == 0:
+def _not_regular(mode: int) -> str | None:
+    """Why a file of this ``st_mode`` must not be read as an image, or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a folder, not an image"
+    if stat.S_ISFIFO(mode):
+        return "not a regular file (a named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "not a regular file (a socket)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "not a regular file (a device)"
+    return "not a regular file"
+
+
+def check_file(path: str | Path, *, allow_empty: bool = False) -> None:
+    """Refuse, before any decoder sees it, a path that is missing, not a regular file (a folder,
+    a named pipe, a socket, a device) or empty. Only ``stat`` is called: nothing is opened."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ImageError("file not found") from None
+    except OSError as exc:
+        raise ImageError(f"cannot read file: {exc.strerror or exc}") from None
+    reason = _not_regular(st.st_mode)
+    if reason is not None:
+        raise ImageError(reason)
+    if st.st_size == 0 and not allow_empty:
         raise ImageError("empty file")
+
+
+def open_regular(path: str | Path, *, allow_empty: bool = False):
+    """``path`` opened for binary reading, only if it is a non-empty regular file; else
+    :class:`ImageError` with the reason. The one way this package opens an input file.
+
+    Opening a named pipe blocks until someone writes to it, and reading a device may never end,
+    so the file is checked with ``stat`` first and then opened with ``O_NONBLOCK`` and checked
+    again on the open descriptor: a pipe swapped in between the two is refused, not waited on.
+    (``O_NONBLOCK`` changes nothing for a regular file's reads.)
+    """
+    check_file(path, allow_empty=allow_empty)
+
+    def opener(name, _flags):
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        reason = _not_regular(os.fstat(fd).st_mode)
+        if reason is not None:
+            os.close(fd)
+            raise ImageError(reason)
+        return fd
+
+    try:
+        # ``opener``: a real file object named by its path (Pillow and pydicom reopen by name)
+        return open(path, "rb", opener=opener)
+    except FileNotFoundError:
+        raise ImageError("file not found") from None
+    except OSError as exc:
+        raise ImageError(f"cannot read file: {exc.strerror or exc}") from None
 
 
 def check_dimensions(size: tuple[int, int]) -> None:
@@ -287,17 +360,85 @@ def _prepared(
             (width, height), Image.Resampling.BILINEAR
         )
         display = normalize_intensity(np.asarray(resized, np.float32), full_scale, spec.normalization)
-    return ModelInput(pixels, colour, display)
+    return ModelInput(pixels, colour, display, shape=tuple(int(v) for v in (original or gray.shape)))
+
+
+#: Early reduction keeps at least this many times the model's resolution on the shorter side:
+#: enough that the antialiased resize which follows sees nearly what it would see at full size.
+REDUCE_MARGIN = 8
+
+#: Rows reduced at a time (times the factor): the only full-resolution copy is the decoded image.
+_STRIPE_BLOCKS = 32
+
+
+def reduction_factor(size: tuple[int, int], spec: PreprocessSpec, display_side: int | None = None) -> int:
+    """The whole factor a ``size`` image can be shrunk by right after decoding and still keep at
+    least :data:`REDUCE_MARGIN` x the model's resolution on its shorter side (and, for a heatmap,
+    ``display_side`` on its longer side)."""
+    width, height = size
+    factor = min(width, height) // (REDUCE_MARGIN * spec.image_size)
+    if display_side is not None:
+        factor = min(factor, max(width, height) // display_side)
+    return max(1, factor)
+
+
+def _reduce(image: Image.Image, factor: int) -> Image.Image:
+    """``image`` shrunk by box averages of ``factor x factor`` pixels right after decoding, so
+    the conversions that follow (alpha, grayscale, float32: ~25 bytes a pixel together) run on a
+    small image. It is done in horizontal stripes: Pillow's own ``reduce`` first copies a whole
+    RGBA image to premultiplied alpha, which would double the peak. A 40 MP RGBA PNG then needs
+    little more than its decoded pixels (160 MB) instead of 1 GB. Images too small for a factor
+    of 2 are not touched; how little this changes the model input is measured by
+    ``benchmarks/memory.py``."""
+    if factor <= 1:
+        return image
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif image.mode == "1":
+        image = image.convert("L")
+    image.load()
+    width, height = image.size
+    sixteen = image.mode.startswith("I;16")  # Pillow cannot reduce these: numpy, same depth
+    out = Image.new("I" if sixteen else image.mode, (-(-width // factor), -(-height // factor)))
+    step = factor * _STRIPE_BLOCKS
+    for top in range(0, height, step):
+        stripe = image.crop((0, top, width, min(top + step, height)))
+        if sixteen:
+            stripe = Image.fromarray(_block_mean(np.asarray(stripe), factor), mode="I")
+        else:
+            stripe = stripe.reduce(factor)
+        out.paste(stripe, (0, top // factor))
+    return out
+
+
+def _block_mean(array: np.ndarray, factor: int) -> np.ndarray:
+    """Means of ``factor x factor`` blocks (partial blocks at the edges averaged as they are),
+    rounded to int32, as Pillow's ``reduce`` does for 8-bit images."""
+    height, width = array.shape
+    padded_h, padded_w = -(-height // factor) * factor, -(-width // factor) * factor
+    values = np.zeros((padded_h, padded_w), np.float64)
+    values[:height, :width] = array
+    present = np.zeros((padded_h, padded_w), np.float64)
+    present[:height, :width] = 1.0
+    sums = values.reshape(padded_h // factor, factor, padded_w // factor, factor).sum(axis=(1, 3))
+    counts = present.reshape(padded_h // factor, factor, padded_w // factor, factor).sum(axis=(1, 3))
+    return np.rint(sums / counts).astype(np.int32)
 
 
 def _prepare_image(image: Image.Image, spec: PreprocessSpec, display_side: int | None = None) -> ModelInput:
     """Model input and measurements for an opened image (see :class:`ModelInput`)."""
     check_dimensions(image.size)
     original = (image.height, image.width)
-    if image.format == "JPEG" and image.mode in ("L", "RGB", "CMYK", "YCbCr"):
+    if image.format in ("JPEG", "MPO") and image.mode in ("L", "RGB", "CMYK", "YCbCr"):
         # Let libjpeg decode large films at a reduced scale (DCT-domain, high quality) while
         # keeping at least 2x the model's resolution: a 2000 px film decodes ~8x faster.
         image.draft(image.mode, (2 * spec.image_size, 2 * spec.image_size))
+    else:
+        try:
+            image = _reduce(image, reduction_factor(image.size, spec, display_side))
+        except (OSError, SyntaxError, ValueError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ImageError(f"truncated or corrupt image ({reason})") from None
     gray, full_scale, colour = _decode(image)
     measured = 0.0 if colour is None else measure_colourfulness(colour)
     if (gray.shape[0] > gray.shape[1]) != (original[0] > original[1]):

@@ -123,7 +123,12 @@ class Screener:
                 error = f"cannot read file: {exc.strerror or exc}"
             except Exception as exc:  # noqa: BLE001 - one odd file must never stop a batch
                 error = _reason(exc)
-        messages = [str(w.message).splitlines()[0] for w in caught if str(w.message)]
+        # A warning from pydicom may quote a header value (a patient's name): never passed on.
+        messages = [
+            str(w.message).splitlines()[0]
+            for w in caught
+            if str(w.message) and "pydicom" not in (w.filename or "")
+        ]
         return _Decoded(item, film, error, perf_counter() - start, messages)
 
     def _score(self, decoded: _Decoded) -> Result:
@@ -138,7 +143,7 @@ class Screener:
         local_map = None
         try:
             if self.gate is not None:
-                reason = check_image(film.pixels, film.colourfulness, self.gate)
+                reason = check_image(film.pixels, film.colourfulness, self.gate, film.shape)
                 if reason is not None:
                     return Result(path=path, error=f"{NOT_A_CHEST_XRAY}: {reason}", extra=extra)
             reading = self.classifier.read(film.pixels, with_map=self.heatmaps is not None, threshold=self.point.threshold)

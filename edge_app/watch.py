@@ -36,6 +36,12 @@ ONCE_MAX_WAIT_S = 60.0
 #: Longest uninterrupted sleep: how quickly a stop request is noticed while idle.
 SLEEP_SLICE_S = 0.25
 
+#: After SIGTERM/SIGINT the current image may finish for this long; then the run is aborted
+#: (``KeyboardInterrupt``) wherever it is, so ``watch`` is gone within 2 s of the signal whatever
+#: it was doing (a service manager's stop, a shutdown). An aborted claim is released, or taken
+#: over by the next start, so nothing is recorded twice or lost.
+STOP_GRACE_S = 1.5
+
 Signature = tuple[int, int]  # (size, mtime_ns)
 Scorer = Callable[[str], Result]
 Reporter = Callable[[str, str, str], None]  # (event, path, detail)
@@ -135,7 +141,7 @@ class Watcher:
                 continue
             else:
                 try:
-                    sha256 = sha256_file(source)
+                    sha256 = sha256_file(source)  # refuses a named pipe without opening it
                 except OSError as exc:
                     self._warn_once(display_path(source), f"cannot read file: {exc.strerror or exc}")
                     continue
@@ -212,8 +218,9 @@ class Watcher:
 
 @contextmanager
 def stop_on_signals(watcher: Watcher, notify: Callable[[str], None] | None = None):
-    """SIGINT/SIGTERM ask ``watcher`` to stop after the current image; a second one aborts
-    at once (safe too: an interrupted claim is released, or taken over by the next start)."""
+    """SIGINT/SIGTERM ask ``watcher`` to stop after the current image; a second one, or
+    :data:`STOP_GRACE_S` without the image finishing, aborts at once with ``KeyboardInterrupt``
+    (safe too: an interrupted claim is released, or taken over by the next start)."""
 
     def handler(signum, frame):
         if watcher.stop_requested:
@@ -221,11 +228,17 @@ def stop_on_signals(watcher: Watcher, notify: Callable[[str], None] | None = Non
         watcher.stop()
         if notify is not None:
             notify(signal.Signals(signum).name)
+        signal.setitimer(signal.ITIMER_REAL, STOP_GRACE_S)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    def overdue(signum, frame):
+        raise KeyboardInterrupt
+
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)
+    previous = {sig: signal.signal(sig, overdue if sig == signal.SIGALRM else handler) for sig in signals}
     try:
         yield
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
         for sig, old in previous.items():
             signal.signal(sig, old)
 

@@ -28,6 +28,7 @@ from edge_app.cli_common import (
     ThreadsOption,
     db_option,
     fail,
+    say,
     heatmap_option,
     load_model,
     make_screener,
@@ -59,7 +60,7 @@ def parse_since(text: str) -> datetime:
 
 
 def _say(message: str) -> None:
-    typer.echo(f"pneumoscan: {message}", err=True)
+    say(f"pneumoscan: {message}")
 
 
 def watch(
@@ -106,12 +107,19 @@ def watch(
     if not inbox.is_dir():
         raise fail(f"inbox {inbox} is not a folder" if inbox.exists() else f"inbox {inbox} does not exist")
     db_path = db or default_db_path(inbox)
+    from edge_app.paths import writes_into_inputs
+
+    reason = writes_into_inputs(db_path, [str(inbox)])
+    if reason is not None:  # the log would be walked as input, and its journal files too
+        raise fail(f"--db {db_path} {reason}; keep the log outside the inbox")
     classifier = load_model(model, threads)
     point, _ = resolve_point(classifier.contract, site, no_site)
 
     def report(event: str, path: str, detail: str) -> None:
+        from edge_app.formatting import printable
+
         stamp = datetime.now().isoformat(timespec="seconds")
-        typer.echo(f"{stamp}  {event:<8} {path}  {detail}", err=event == "warning")
+        typer.echo(printable(f"{stamp}  {event:<8} {path}  {detail}"), err=event == "warning")
 
     screener = make_screener(
         classifier,
@@ -140,6 +148,9 @@ def watch(
                 stats = watcher.run(interval=interval, once=once)
             except AuditLogError as exc:
                 raise fail(str(exc)) from None
+            except KeyboardInterrupt:
+                _say("stopped before the current image was finished; it is screened at the next start")
+                raise typer.Exit(EXIT_FAILED_INPUTS) from None
     waiting = f", {len(stats.waiting)} still being written" if stats.waiting else ""
     _say(f"{stats.scored} screened, {stats.failed} could not be screened, {stats.skipped} already in the log{waiting}")
     if stats.failed and once:

@@ -68,5 +68,29 @@ def tflite_command(
     typer.echo(str(result.path))
 
 
+@app.command("seal")
+def seal_command(
+    files: list[Path] = typer.Argument(..., help="Model files (.tflite with pneumoscan metadata) to re-seal in place"),
+) -> None:
+    """Write a fresh integrity seal into FILE (flatbuffer and contract unchanged), and FILE.json.
+
+    The device refuses a model whose seal is missing or wrong. Seal only a file you trust: a
+    model exported before sealing existed, or one whose contract you edited on purpose.
+    """
+    from edge_app.contract import ContractError, seal_model
+
+    failed = False
+    for path in files:
+        try:
+            digest = seal_model(path)
+        except (ContractError, OSError) as exc:
+            typer.echo(f"error: {path}: {exc}", err=True)
+            failed = True
+            continue
+        typer.echo(f"{path}: sealed, sha256 {digest}")
+    if failed:
+        raise typer.Exit(2)
+
+
 def main() -> None:
     app()

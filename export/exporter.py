@@ -244,7 +244,7 @@ def export_tflite(
     for stale in (out, Path(f"{out}.json")):
         stale.unlink(missing_ok=True)  # reached only with force, or when neither exists
     out.write_bytes(flatbuffer)
-    write_metadata(out, metadata)
+    metadata = write_metadata(out, metadata)  # as stored: sealed (its "integrity" field added)
     _prove_loadable(out, validation.images[0], scores[0])
     return ExportResult(out, metadata, report, problems)
 

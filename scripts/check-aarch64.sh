@@ -15,6 +15,8 @@
 #                              (default ${XDG_CACHE_HOME:-$HOME/.cache}/pneumoscan-aarch64);
 #                              delete it to pick up new upstream releases
 #   PNEUMOSCAN_AARCH64_EXTRAS  extras to prove (default "edge edge-legacy")
+#   PNEUMOSCAN_AARCH64_SERVE   1 (default): also install .[edge,serve] and have the emulated
+#                              web server answer one POST /api/screen; 0 skips it
 #   PNEUMOSCAN_AARCH64_CPUS    qemu CPU models (default "cortex-a72 cortex-a76": Pi 4 and Pi 5)
 #   PNEUMOSCAN_HOST_PYTHON     host interpreter for pip, the wheel build and the x86 reference
 #                              (default python3)
@@ -454,6 +456,86 @@ for model in "${models[@]}"; do
   fi
 done
 
+# ---------------------------------------------------------------------------------------------
+# The web page: .[edge,serve] installed for aarch64, the app served by waitress inside the emulated
+# interpreter (qemu-user runs one process, so the client is a thread of it: edge_app.serve's own
+# build_server, a real socket, a real HTTP request with its CSRF token), one film screened through
+# POST /api/screen; its answer must equal the x86 `predict` record of that film.
+if [ "${PNEUMOSCAN_AARCH64_SERVE:-1}" = 1 ]; then
+  serve_model=${models[0]} serve_name=${models[0]##*/}
+  [ "$serve_model" != installed ] || serve_name="installed:${shipped_model##*/}"
+  x86_json=$run/out/edge/$serve_name/x86-predict.json
+  if [[ " ${extras[*]} " != *" edge "* ]] || [ ! -s "$x86_json" ]; then
+    echo "   serve check skipped: it needs the .[edge] x86 predict run above (PNEUMOSCAN_AARCH64_EXTRAS)"
+  else
+    say "pip resolves .[edge,serve] for aarch64"
+    site=$installs/aarch64-edge-serve key=$(install_key "edge,serve" "${aarch64_pip[@]}")
+    if [ "$(cat "$site/.key" 2>/dev/null)" = "$key" ]; then
+      logged "$logs/install-aarch64-serve.log" "${pip[@]}" install "${quiet_pip[@]}" --no-deps --upgrade \
+        --target "$site" "${aarch64_pip[@]}" "$wheel"
+    else
+      fetch "$cache/wheels/aarch64-edge-serve" "aarch64-edge-serve" "${aarch64_pip[@]}" "${wheel}[edge,serve]"
+      rm -rf "$site"
+      logged "$logs/install-aarch64-serve.log" "${pip[@]}" install "${quiet_pip[@]}" --no-index \
+        --find-links "$cache/wheels/aarch64-edge-serve" --target "$site" "${aarch64_pip[@]}" "${wheel}[edge,serve]"
+      echo "$key" >"$site/.key"
+    fi
+    installed_list "$site"
+    cat >"$run/serve_probe.py" <<'PY'
+"""serve_probe.py MODEL|installed X86_PREDICT_JSON FOLDER: serve the app, POST one film, compare."""
+import json, sys, threading, urllib.request, uuid
+from pathlib import Path
+from edge_app.model_file import load_classifier
+from edge_app.serve.context import Settings
+from edge_app.serve.server import build_server
+from edge_app.serve.service import ScreeningService
+from edge_app.serve.storage import FilmStore
+
+model, x86_json, folder = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+x86 = [r for r in json.load(open(x86_json)) if "probability" in r]
+if not x86:
+    sys.exit("   no film was screened by x86 predict, nothing to compare")
+film = Path(x86[0]["path"])
+store = FilmStore(folder / "data")
+service = ScreeningService(load_classifier(None if model == "installed" else model), store, folder / "log.sqlite")
+server = build_server(service, Settings("127.0.0.1", 0, folder / "log.sqlite", store.root, 50_000_000), threads=2)
+threading.Thread(target=server.run, daemon=True).start()
+url = f"http://127.0.0.1:{server.effective_port}/"
+http = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+token = json.load(http.open(url + "api/session", timeout=300))["csrf_token"]
+boundary = uuid.uuid4().hex
+body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{film.name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n").encode() + film.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+request = urllib.request.Request(url + "api/screen", data=body, headers={
+    "Content-Type": f"multipart/form-data; boundary={boundary}", "X-CSRFToken": token})
+with http.open(request, timeout=600) as answer:
+    status, got = answer.status, json.load(answer)
+want = {**x86[0], "path": film.name}
+same = {k: v for k, v in got.items() if k != "latency_ms"} == {k: v for k, v in want.items() if k != "latency_ms"}
+print(f"   POST /api/screen {film.name}: HTTP {status}, P(pneumonia) aarch64 {got.get('probability')} "
+      f"x86 predict {want['probability']}: {'equal' if same else 'DIFFERENT'}")
+server.close()
+sys.exit(0 if status == 201 and same else 1)
+PY
+    serve_cpu=${cpus[0]}
+    say ".[edge,serve]: aarch64 ($serve_cpu) web server answers POST /api/screen"
+    rm -rf "$run/serve" && mkdir -p "$run/serve"
+    t0=$(date +%s.%N)
+    status=0
+    emulated "$serve_cpu" "$site" "$run/serve_probe.py" "$serve_model" "$x86_json" "$run/serve" \
+      2>"$run/serve/probe.err" || status=$?
+    wall=$(seconds_since "$t0")
+    echo "   emulated wall time: $wall s"
+    if [ "$status" = 0 ]; then
+      record "edge,serve" "$serve_cpu" "$serve_name" "serve" "$wall" "equal to x86 predict"
+    else
+      tail -n 15 "$run/serve/probe.err" >&2
+      failures+=("aarch64 $serve_cpu serve $serve_name: POST /api/screen failed or differs (exit $status)")
+      record "edge,serve" "$serve_cpu" "$serve_name" "serve" "$wall" "FAILED (exit $status, see above)"
+    fi
+  fi
+fi
+
 say "summary (emulated wall times are reported, not judged)"
 printf '%-12s %-11s %-34s %-8s %9s  %s\n' extra cpu model command wall result
 printf '%s\n' "${summary[@]}"
@@ -462,4 +544,4 @@ if [ ${#failures[@]} -gt 0 ]; then
   printf '  - %s\n' "${failures[@]}" >&2
   die "${#failures[@]} aarch64 check(s) failed"
 fi
-echo "check-aarch64: OK: ${extras[*]} install and run on aarch64 (${cpus[*]}) with x86-equal output"
+echo "check-aarch64: OK: ${extras[*]}$([ "${PNEUMOSCAN_AARCH64_SERVE:-1}" = 1 ] && echo " and edge,serve") install and run on aarch64 (${cpus[*]}) with x86-equal output"

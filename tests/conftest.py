@@ -28,6 +28,23 @@ def synthetic_film(size: int = 128, seed: int = 0, opacity: float = 0.0, side: f
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def anatomical_film(size: int = 256, seed: int = 0) -> np.ndarray:
+    """A synthetic upright frontal film with the asymmetries a real one has and
+    :func:`synthetic_film` lacks: shoulders above, abdomen below the diaphragm, the heart's
+    shadow to the image's right (the patient's left). For the orientation tests."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / size
+    img = np.full((size, size), 150.0)
+    img += 60 * (y > 0.78)  # abdomen
+    img += 30 * np.exp(-((x - 0.5) ** 2) / 0.01)  # mediastinum
+    for cx in (0.3, 0.7):
+        img -= 100 * np.exp(-(((x - cx) / 0.13) ** 2 + ((y - 0.45) / 0.27) ** 2))
+    img += 150 * np.exp(-(((x - 0.64) / 0.12) ** 2 + ((y - 0.62) / 0.1) ** 2))  # heart
+    img += 35 * np.exp(-(((y - 0.05) / 0.08) ** 2))  # shoulders and neck
+    img += rng.normal(0, 4, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
 def write_dataset(
     root: Path, per_class: int = 12, size: int | tuple[int, ...] = 96, patients: int = 6, viral: bool = False
 ) -> Path:

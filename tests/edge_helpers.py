@@ -77,6 +77,21 @@ def model_flatbuffer(model: Path) -> bytes:
         return data[: archive.infolist()[0].header_offset]
 
 
+def model_with_metadata(path: Path, metadata, source: Path = TINY_MODEL, *, seal: bool = True) -> Path:
+    """``source``'s flatbuffer at ``path`` carrying ``metadata`` exactly as given, valid or not
+    (what a hand-edited model file holds), written without the exporter's checks; sealed with a
+    matching integrity field unless ``seal`` is False (then as a tampered file would be)."""
+    import json
+
+    from edge_app.contract import metadata_archive, sealed
+
+    flatbuffer = model_flatbuffer(source)
+    if seal and isinstance(metadata, dict):
+        metadata = sealed(flatbuffer, metadata)
+    path.write_bytes(flatbuffer + metadata_archive(json.dumps(metadata).encode(), len(flatbuffer)))
+    return path
+
+
 def png_header_only(width: int, height: int) -> bytes:
     """A small PNG whose header claims ``width x height`` (a decompression bomb's calling card):
     the IHDR is valid, the pixel data is a few bytes. Opening it must fail on size alone."""

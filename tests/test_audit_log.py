@@ -143,6 +143,22 @@ def test_rows_newest_first_and_since(db: Path) -> None:
         assert len(log.rows(datetime.now(timezone.utc) - timedelta(minutes=1))) == 3
 
 
+def test_find_gives_one_films_entries_newest_first(db: Path) -> None:
+    with AuditLog(db) as log:
+        log.record(log.claim("h1", V, "/in/a.png", 10), ok("/in/a.png"))
+        time.sleep(0.002)
+        log.record(log.claim("h1", "v2", "/in/a.png", 10), Result("/in/a.png", error="not a chest X-ray: x"))
+        log.record(log.claim("h2", V, "/in/b.png", 10), ok("/in/b.png"))
+        pending = log.claim("h3", V, "/in/c.png", 10)
+        found = log.find("h1")
+        assert [(e.model_version, e.status) for e in found] == [("v2", "error"), (V, "done")]
+        assert found[1].result.probability == 0.8 and found[1].result.latency_ms == 3.0
+        assert found[0].result.error == "not a chest X-ray: x"
+        assert [e.status for e in log.find("h3")] == ["pending"]
+        assert log.find("nothing") == []
+        log.release(pending)
+
+
 def test_known_files_and_settled(db: Path) -> None:
     with AuditLog(db) as log:
         log.record(log.claim("h1", V, "/a", 10, 123), ok())

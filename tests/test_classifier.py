@@ -68,10 +68,11 @@ def test_sigmoid_is_stable():
     assert np.isfinite(sigmoid(np.array([-1e6, 1e6]))).all()
 
 
-def test_probability_output_is_not_squashed_twice(tiny_model, tmp_path):
-    model = Classifier(relabelled(tiny_model, tmp_path, output="probability"))
-    image = synthetic_film(64)
-    assert model.classify(image) == model.raw_output(image)
+def test_output_kind_is_checked_against_the_graph(tiny_model, tmp_path):
+    # The tiny model ends in a dense layer (a logit): calling it a probability would print
+    # "score -322/100" or put PNEUMONIA on a score of 4.
+    with pytest.raises(ContractError, match="says the output is a probability, but the model does not end in a sigmoid"):
+        Classifier(relabelled(tiny_model, tmp_path, output="probability"))
 
 
 def test_missing_model(tmp_path):
@@ -89,8 +90,11 @@ def test_model_without_metadata(tiny_model, tmp_path):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"image_size": 128, "preprocessing": {"image_size": 128}}, "input shape"),
-        ({"channels": 3}, "input shape"),
+        (
+            {"image_size": 128, "preprocessing_id": "gray-128px-percentile-v1",
+             "preprocessing": {"image_size": 128, "normalization": "percentile", "version": 1}},
+            "input shape",
+        ),
         ({"input_dtype": "int8"}, "input type uint8 contradicts its metadata int8"),
     ],
 )

@@ -8,8 +8,10 @@ import importlib.util
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -215,6 +217,7 @@ def test_model_contradicting_its_metadata_is_refused(films, tiny_model, tmp_path
     metadata = json.loads(Path(f"{tiny_model}.json").read_text())
     metadata["image_size"] = 128
     metadata["preprocessing"]["image_size"] = 128
+    metadata["preprocessing"]["id"] = metadata["preprocessing_id"] = "gray-128px-percentile-v1"
     write_metadata(lying, metadata)
     assert "contradicts its metadata" in one_error_line(run("info", "-m", lying))
 
@@ -268,8 +271,95 @@ def test_output_never_overwrites_an_input(films, tiny_model):
     target = films / "b.jpeg"
     before = target.read_bytes()
     result = run("predict", target, "-m", tiny_model, "-o", target, "--force")
-    assert "is one of the inputs" in one_error_line(result)
+    assert "is the input" in one_error_line(result)
     assert target.read_bytes() == before
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_nothing_is_written_into_an_input_folder_or_over_an_input_force_or_not(films, tiny_model, tmp_path, fmt):
+    os.link(films / "b.jpeg", tmp_path / "hard.jpeg")
+    (tmp_path / "link").symlink_to(films / "sub")
+    before = snapshot(tmp_path)
+    cases = [
+        ([films], films / "b.jpeg", "is inside the input folder"),  # the hostile field test's case
+        ([films], films / "results.csv", "is inside the input folder"),
+        ([films], films / "sub" / ".." / "r.csv", "is inside the input folder"),
+        ([films], tmp_path / "link" / "r.csv", "is inside the input folder"),  # via a symlink
+        ([films / "a.png"], tmp_path / "hard.jpeg", "another name for the same file"),  # hard link
+        ([tmp_path / "link"], films / "sub" / "r.csv", "is inside the input folder"),
+    ]
+    for inputs, out, reason in cases:
+        for force in ([], ["--force"]):
+            done = run("predict", *inputs, films / "b.jpeg", "-m", tiny_model, "-f", fmt, "-o", out, *force)
+            assert done.exit_code == 2 and reason in one_error_line(done), (out, done.stderr)
+    assert snapshot(tmp_path) == before
+
+
+def test_results_stream_to_the_output_as_they_are_made(films, tiny_model, tmp_path):
+    """A kill mid-way keeps every result written before it (csv, jsonl, table: one line each)."""
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(40):
+        shutil.copy(films / "a.png", many / f"f{i:02d}.png")
+        (many / f"f{i:02d}.png").write_bytes((films / "a.png").read_bytes() + bytes([i]))
+    out = tmp_path / "r.csv"
+    cmd = [sys.executable, "-m", "edge_app", "predict", str(many), "-m", str(tiny_model), "-f", "csv", "-o", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 6):
+            time.sleep(0.02)
+        proc.kill()
+    finally:
+        proc.wait()
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("path,probability") and 5 <= len(lines) - 1 < 40, len(lines)
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert all(row["path"].endswith(".png") for row in rows[:-1])  # every complete row is whole
+
+
+def test_full_disk_is_one_line_and_keeps_what_was_written(films, tiny_model, tmp_path):
+    # /dev/full: every write fails with ENOSPC
+    done = run("predict", films, "-m", tiny_model, "-f", "csv", "-o", "/dev/full", "--force")
+    assert done.exit_code == 2
+    assert one_error_line(done).startswith("pneumoscan: error: cannot write results to --output /dev/full: No space left on device")
+    # stdout redirected to a full disk
+    proc = subprocess.run([sys.executable, "-m", "edge_app", "predict", str(films), "-m", str(tiny_model)],
+                          stdout=open("/dev/full", "w"), stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "cannot write results to stdout: No space left on device" in proc.stderr
+
+
+def _mount_tiny_tmpfs(folder: Path, size: str) -> bool:
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    return done.returncode == 0
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "table", "json"])
+def test_enospc_on_a_tiny_tmpfs(films, tiny_model, tmp_path, fmt):
+    disk = tmp_path / "disk"
+    if not _mount_tiny_tmpfs(disk, "4k"):
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        many = tmp_path / "many"
+        many.mkdir()
+        for i in range(60):
+            (many / f"film-with-a-long-name-{i:03d}.png").write_bytes((films / "a.png").read_bytes() + bytes([i]))
+        out = disk / "r.out"
+        done = run("predict", many, "-m", tiny_model, "-f", fmt, "-o", out)
+        assert done.exit_code == 2
+        assert "No space left on device" in one_error_line(done)
+        written = out.read_text() if out.exists() else ""
+        if fmt == "json":
+            assert written == "" and os.listdir(disk) == []  # whole or nothing, no temp file left
+        else:
+            complete = written[: written.rfind("\n") + 1].splitlines()
+            assert len(complete) > 3  # what fitted is kept, line by line
+            if fmt == "jsonl":
+                assert all(json.loads(line)["path"].endswith(".png") for line in complete)
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
 
 
 def test_output_in_missing_folder_is_a_usage_error(films, tiny_model, tmp_path):
@@ -674,24 +764,45 @@ def test_predict_needs_a_path_or_samples():
     assert "--samples" in one_error_line(run("predict"))
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"threshold": "abc"}, {"threshold": None}, {"image_size": "abc"}, {"labels": 5},
+        {"uncertain_band": "x"}, {"uncertain_band": [0.3]}, {"labels": ["PNEUMONIA", "NORMAL"]},
+        {"output": "probability"}, {"gate": {"features_version": 2, "features": {"mean": {"low": "x"}}}},
+        {"preprocessing": {"image_size": 64, "normalization": "equalize", "version": 1, "id": "gray-64px-percentile-v1"}},
+        {"preprocessing": {"image_size": 64, "normalization": "percentile", "version": 99}},
+    ],
+)
+def test_malformed_or_contradictory_metadata_is_one_line_and_exit_2(tmp_path, films, change):
+    from edge_helpers import model_with_metadata, tiny_metadata
+
+    model = model_with_metadata(tmp_path / "bad.tflite", {**tiny_metadata(), **change})
+    for command in (["predict", str(films)], ["info"], ["predict", str(films), "--no-gate"]):
+        done = run(*command, "--model", model)
+        assert done.exit_code == 2, (command, done.output)
+        assert done.stdout == "" and len(done.stderr.splitlines()) == 1, done.stderr
+        assert done.stderr.startswith("pneumoscan: error: ") and "Traceback" not in done.stderr
+
+
 def test_predict_with_a_pattern_model_names_the_pattern_of_positive_films(tmp_path, monkeypatch):
     from edge_helpers import TINY_PATTERN_MODEL, pattern_films
 
     pattern_films(tmp_path)
     monkeypatch.chdir(tmp_path)  # short paths: one table line per film
-    args = ("predict", "--model", TINY_PATTERN_MODEL, "clear.png", "bacterial.png", "viral.png")
+    args = ("predict", "--model", TINY_PATTERN_MODEL, "--no-gate", "clear.png", "bacterial.png", "viral.png")
     result = run(*args, "--format", "json")
     assert result.exit_code == 0, result.output
-    by_name = {Path(r["path"]).stem: r for r in json.loads(result.output)}
+    by_name = {Path(r["path"]).stem: r for r in json.loads(result.stdout)}
     assert by_name["clear"]["label"] == "NORMAL" and by_name["clear"]["pattern"] is None
     assert by_name["clear"]["pattern_score"] is None
     assert (by_name["bacterial"]["label"], by_name["bacterial"]["pattern"]) == ("PNEUMONIA", "bacterial")
     assert by_name["viral"]["pattern"] == "viral" and 50 <= by_name["viral"]["pattern_score"] <= 100
-    table = run(*args).output
+    table = run(*args).stdout
     viral_line = next(line for line in table.splitlines() if "viral.png" in line)
     assert viral_line.endswith(f"pattern more like viral pneumonia ({by_name['viral']['pattern_score']}/100)")
     assert "pattern" not in next(line for line in table.splitlines() if "clear.png" in line)
-    rows = list(csv.DictReader(io.StringIO(run(*args, "--format", "csv").output)))
+    rows = list(csv.DictReader(io.StringIO(run(*args, "--format", "csv").stdout)))
     assert [r["pattern"] for r in rows] == ["", "bacterial", "viral"]
 
 
@@ -699,5 +810,5 @@ def test_predict_with_the_two_class_model_prints_no_pattern_fields(tiny_model, t
     from edge_helpers import pattern_films
 
     films = pattern_films(tmp_path)
-    rows = json.loads(run("predict", "--model", tiny_model, "--format", "json", *films.values()).output)
+    rows = json.loads(run("predict", "--model", tiny_model, "--no-gate", "--format", "json", *films.values()).stdout)
     assert all("pattern" not in r and "pattern_score" not in r for r in rows)

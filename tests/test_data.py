@@ -12,6 +12,7 @@ from train.data import (
     drop_duplicates,
     find_class_dirs,
     fingerprint,
+    limit_per_class,
     list_images,
     patient_of,
     scan,
@@ -131,6 +132,17 @@ def test_earliest_split_takes_the_lowest_numbered_patients_of_each_series():
     assert {s.patient for s in train}.isdisjoint({s.patient for s in val})
     with pytest.raises(DataError, match="split order"):
         split_by_patient(_samples(specs), 0.25, seed=0, order="sideways")
+
+
+def test_limit_per_class_keeps_the_first_files_of_each_class(tmp_path):
+    from conftest import write_dataset
+
+    samples = scan(write_dataset(tmp_path / "d", per_class=6), "train")
+    kept = limit_per_class(samples, 2)
+    assert [s.path for s in kept] == [s.path for s in samples if s.label == 0][:2] + [s.path for s in samples if s.label == 1][:2]
+    assert limit_per_class(samples, 0) == samples
+    with pytest.raises(DataError, match="--limit-per-class"):
+        limit_per_class(samples, -1)
 
 
 def test_any_class_folders_and_a_csv_are_data_sets(tmp_path):

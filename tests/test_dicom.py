@@ -369,7 +369,7 @@ def test_unsupported_transfer_syntax_is_named(tmp_path, film):
     path = tmp_path / "j2k-mc.dcm"
     ds.save_as(path)
     message = refusal(path)
-    assert message == f"unsupported DICOM transfer syntax: {JPEG2000MC.name}"
+    assert message.startswith(f"unsupported DICOM transfer syntax {JPEG2000MC.name} (not one of: Implicit VR")
 
 
 def test_missing_decoder_names_syntax_and_install(tmp_path, film, monkeypatch):
@@ -446,3 +446,77 @@ def test_reading_prints_and_logs_no_patient_data(tmp_path, film, capsys, caplog)
     assert [str(w.message) for w in caught] == [] and caplog.text == ""
     out, err = capsys.readouterr()
     assert "Doe" not in out + err
+
+
+def _stretched_syntax(path: Path, film: np.ndarray) -> Path:
+    """A DICOM file whose TransferSyntaxUID length is stretched over the next bytes, which hold a
+    (fake) patient's name and record number, as a corrupt or hostile writer would send it."""
+    ds = make_dataset(film, 8)
+    ds.file_meta.ImplementationVersionName = "Doe^Jane MRN-998877"
+    save(ds, path)
+    data = bytearray(path.read_bytes())
+    tag = b"\x02\x00\x10\x00UI"  # (0002,0010) explicit VR
+    at = data.index(tag)
+    length = int.from_bytes(data[at + 6 : at + 8], "little")
+    data[at + 6 : at + 8] = (length + 40).to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("how", ["stretched", "value"])
+def test_no_header_value_reaches_any_output_or_the_log_without_with_ids(tmp_path, film, how):
+    import json
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from edge_app.cli import app
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    if how == "stretched":
+        path = _stretched_syntax(inbox / "IM0001", film)
+    else:  # the value itself quotes the identifiers (pydicom refuses to write it: patch the bytes)
+        ds = make_dataset(film, 8)
+        ds.Modality = "Doe^Jane MRN-998877"
+        data = bytearray(save(ds, inbox / "IM0001").read_bytes())
+        old = b"\x02\x00\x10\x00UI\x14\x001.2.840.10008.1.2.1\x00"
+        value = b"1.2.840.10008.1.2.1PNDoe^Jane LO MRN-998877\x00"
+        at = data.index(old)
+        data[at : at + len(old)] = b"\x02\x00\x10\x00UI" + len(value).to_bytes(2, "little") + value
+        group = data.index(b"\x02\x00\x00\x00UL\x04\x00") + 8
+        grown = int.from_bytes(data[group : group + 4], "little") + len(value) - 20
+        data[group : group + 4] = grown.to_bytes(4, "little")
+        path = inbox / "IM0001"
+        path.write_bytes(bytes(data))
+    runner = CliRunner()
+    seen = []
+    for fmt in ("json", "jsonl", "csv", "table"):
+        done = runner.invoke(app, ["predict", str(path), "--model", str(MODEL), "-f", fmt])
+        assert done.exit_code in (0, 1), done.output
+        seen.append(done.output + done.stderr)
+    first = json.loads(runner.invoke(app, ["predict", str(path), "--model", str(MODEL), "-f", "json"]).stdout)[0]
+    db = tmp_path / "log.sqlite"
+    done = runner.invoke(app, ["watch", str(inbox), "--db", str(db), "--model", str(MODEL), "--once", "--interval", "0.05"])
+    seen.append(done.output + done.stderr)
+    seen.append(db.read_bytes().decode("latin-1"))
+    with sqlite3.connect(db) as raw:
+        seen.append(repr(raw.execute("SELECT * FROM results").fetchall()))
+    for fmt in ("csv", "json", "table"):
+        shown = runner.invoke(app, ["history", "--db", str(db), "-f", fmt])
+        seen.append(shown.output + shown.stderr)
+    for text in seen:
+        assert "Doe" not in text and "998877" not in text and "Jane" not in text
+    if how == "stretched":
+        assert "error" in first  # which one depends on what the stretch swallowed; never its bytes
+    else:
+        assert first["error"].startswith("unsupported DICOM transfer syntax (not one of: ")
+        assert "Explicit VR Little Endian" in first["error"]  # what it accepts, from pydicom's registry
+
+
+def test_acquisition_fields_outside_the_defined_terms_are_not_shown(tmp_path, film):
+    ds = make_dataset(film, 8)
+    ds.Modality = "DOE JANE"
+    ds.ViewPosition = "MRN998877"
+    info = prepare_dicom(save(ds, tmp_path / "a.dcm"), SPEC).info
+    assert info["modality"] == "other" and info["view_position"] == "other" and info["body_part"] == "CHEST"

@@ -8,7 +8,9 @@ import json
 
 import pytest
 
-from edge_app.formatting import CSV_COLUMNS, FORMATS, render
+from pathlib import Path
+
+from edge_app.formatting import CSV_COLUMNS, FORMATS, format_csv, format_json, format_table, render
 from edge_app.results import Result
 
 RESULTS = [
@@ -102,6 +104,40 @@ def test_the_log_exports_a_result_in_the_same_layout_as_predict():
     as_json = json.loads(render_log(entries, "json"))
     assert {k: as_json[0][k] for k in result.to_dict()} == json.loads(render([result], "json"))[0]
     assert as_json[0]["status"] == "done" and as_json[1]["error"] == "empty file"
+
+
+HOSTILE_NAME = "x.jpeg\nok.jpeg  No signs of pneumonia found (score 1/100)\r\x1b[2K\x1b]0;pwned\x07\u202egpj.exe\u200b"
+
+
+def test_untrusted_names_cannot_forge_a_row_or_reach_the_terminal_raw():
+    from edge_app.formatting import printable
+
+    results = [Result(path=HOSTILE_NAME, error="not an image Pillow can read"), Result(path="b.jpeg", error="empty file")]
+    table = format_table(results)
+    lines = table.splitlines()
+    assert len(lines) == 1 + 3 + 2  # header, the long name's line + its result, b, blank, summary
+    assert all(not any(c in line for c in "\r\x1b\x07\u202e\u200b") for line in lines)
+    assert "No signs of pneumonia found" in lines[1] and lines[1].startswith("x.jpeg\\nok.jpeg")
+    assert printable("a\\b\n") == "a\\\\b\\n"  # unambiguous: a real backslash is doubled
+    assert printable("Zoë 陈.jpeg") == "Zoë 陈.jpeg"  # ordinary letters stay as they are
+    # JSON stays exact; CSV quotes every line break, a lone carriage return too.
+    assert json.loads(format_json(results))[0]["path"] == HOSTILE_NAME
+    rows = list(csv.reader(io.StringIO(format_csv(results), newline="")))
+    assert rows[1][0] == HOSTILE_NAME and len(rows) == 3
+    assert format_csv([Result(path="a\rb", error="e")]).splitlines()[1].startswith('"a')
+
+
+def test_terminal_messages_are_escaped(tmp_path):
+    from typer.testing import CliRunner
+
+    from edge_app.cli import app
+
+    bad = tmp_path / "a\x1b[31m\nb.jpeg"
+    bad.write_text("not an image")
+    done = CliRunner().invoke(app, ["predict", str(bad), "-f", "json", "--model", str(Path(__file__).parent / "data" / "tiny-int8.tflite")])
+    assert done.exit_code == 1
+    assert "\x1b" not in done.stderr and "a\\x1b[31m\\nb.jpeg: not an image" in done.stderr
+    assert json.loads(done.stdout)[0]["path"] == str(bad)
 
 
 def test_pattern_fields_follow_the_fixed_columns_in_predict_and_history():

@@ -241,3 +241,78 @@ def test_watch_refuses_a_model_without_gate_statistics_in_one_line(tiny_model, t
     )
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "no input-gate statistics" in result.stderr.strip().splitlines()[-1]
+
+
+# --- orientation and shape ---------------------------------------------------------------------
+
+
+def _prepared(gray: np.ndarray):
+    from edge_app.preprocessing import PreprocessSpec, prepare_array
+
+    return prepare_array(gray.astype(np.float32), 255.0, PreprocessSpec(64))
+
+
+@pytest.mark.parametrize(
+    "turn, reason",
+    [
+        (lambda g: np.rot90(g), "rotated by 90 degrees"),
+        (lambda g: np.rot90(g, 3), "rotated by 90 degrees"),
+        (lambda g: np.rot90(g, 2), "upside down"),
+        (lambda g: g[:, ::-1], "mirrored left to right"),
+    ],
+)
+def test_turned_or_mirrored_films_are_refused(turn, reason):
+    from conftest import anatomical_film
+    from edge_app.gate import orientation_refusal
+
+    for seed in range(3):
+        upright = _prepared(anatomical_film(seed=seed))
+        assert orientation_refusal(upright.pixels, upright.shape) is None
+        turned = _prepared(np.ascontiguousarray(turn(anatomical_film(seed=seed))))
+        assert orientation_refusal(turned.pixels, turned.shape).startswith(reason)
+
+
+def test_films_without_orientation_cues_are_not_refused_for_orientation():
+    from edge_app.gate import orientation_refusal
+
+    for seed in range(20):  # left-right and nearly top-bottom symmetric: no cue either way
+        film = _prepared(synthetic_film(96, seed=seed))
+        assert orientation_refusal(film.pixels, film.shape) is None
+
+
+def test_extreme_aspect_ratio_is_refused_through_the_screener(tmp_path, tiny_model):
+    from edge_app.classifier import Classifier
+    from edge_app.screening import Screener
+
+    strip = np.tile(synthetic_film(100, seed=1), (1, 40))  # 4000 x 100, the field test's strip
+    Image.fromarray(strip).save(tmp_path / "strip.png")
+    wide = np.asarray(Image.fromarray(synthetic_film(200, seed=2)).resize((240, 200)))  # 1.2:1 passes this check
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    screener = Screener(Classifier(tiny_model))
+    assert screener.screen(tmp_path / "strip.png").error == (
+        "not a chest X-ray: extreme aspect ratio (40.0:1, a chest film is at most 2.5:1)"
+    )
+    assert "aspect" not in (screener.screen(tmp_path / "wide.png").error or "")
+
+
+def test_wrong_exif_orientation_is_refused(tmp_path):
+    from conftest import anatomical_film
+    from edge_app.decoding import decode_file
+    from edge_app.gate import orientation_refusal
+    from edge_app.preprocessing import PreprocessSpec
+
+    exif = Image.Exif()
+    exif[0x0112] = 3  # "rotate 180 to display": wrong for a film stored upright
+    Image.fromarray(anatomical_film()).save(tmp_path / "wrong.jpeg", quality=95, exif=exif.tobytes())
+    Image.fromarray(anatomical_film()).save(tmp_path / "right.jpeg", quality=95)
+    wrong, right = (decode_file(tmp_path / name, PreprocessSpec(64)) for name in ("wrong.jpeg", "right.jpeg"))
+    assert orientation_refusal(wrong.pixels, wrong.shape).startswith("upside down")
+    assert orientation_refusal(right.pixels, right.shape) is None
+
+
+def test_gray_levels_floor_lets_an_ordinary_film_with_233_levels_pass():
+    from edge_app.gate import GRAY_LEVELS_FLOOR, out_of_range
+
+    gate = {"features_version": 2, "features": {"gray_levels": {"low": 0.959, "high": 1.01, "q_low": 0.97, "q_high": 1.0, "median": 1.0, "iqr": 0.0}}}
+    assert out_of_range({"gray_levels": 233 / 256}, gate) == []
+    assert out_of_range({"gray_levels": GRAY_LEVELS_FLOOR - 0.01}, gate) == ["gray_levels"]

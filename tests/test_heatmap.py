@@ -94,9 +94,27 @@ def test_writer_never_replaces_a_file(tmp_path):
     first = writer.write("scans/x.png", film, local)
     before = first.read_bytes()
     second = writer.write("scans/x.png", film, local)
-    assert first != second and second.name.endswith("-2.heatmap.png")
+    assert first != second and second.name.startswith(first.name.removesuffix(".heatmap.png") + "-")
     assert first.read_bytes() == before
+    assert writer.write("scans/x.png", film, local) == second  # the same picture: not written again
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.name, second.name])  # no temp files
+
+
+def test_names_for_one_path_never_run_out(tmp_path):
+    writer = HeatmapWriter(tmp_path)
+    film = synthetic_film(64)
+    rng = np.random.default_rng(0)
+    written = {writer.write("scans/x.png", film, rng.normal(size=(4, 4))) for _ in range(1100)}
+    assert len(written) == 1100 and len(list(tmp_path.iterdir())) == 1100
+
+
+def test_heatmaps_are_never_screened_as_films(tiny_model, tmp_path):
+    from edge_app.preprocessing import ImageError, PreprocessSpec, prepare_file
+
+    written = HeatmapWriter(tmp_path).write("x.png", synthetic_film(128), np.ones((4, 4)))
+    renamed = written.rename(tmp_path / "IM-0001.png")
+    with pytest.raises(ImageError, match="a heatmap pneumoscan wrote, not an X-ray"):
+        prepare_file(renamed, PreprocessSpec(64))
 
 
 def test_folder_inside_or_beside_inputs_is_refused(tmp_path):
@@ -108,7 +126,11 @@ def test_folder_inside_or_beside_inputs_is_refused(tmp_path):
         (scans, [str(scans)]),
         (scans / "heat", [str(scans)]),
         (scans / "sub", [str(film)]),
+        (scans / "sub" / "maps", [str(film)]),  # below an input file's folder (issue 13.7)
+        (tmp_path / "link", [str(scans)]),  # a symbolic link into an input folder
     ]:
+        if bad.name == "link" and not bad.is_symlink():
+            bad.symlink_to(scans / "sub")
         with pytest.raises(HeatmapError, match="heatmaps must go elsewhere"):
             check_folder(bad, inputs)
         assert not (scans / "heat").exists()

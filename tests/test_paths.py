@@ -106,3 +106,27 @@ def test_non_utf8_names_are_printable_but_still_open(tmp_path):
     assert os.path.exists(item.source)
     item.path.encode("utf-8")  # would raise on a lone surrogate
     assert "\ufffd" in item.path and display_path(item.source) == item.path
+
+
+def test_named_pipes_sockets_and_devices_are_refused_without_being_opened(tmp_path):
+    import socket
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    os.mkfifo(folder / "IM0001")  # no extension: the walk would sniff it for DICOM
+    os.mkfifo(folder / "film.jpeg")
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(folder / "IM0002"))
+        (folder / "good.png").write_bytes(b"\x89PNG not really")
+        items = expand_paths([str(folder), "/dev/zero", str(folder / "IM0001")])
+    finally:
+        sock.close()
+    errors = {Path(i.source).name: i.error for i in items if i.error}
+    assert errors == {
+        "IM0001": "not a regular file (a named pipe)",
+        "film.jpeg": "not a regular file (a named pipe)",
+        "IM0002": "not a regular file (a socket)",
+        "zero": "not a regular file (a device)",
+    }
+    assert [Path(i.source).name for i in items if not i.error] == ["good.png"]

@@ -196,3 +196,29 @@ def test_equalize_removes_any_monotonic_exposure_change():
 def test_image_names_in_any_case():
     assert all(is_image_name(n) for n in ("a.jpg", "a.JPG", "a.jpeg", "a.JPEG", "a.Png"))
     assert not any(is_image_name(n) for n in ("a.gif", "a.dcm", "a.jpeg.bak", "jpeg"))
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "TIFF", "BMP", "WEBP"])
+def test_other_formats_are_refused_naming_what_is_accepted(tmp_path, fmt):
+    from edge_app.preprocessing import ImageError, PreprocessSpec, prepare_file
+
+    for name in (f"film.{fmt.lower()}", "film.png"):  # named as it is, or disguised as PNG
+        path = tmp_path / name
+        Image.fromarray(synthetic_film(128)).save(path, format=fmt)
+        with pytest.raises(ImageError, match=r"^not an image this device reads \(formats accepted: JPEG, PNG or DICOM\)$"):
+            prepare_file(path, PreprocessSpec(64))
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "LA", "I;16", "P"])
+def test_large_images_are_reduced_in_stripes_like_pillow_reduces_them(mode):
+    from edge_app.preprocessing import _reduce
+
+    base = synthetic_film(700, seed=3)
+    if mode == "I;16":
+        image = Image.fromarray(base.astype(np.uint16) * 257)
+        expected = np.asarray(Image.fromarray(base).reduce(7)).astype(np.int64) * 257
+        assert np.abs(np.asarray(_reduce(image, 7)).astype(np.int64) - expected).max() <= 257
+        return
+    image = Image.fromarray(base).convert(mode)
+    reference = image.convert("RGB") if mode == "P" else image
+    assert np.array_equal(np.asarray(_reduce(image, 7)), np.asarray(reference.reduce(7)))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import traceback
 from pathlib import Path
 from typing import Optional
 
@@ -10,6 +12,7 @@ import typer
 
 from train.config import TrainConfig
 from train.data import DataError
+from train.distributed import ENV_ADDRESSES, ENV_NUM_PROCESSES, ENV_PROCESS_ID, Cluster, use_jax_backend
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -48,9 +51,26 @@ def fit_command(
     seed: int = typer.Option(_defaults.seed),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable images instead of stopping"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Reuse a run folder that is not empty"),
+    limit_per_class: int = typer.Option(0, "--limit-per-class", help="Use only the first N files of each class (0: all); for smoke runs"),
+    coordinator: Optional[str] = typer.Option(None, "--coordinator", envvar=ENV_ADDRESSES, help="Multi-process: HOST:PORT of process 0 (PORT+1 must be free too)"),
+    num_processes: Optional[int] = typer.Option(None, "--num-processes", envvar=ENV_NUM_PROCESSES, help="Multi-process: how many processes train together (data-parallel, JAX backend)"),
+    process_id: Optional[int] = typer.Option(None, "--process-id", envvar=ENV_PROCESS_ID, help="Multi-process: this process's number, 0 on the coordinator"),
+    worker_out: Optional[Path] = typer.Option(None, "--worker-out", help="Multi-process: where a process other than 0 keeps its own checkpoint (default: a temporary folder, deleted)"),
 ) -> None:
-    """Train the CNN and write a run folder (checkpoint, config, split, history, metrics, plots)."""
+    """Train the CNN and write a run folder (checkpoint, config, split, history, metrics, plots).
+
+    With --num-processes N (N >= 2) start the same command once per process, each with its own
+    --process-id: they train one model data-parallel and process 0 writes the run folder.
+    See docs/distributed-training.md.
+    """
+    log = lambda m: typer.echo(m, err=True)  # noqa: E731
+    session = None
     try:
+        cluster = Cluster.from_options(coordinator, num_processes, process_id)
+        if cluster is not None:
+            cluster.check_batch_size(batch_size)
+            use_jax_backend(log)  # before train.fit imports Keras
+            log = _prefixed(f"[process {cluster.process_id}] ")
         config = TrainConfig(
             data=str(data), epochs=epochs, image_size=image_size, batch_size=batch_size,
             learning_rate=learning_rate, filters=tuple(int(f) for f in filters.split(",")),
@@ -61,16 +81,39 @@ def fit_command(
             use_kaggle_val=use_kaggle_val, early_stopping_patience=patience,
             sensitivity_target=sensitivity_target, seed=seed, skip_bad=skip_bad,
             pattern=pattern, negative_class=negative_class, positive_label=positive_label,
+            limit_per_class=limit_per_class,
         )
         config.preprocess  # validates size and normalisation before any work
         if len(config.filters) != 5:
             raise DataError(f"--filters needs 5 numbers (one per block), got {filters!r}")
+        config.extra["keras_backend"] = os.environ.get("KERAS_BACKEND", "tensorflow")
+        if cluster is not None:
+            from train.distributed import start
+
+            session = start(cluster, worker_out, log=log)
+            session.check_same_settings(config)
+            config.extra["distributed"] = {"num_processes": cluster.num_processes}
         from train.fit import fit
 
-        fit(config, out, overwrite=overwrite, log=lambda m: typer.echo(m, err=True))
+        fit(config, out, overwrite=overwrite, log=log, session=session)
     except (DataError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
+        log(f"error: {exc}")
+        if session is not None:
+            session.abort(str(exc), code=2)  # the other processes stop too, saying why
         raise typer.Exit(2)
+    except Exception:
+        if session is None:
+            raise
+        traceback.print_exc()
+        session.abort("crashed (its traceback is in its log)", code=1)
+    finally:
+        if session is not None:
+            session.close()
+
+
+def _prefixed(prefix: str):
+    """Log lines tagged with the process, so several processes' output can be told apart."""
+    return lambda message: typer.echo(prefix + message.replace("\n", "\n" + prefix), err=True)
 
 
 @app.command("evaluate")

@@ -49,6 +49,7 @@ class TrainConfig:
     pattern: bool = False
     negative_class: str = ""
     positive_label: str = "PNEUMONIA"
+    limit_per_class: int = 0  # 0: every image; N: the first N files of each class
     extra: dict = field(default_factory=dict)
 
     @property

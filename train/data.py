@@ -164,6 +164,24 @@ def _scan_csv(csv_path: Path, scheme: LabelScheme | None) -> list[Sample]:
     return samples
 
 
+def limit_per_class(samples: list[Sample], limit: int) -> list[Sample]:
+    """The first ``limit`` files of each class in scan order (sorted paths); 0 keeps them all.
+
+    A small, reproducible slice of a large folder: a smoke run, a benchmark, or a check that a
+    multi-host launch works before the full fit. Sorted names keep each patient's files together.
+    """
+    if limit < 0:
+        raise DataError(f"--limit-per-class must be 0 (all) or a positive number, got {limit}")
+    if not limit:
+        return samples
+    kept, count = [], {}
+    for sample in samples:
+        count[sample.label] = count.get(sample.label, 0) + 1
+        if count[sample.label] <= limit:
+            kept.append(sample)
+    return kept
+
+
 def drop_duplicates(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
     """Keep the first file of each byte-identical group; return (kept, dropped).
 

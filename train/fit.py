@@ -20,6 +20,7 @@ from train.data import (
     DataError,
     drop_duplicates,
     fingerprint,
+    limit_per_class,
     run_scheme,
     scan,
     split_by_patient,
@@ -41,7 +42,7 @@ def gather(config: TrainConfig, log=print):
     """Scan, de-duplicate and split the data; returns (train, validation, report)."""
     scheme = run_scheme(config)
     config.extra["labels"] = scheme.to_dict()
-    samples = scan(config.data, "train", scheme)
+    samples = limit_per_class(scan(config.data, "train", scheme), config.limit_per_class)
     kept, dropped = drop_duplicates(samples)
     train, validation = split_by_patient(kept, config.validation_fraction, config.seed, config.split_order)
     # Kaggle's val/ (16 images) is too small to select models on; it only adds training data.
@@ -70,8 +71,12 @@ def gather(config: TrainConfig, log=print):
     return train, validation, report
 
 
-def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print) -> dict:
-    """Train per ``config`` into the run folder ``out``; returns the validation metrics."""
+def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print, session=None) -> dict:
+    """Train per ``config`` into the run folder ``out``; returns the validation metrics.
+
+    ``session`` (a :class:`train.distributed.Session`) makes this one of several data-parallel
+    processes: process 0 writes ``out``; the others train alongside it and return ``{}``.
+    """
     import keras
     import tensorflow as tf
 
@@ -96,7 +101,7 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
         def on_epoch_end(self, epoch, logs=None):
             self.seconds.append(time.perf_counter() - self._start)
 
-    out = Path(out)
+    out = Path(out) if session is None else session.run_dir(out)
     started = time.perf_counter()
     train_samples, val_samples, data_report = gather(config, log)
     prepare_run_dir(out, overwrite)
@@ -141,15 +146,23 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     scheme = run_scheme(config)
     train_targets = training_targets(train_set.labels, patterns_of(train_set), scheme, config.class_weights)
     val_targets = training_targets(val_set.labels, patterns_of(val_set), scheme, config.class_weights)
+    train_data = make_dataset(train_set.images, train_targets, config, training=True)
+    val_data = make_dataset(val_set.images, val_targets, config, training=False)
+    if session is not None:
+        train_data, val_data = session.prepare(model, train_data, val_data, config)
     history = model.fit(
-        make_dataset(train_set.images, train_targets, config, training=True),
-        validation_data=make_dataset(val_set.images, val_targets, config, training=False),
+        train_data,
+        validation_data=val_data,
         epochs=config.epochs,
         # A pattern run's targets carry their own weights (train/heads.py).
         class_weight=class_weights(train_set.labels) if config.class_weights and not scheme.has_pattern else None,
         callbacks=callbacks,
         verbose=1 if sys.stdout.isatty() else 2,
     )
+    if session is not None:
+        session.finish()  # every process has saved its checkpoint; process 0 goes on alone
+        if not session.is_chief:
+            return {}
     plot_history(history.history, out / "training_curves.png")
 
     best = keras.models.load_model(out / CHECKPOINT)
