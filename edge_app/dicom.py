@@ -117,7 +117,7 @@ def prepare_dicom(
     path: str | Path, spec: PreprocessSpec, with_ids: bool = False, display_side: int | None = None
 ) -> ModelInput:
     try:
-        with _quiet():
+        with quiet_pydicom():
             return _prepare_dicom(path, spec, with_ids, display_side)
     except (ImageError, MemoryError, KeyboardInterrupt):
         raise
@@ -150,7 +150,7 @@ def info_keys(with_ids: bool = False) -> tuple[str, ...]:
 def dicom_info(dataset: Any, with_ids: bool = False) -> dict[str, Any]:
     """Fields for a result record from a pydicom ``Dataset``: acquisition fields always, patient
     identifiers only on request."""
-    with _quiet():
+    with quiet_pydicom():
         info: dict[str, Any] = {key: _defined_term(dataset, tag) for key, tag in _SAFE_FIELDS.items()}
         bits = _field(dataset, "BitsStored")
         info["bits_stored"] = int(bits) if bits and bits.isdigit() and 1 <= int(bits) <= 32 else None
@@ -178,7 +178,7 @@ def _import_pydicom():
 
 
 @contextlib.contextmanager
-def _quiet():
+def quiet_pydicom():
     """Silence pydicom's warnings and log records: they can quote header values such as a
     patient's name, and would reach the console of any app that configures logging."""
     logger = logging.getLogger("pydicom")
@@ -223,7 +223,7 @@ def _open_dataset(path: Path):
     # descriptor, never by opening the path again (it could be a named pipe by then).
     handle = _Unnamed(open_regular(path))
     try:
-        with _quiet():
+        with quiet_pydicom():
             try:
                 ds = pydicom.dcmread(handle, **kwargs)
             except InvalidDicomError:
@@ -254,7 +254,7 @@ def _read(path: str | Path):
 
 def _read_pixels(ds):
     try:
-        with _quiet():
+        with quiet_pydicom():
             _check_header(ds)
     except ImageError:
         raise
@@ -262,7 +262,7 @@ def _read_pixels(ds):
         raise ImageError("corrupt DICOM header (image description unreadable)") from None
     pixels = _decode(ds)
     try:
-        with _quiet():
+        with quiet_pydicom():
             colour = _colour_source(ds, pixels)
             gray, full_scale = _to_grayscale(ds, pixels, colour)
     except ImageError:
@@ -324,7 +324,7 @@ def _decode(ds) -> np.ndarray:
             "pip install 'pneumoscan[dicom]' (or python-gdcm)"
         )
     try:
-        with _quiet():
+        with quiet_pydicom():
             return ds.pixel_array
     except MemoryError:
         raise ImageError("not enough memory to decode this DICOM image") from None

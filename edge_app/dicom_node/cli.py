@@ -138,6 +138,9 @@ def dicom_node(
         raise fail(f"--data {data} is a file; give a folder")
     try:
         data.mkdir(mode=0o750, parents=True, exist_ok=True)  # films carry patient details
+        # The films folder exists before the heatmap folder is checked against it: the check
+        # takes a path that is not a folder for a file and refuses its siblings.
+        (data / FILMS).mkdir(mode=0o750, exist_ok=True)
     except OSError as exc:
         raise fail(f"--data {data}: cannot create the folder ({exc.strerror or exc})") from None
     data = data.absolute()

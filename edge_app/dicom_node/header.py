@@ -18,13 +18,10 @@ of the standard's defined terms or a code.
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import warnings
 from pathlib import Path
 from typing import Any
 
-from edge_app.dicom import dicom_info
+from edge_app.dicom import dicom_info, quiet_pydicom
 
 #: Values of Body Part Examined taken to mean the chest. CHEST is the standard's defined term;
 #: the others are what some units write instead (THORAX on several European consoles).
@@ -68,19 +65,6 @@ DX_FOR_PROCESSING = "1.2.840.10008.5.1.4.1.1.1.1.1"
 
 #: Prefix of every refusal made here (the input gate's own start "not a chest X-ray").
 NOT_FRONTAL_CHEST = "not a frontal chest radiograph by its header"
-
-
-@contextlib.contextmanager
-def quiet_pydicom():
-    """pydicom's warnings and log records can quote header values (a patient's name): mute them."""
-    logger = logging.getLogger("pydicom")
-    was_disabled, logger.disabled = logger.disabled, True
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.disabled = was_disabled
 
 
 def read_header(path: str | Path):

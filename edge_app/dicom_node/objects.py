@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_app.dicom_node.header import OWN_MANUFACTURER, quiet_pydicom
+from edge_app.dicom import quiet_pydicom
+from edge_app.dicom_node.header import OWN_MANUFACTURER
 from edge_app.results import DASH, Result, advice
 
 #: Local coding scheme for the concepts no standard code names ("99" marks a private scheme).

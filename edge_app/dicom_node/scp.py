@@ -22,7 +22,8 @@ import socketserver
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from edge_app.dicom_node.header import SOP_CLASSES, quiet_pydicom
+from edge_app.dicom import quiet_pydicom
+from edge_app.dicom_node.header import SOP_CLASSES
 from edge_app.dicom_node.storage import FilmStore, StoredFilm
 
 #: C-STORE statuses (PS3.4 Annex B.2.3).
