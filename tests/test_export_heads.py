@@ -64,7 +64,7 @@ def test_three_class_folders_train_export_and_screen(tmp_path):
     assert set(metrics["pattern"]["stress"]) >= {"blur_x2", "jpeg_q20"}
     heads = exported.metadata["heads"]
     assert heads["screening"]["threshold"] == exported.metadata["threshold"]
-    assert heads["screening"]["labels"] == ["normal", "PNEUMONIA"] == exported.metadata["labels"]
+    assert heads["screening"]["labels"] == ["NORMAL", "PNEUMONIA"] == exported.metadata["labels"]
     assert heads["pattern"]["labels"] == ["bacterial", "viral"] and heads["pattern"]["output"] == "logit"
     assert "auc" in heads["pattern"]["validation"]["all_pattern_films"]
     # parity was measured for both heads, through the device runtime
@@ -73,7 +73,7 @@ def test_three_class_folders_train_export_and_screen(tmp_path):
     results = _screen(exported.path, tmp_path)
     for r in results.values():
         assert set(r) >= {"pattern", "pattern_score"}
-        assert (r["pattern"] is None) == (r["label"] == "normal")
+        assert (r["pattern"] is None) == (r["label"] == "NORMAL")
         if r["pattern"] is not None:
             assert r["pattern"] in ("bacterial", "viral") and 50 <= r["pattern_score"] <= 100
 
@@ -113,7 +113,7 @@ def test_four_class_folders_get_a_softmax_pattern_head(tmp_path):
 
     looks = {"healthy": (0.0, 0.7), "a": (1.0, 0.7), "b": (1.0, 0.3), "c": (2.0, 0.5)}
     data = write_class_folders(tmp_path / "data", looks, per_class=16)
-    config = TrainConfig(data=str(data), negative_class="healthy", positive_label="ABNORMAL", **{**TOY, "epochs": 2})
+    config = TrainConfig(data=str(data), negative_class="healthy", **{**TOY, "epochs": 2})
     metrics = fit(config, tmp_path / "run", log=lambda m: None)
     assert metrics["pattern"]["all_pattern_films"]["counts"].keys() == {"a", "b", "c"}
     assert "auc_one_vs_rest" in metrics["pattern"]["all_pattern_films"]
@@ -123,7 +123,7 @@ def test_four_class_folders_get_a_softmax_pattern_head(tmp_path):
 
     exported = export_tflite(tmp_path / "run", quantize="none", out=tmp_path / "m.tflite", log=lambda m: None)
     contract = Classifier(exported.path).contract
-    assert contract.pattern.output == "logits" and contract.labels == ("healthy", "ABNORMAL")
+    assert contract.pattern.output == "logits" and contract.labels == ("NORMAL", "PNEUMONIA")
     reading = Classifier(exported.path).read(np.full((64, 64), 128, np.uint8), threshold=0.0)
     assert len(reading.pattern) == 3 and sum(reading.pattern) == pytest.approx(1.0)
 

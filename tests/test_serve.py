@@ -385,3 +385,23 @@ def test_a_site_profile_decides_and_every_page_says_so(tmp_path: Path) -> None:
                              capture_output=True, text=True, timeout=60, env=run_env(), stdin=subprocess.DEVNULL)
     assert refused.returncode == 2 and "was made for model" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_a_pattern_model_s_pattern_is_in_the_api_answer_and_on_the_result_page(tmp_path: Path) -> None:
+    from edge_helpers import TINY_PATTERN_MODEL, pattern_films
+
+    films = pattern_films(tmp_path)
+    running = start_server(tmp_path / "log.sqlite", tmp_path / "data", "--no-gate", model=TINY_PATTERN_MODEL)
+    try:
+        client = Client(running.url)
+        answer = client.screen("bacterial.png", films["bacterial"].read_bytes())
+        assert answer.status_code == 201, answer.text
+        body = answer.json()
+        assert body["label"] == "PNEUMONIA" and body["pattern"] == "bacterial"
+        page = client.get(answer.headers["Content-Location"]).text
+        assert f"pattern more like bacterial pneumonia ({body['pattern_score']}/100)" in page
+        assert "not a reason to give or withhold antibiotics" in page
+        clear = client.screen("clear.png", films["clear"].read_bytes()).json()
+        assert clear["pattern"] is None and clear["pattern_score"] is None
+    finally:
+        assert running.stop() == 0, "\n".join(running.stderr)

@@ -25,7 +25,6 @@ def fit_command(
     out: Path = typer.Option(..., "--out", help="Run folder to create"),
     pattern: bool = typer.Option(False, "--pattern", help="Kermany layout: also learn bacterial vs viral from the PNEUMONIA file names (a pattern head beside the screening head)"),
     negative_class: str = typer.Option("", "--negative-class", help="The class that is a negative screen (default: the one named NORMAL)"),
-    positive_label: str = typer.Option(_defaults.positive_label, "--positive-label", help="Name of a positive screen when there are 3+ classes"),
     epochs: int = typer.Option(_defaults.epochs, help="Maximum epochs (early stopping may end sooner)"),
     image_size: int = typer.Option(_defaults.image_size, "--image-size", help="Square input size in pixels"),
     batch_size: int = typer.Option(_defaults.batch_size, "--batch-size"),
@@ -80,7 +79,7 @@ def fit_command(
             class_weights=class_weights, validation_fraction=validation_fraction, split_order=split_order,
             use_kaggle_val=use_kaggle_val, early_stopping_patience=patience,
             sensitivity_target=sensitivity_target, seed=seed, skip_bad=skip_bad,
-            pattern=pattern, negative_class=negative_class, positive_label=positive_label,
+            pattern=pattern, negative_class=negative_class,
             limit_per_class=limit_per_class,
         )
         config.preprocess  # validates size and normalisation before any work

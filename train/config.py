@@ -45,10 +45,9 @@ class TrainConfig:
     seed: int = 42
     skip_bad: bool = False
     # Classes beyond NORMAL/PNEUMONIA (train/labels.py): the Kermany file-name kind as a pattern
-    # head, the screening-negative class of another layout, the screening positive's name.
+    # head, and the screening-negative class of another layout.
     pattern: bool = False
     negative_class: str = ""
-    positive_label: str = "PNEUMONIA"
     limit_per_class: int = 0  # 0: every image; N: the first N files of each class
     extra: dict = field(default_factory=dict)
 

@@ -120,7 +120,6 @@ def run_scheme(config) -> LabelScheme:
             find_classes(config.data, "train"),
             pattern=config.pattern,
             negative=config.negative_class,
-            positive_label=config.positive_label,
         )
     except LabelError as exc:
         raise DataError(str(exc)) from None

@@ -16,7 +16,11 @@ Three label schemes, chosen by :func:`resolve_scheme`:
   patterns ``bacterial`` and ``viral``.
 - ``folders``: N >= 3 class folders (or CSV labels). The negative class (``--negative-class``,
   or the one named ``NORMAL`` in any case) is the screening negative; every other class is a
-  pattern. With two patterns the pattern head is one logit (sigmoid), with three or more a
+  pattern.
+
+Whatever the data set calls its classes, the screening head's two labels are always
+:data:`SCREENING_LABELS` (``NORMAL``, ``PNEUMONIA``): the device's contract fixes them (the score
+is P(PNEUMONIA)), and the data set's own names live on in ``classes`` and the pattern labels. With two patterns the pattern head is one logit (sigmoid), with three or more a
   softmax over them.
 
 Patients (for the patient-wise split): Kermany file names name them
@@ -40,6 +44,9 @@ KINDS = (KIND_BINARY, KIND_KERMANY, KIND_FOLDERS)
 KERMANY_PATTERNS = ("bacterial", "viral")
 _KERMANY_KIND = re.compile(r"_(bacteria|virus)_", re.IGNORECASE)
 _KERMANY_WORDS = {"bacteria": 0, "virus": 1}
+
+#: The screening head's labels, negative first, for every scheme (the contract requires them).
+SCREENING_LABELS = ("NORMAL", "PNEUMONIA")
 
 #: ``Sample.pattern`` of a film with no pattern label (negative films; all films of a binary run).
 NO_PATTERN = -1
@@ -120,13 +127,13 @@ BINARY_KERMANY = LabelScheme(KIND_BINARY, ("NORMAL", "PNEUMONIA"), ("NORMAL", "P
 
 
 def resolve_scheme(
-    classes: list[str], *, pattern: bool = False, negative: str = "", positive_label: str = "PNEUMONIA"
+    classes: list[str], *, pattern: bool = False, negative: str = ""
 ) -> LabelScheme:
     """The scheme for a data set with class names ``classes`` (folder or CSV labels).
 
     ``pattern`` asks for the Kermany second level (needs exactly NORMAL and PNEUMONIA).
     ``negative`` names the screening-negative class; if empty, a class called ``normal`` (any
-    case) is it. ``positive_label`` names the screening positive of an N >= 3 scheme.
+    case) is it.
     """
     names = list(dict.fromkeys(classes))
     if len(names) < 2:
@@ -150,10 +157,8 @@ def resolve_scheme(
         negative = normal[0]
     others = sorted(n for n in names if n != negative)
     if len(others) == 1:
-        return LabelScheme(KIND_BINARY, (negative, others[0]), (negative, others[0]))
-    if positive_label in names:
-        raise LabelError(f"positive label {positive_label!r} is also a class name; pass another --positive-label")
-    return LabelScheme(KIND_FOLDERS, (negative, *others), (negative, positive_label), tuple(others))
+        return LabelScheme(KIND_BINARY, (negative, others[0]), SCREENING_LABELS)
+    return LabelScheme(KIND_FOLDERS, (negative, *others), SCREENING_LABELS, tuple(others))
 
 
 def screening_and_pattern(scheme: LabelScheme, class_name: str, path: Path) -> tuple[int, int]:

@@ -70,7 +70,8 @@ def _line(entry: LogEntry) -> str:
     """The nurse's line: ``predict``'s words for the result."""
     if entry.status == "pending":
         return "Being screened (or interrupted): look again in a moment."
-    return advice(entry.result, clinic().positive)
+    pattern = clinic().contract.pattern  # a pattern model's own words for its patterns
+    return advice(entry.result, clinic().positive, pattern.display if pattern else None)
 
 
 def _batch(entries: list[tuple[str, str, LogEntry | None]]) -> str:
