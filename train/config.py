@@ -36,15 +36,35 @@ class TrainConfig:
     # Probability of blurring a training image (down-and-up scaling) so sharpness, which differs
     # between the classes' source scanners, stops being a cue.
     blur_probability: float = 0.0
+    # Framing augmentation (train/pipeline.py): random-resized crop area range as a share of the
+    # film (< 1 zooms in, > 1 zooms out with edge/reflect/black fill); (1, 1) keeps the older
+    # zoom/shift/rotation layers. Aspect jitter is the largest width/height ratio either way.
+    crop_area_min: float = 1.0
+    crop_area_max: float = 1.0
+    aspect_jitter: float = 1.0
+    # Shares of training images given a laterality letter (text lines: half as many) and
+    # collimation bands, on both classes alike, so neither is a cue.
+    marker_probability: float = 0.0
+    band_probability: float = 0.0
+    # Exponential moving average of the weights (0 = off); evaluated and checkpointed with EMA.
+    ema_momentum: float = 0.0
     validation_fraction: float = 0.15
     split_order: str = "random"
     use_kaggle_val: bool = True
     early_stopping_patience: int = 6
     reduce_lr_patience: int = 3
     sensitivity_target: float = 0.97
+    # "sensitivity": the target on clean validation; "shift-robust": on clean validation and on
+    # every shift perturbation (train/metrics.py says why).
+    threshold_rule: str = "sensitivity"
     seed: int = 42
     skip_bad: bool = False
     extra: dict = field(default_factory=dict)
+
+    @property
+    def framing(self) -> bool:
+        """Whether the random-resized framing augmentation replaces the zoom/shift layers."""
+        return (self.crop_area_min, self.crop_area_max, self.aspect_jitter) != (1.0, 1.0, 1.0)
 
     @property
     def preprocess(self) -> PreprocessSpec:

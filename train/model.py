@@ -44,7 +44,9 @@ def build_model(config: TrainConfig) -> keras.Model:
 
 def compile_model(model: keras.Model, config: TrainConfig) -> None:
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=keras.optimizers.Adam(
+            config.learning_rate, use_ema=config.ema_momentum > 0, ema_momentum=config.ema_momentum or 0.99
+        ),
         loss=keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[
             keras.metrics.BinaryAccuracy(name="accuracy"),
