@@ -42,6 +42,7 @@ def fit_command(
     marker_probability: float = typer.Option(_defaults.marker_probability, "--marker-probability", help="Share of training images given a synthetic R/L marker (text: half as many)"),
     band_probability: float = typer.Option(_defaults.band_probability, "--band-probability", help="Share of training images given black collimation bands"),
     ema_momentum: float = typer.Option(_defaults.ema_momentum, "--ema", help="Weight EMA momentum (0: off), e.g. 0.99"),
+    select_on: str = typer.Option("", "--select-on", help="Shift perturbations (comma-separated, see train/shift.py) added to the validation the epoch is chosen on"),
     class_weights: bool = typer.Option(True, "--class-weights/--no-class-weights"),
     validation_fraction: float = typer.Option(_defaults.validation_fraction, "--validation-fraction"),
     split_order: str = typer.Option(_defaults.split_order, "--split-order", help="random: patients drawn with --seed; earliest: lowest-numbered patients per series (a shift in time)"),
@@ -63,6 +64,7 @@ def fit_command(
             rotation=rotation, zoom=zoom, shift=shift, contrast=contrast,
             crop_area_min=crop_area_min, crop_area_max=crop_area_max, aspect_jitter=aspect_jitter,
             marker_probability=marker_probability, band_probability=band_probability, ema_momentum=ema_momentum,
+            selection_shifts=tuple(n for n in select_on.split(",") if n),
             class_weights=class_weights, validation_fraction=validation_fraction, split_order=split_order,
             use_kaggle_val=use_kaggle_val, early_stopping_patience=patience,
             sensitivity_target=sensitivity_target, threshold_rule=threshold_rule, seed=seed, skip_bad=skip_bad,
@@ -70,6 +72,11 @@ def fit_command(
         config.preprocess  # validates size and normalisation before any work
         from train.metrics import THRESHOLD_RULES
 
+        from train.shift import PERTURBATIONS
+
+        unknown = [n for n in config.selection_shifts if n not in PERTURBATIONS]
+        if unknown:
+            raise DataError(f"--select-on: unknown perturbation(s) {', '.join(unknown)}; known: {', '.join(PERTURBATIONS)}")
         if config.threshold_rule not in THRESHOLD_RULES:
             raise DataError(f"--threshold-rule must be one of {', '.join(THRESHOLD_RULES)}, got {threshold_rule!r}")
         if len(config.filters) != 5:

@@ -46,6 +46,9 @@ class TrainConfig:
     # collimation bands, on both classes alike, so neither is a cue.
     marker_probability: float = 0.0
     band_probability: float = 0.0
+    # Shift perturbations (train/shift.py) of the validation films added to the set the best
+    # epoch is chosen on, e.g. ("crop_10", "pad_edge_25", "aspect_1.25"); empty: clean only.
+    selection_shifts: tuple[str, ...] = ()
     # Exponential moving average of the weights (0 = off); evaluated and checkpointed with EMA.
     ema_momentum: float = 0.0
     validation_fraction: float = 0.15
@@ -73,6 +76,7 @@ class TrainConfig:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["filters"] = list(self.filters)
+        data["selection_shifts"] = list(self.selection_shifts)
         data["preprocessing"] = self.preprocess.to_dict()
         return data
 
@@ -85,6 +89,8 @@ class TrainConfig:
         values = {k: v for k, v in data.items() if k in known}
         if "filters" in values:
             values["filters"] = tuple(int(x) for x in values["filters"])
+        if "selection_shifts" in values:
+            values["selection_shifts"] = tuple(values["selection_shifts"])
         return cls(**values)
 
     @classmethod

@@ -81,6 +81,24 @@ def pick_threshold(config: TrainConfig, labels: np.ndarray, scores: np.ndarray, 
     raise DataError(f"unknown threshold rule {config.threshold_rule!r}")
 
 
+def selection_set(val_set, config: TrainConfig, log=print) -> tuple[np.ndarray, np.ndarray]:
+    """The images the epoch is chosen on (checkpoint, early stopping, learning-rate plateaus).
+
+    The clean validation films, plus, for each name in ``config.selection_shifts``, the same films
+    with that shift perturbation (:mod:`train.shift`). Their pooled AUC is low for a model whose
+    scores move with framing, even when each copy alone ranks well: a healthy film that scores
+    higher when cropped then outranks sick films scored uncropped.
+    """
+    if not config.selection_shifts:
+        return val_set.images, val_set.labels
+    from train.shift import decode_originals, model_inputs
+
+    films = decode_originals([s.path for s in val_set.samples])
+    images = [val_set.images] + [model_inputs(films, name, config.preprocess) for name in config.selection_shifts]
+    log(f"epochs chosen on clean validation + {', '.join(config.selection_shifts)} ({len(images) * len(films)} images)")
+    return np.concatenate(images), np.tile(val_set.labels, len(images))
+
+
 def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print) -> dict:
     """Train per ``config`` into the run folder ``out``; returns the validation metrics."""
     import keras
@@ -151,7 +169,7 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     ]
     history = model.fit(
         make_dataset(train_set.images, train_set.labels, config, training=True),
-        validation_data=make_dataset(val_set.images, val_set.labels, config, training=False),
+        validation_data=make_dataset(*selection_set(val_set, config, log), config, training=False),
         epochs=config.epochs,
         class_weight=class_weights(train_set.labels) if config.class_weights else None,
         callbacks=callbacks,
