@@ -3,9 +3,11 @@
     python scripts/compare_runs.py RUN_DIR [RUN_DIR ...]
 
 Reads each run's metrics.json and config.json; the columns are the ones the model card reports:
-size, time, validation AUC / sensitivity / specificity at the run's threshold, and the harder
-(stress) validation: mean and minimum AUC over the perturbations, the lowest specificity and
-sensitivity any perturbation produced, and the sharpness-stratified AUC.
+size, time, clean validation AUC / sensitivity / specificity at the run's threshold, and the
+shift validation (train/shift.py: framing, markers, collimation, recompression) at the same
+threshold: worst specificity and sensitivity over the perturbations, minimum AUC, mean decision
+flip rate and mean |delta logit| against the clean films. The older stress validation
+(blur, gamma, noise) follows as its worst specificity and minimum AUC.
 """
 
 from __future__ import annotations
@@ -14,25 +16,38 @@ import json
 import sys
 from pathlib import Path
 
+COLUMNS = (
+    "run", "px", "params", "epochs (best)", "minutes", "threshold (rule)", "val AUC", "sens", "spec",
+    "shift worst spec", "shift worst sens", "shift min AUC", "mean flip rate", "mean abs dlogit",
+    "stress min spec", "stress min AUC",
+)
+
+
+def _rule(metrics: dict) -> str:
+    return "shift-robust" if str(metrics.get("threshold_rule", "")).startswith("shift-robust") else "clean"
+
 
 def row(run: Path) -> str:
     m = json.loads((run / "metrics.json").read_text())
     c = json.loads((run / "config.json").read_text())
     s = m["stress"]["summary"]
+    shift = m.get("shift", {}).get("summary")
+    shift_cells = (
+        f"{shift['min_specificity']:.3f} | {shift['min_sensitivity']:.3f} | {shift['min_auc']:.4f} "
+        f"| {shift['mean_flip_rate']:.3f} | {shift['mean_abs_delta_logit']:.2f}"
+        if shift else "– | – | – | – | –"
+    )
     return (
         f"| {run.name} | {c['image_size']} | {m['params']:,} | {m['epochs_run']} ({m['best_epoch']}) "
-        f"| {m['wall_seconds'] / 60:.1f} | {m['auc']:.4f} | {m['sensitivity']:.3f} | {m['specificity']:.3f} "
-        f"| {m['threshold']:.3f} | {s['mean_auc']:.4f} | {s['min_auc']:.4f} | {s['min_specificity']:.3f} "
-        f"| {s['min_sensitivity']:.3f} | {s['sharpness_stratified_auc']:.4f} |"
+        f"| {m['wall_seconds'] / 60:.1f} | {m['threshold']:.3f} ({_rule(m)}) | {m['auc']:.4f} "
+        f"| {m['sensitivity']:.3f} | {m['specificity']:.3f} | {shift_cells} "
+        f"| {s['min_specificity']:.3f} | {s['min_auc']:.4f} |"
     )
 
 
 def main(runs: list[str]) -> None:
-    print(
-        "| run | px | params | epochs (best) | minutes | val AUC | sens | spec | threshold "
-        "| stress mean AUC | stress min AUC | stress min spec | stress min sens | sharpness-strat. AUC |"
-    )
-    print("|" + "---|" * 14)
+    print("| " + " | ".join(COLUMNS) + " |")
+    print("|" + "---|" * len(COLUMNS))
     for run in runs:
         path = Path(run)
         if (path / "metrics.json").is_file():
