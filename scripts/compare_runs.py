@@ -12,6 +12,7 @@ flip rate and mean |delta logit| against the clean films. The older stress valid
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from pathlib import Path
@@ -30,18 +31,24 @@ def _rule(metrics: dict) -> str:
 def row(run: Path) -> str:
     m = json.loads((run / "metrics.json").read_text())
     c = json.loads((run / "config.json").read_text())
-    s = m["stress"]["summary"]
+    s = m.get("stress", {}).get("summary")
+    stress_cells = f"{s['min_specificity']:.3f} | {s['min_auc']:.4f}" if s else "– | –"
+    if "epochs_run" not in m:  # a run stopped early and finished by `pneumoscan-train shift --update`
+        with (run / "history.csv").open() as f:
+            aucs = [float(r["val_auc"]) for r in csv.DictReader(f)]
+        m.update(epochs_run=len(aucs), best_epoch=aucs.index(max(aucs)) + 1)
     shift = m.get("shift", {}).get("summary")
     shift_cells = (
         f"{shift['min_specificity']:.3f} | {shift['min_sensitivity']:.3f} | {shift['min_auc']:.4f} "
         f"| {shift['mean_flip_rate']:.3f} | {shift['mean_abs_delta_logit']:.2f}"
         if shift else "– | – | – | – | –"
     )
+    params = f"{m['params']:,}" if "params" in m else "–"
+    minutes = f"{m['wall_seconds'] / 60:.1f}" if "wall_seconds" in m else "stopped"
     return (
-        f"| {run.name} | {c['image_size']} | {m['params']:,} | {m['epochs_run']} ({m['best_epoch']}) "
-        f"| {m['wall_seconds'] / 60:.1f} | {m['threshold']:.3f} ({_rule(m)}) | {m['auc']:.4f} "
-        f"| {m['sensitivity']:.3f} | {m['specificity']:.3f} | {shift_cells} "
-        f"| {s['min_specificity']:.3f} | {s['min_auc']:.4f} |"
+        f"| {run.name} | {c['image_size']} | {params} | {m['epochs_run']} ({m['best_epoch']}) | {minutes} "
+        f"| {m['threshold']:.3f} ({_rule(m)}) | {m['auc']:.4f} | {m['sensitivity']:.3f} | {m['specificity']:.3f} "
+        f"| {shift_cells} | {stress_cells} |"
     )
 
 

@@ -95,3 +95,17 @@ def test_augmenter_ignores_labels_and_keeps_range():
     images, labels = make_augmenter(config)(batch(8), tf.zeros([8]))
     assert images.shape == (8, SIZE, SIZE, 1) and float(tf.reduce_min(images)) >= 0 and float(tf.reduce_max(images)) <= 255
     assert np.array_equal(labels.numpy(), np.zeros(8))
+
+
+def test_paired_views_are_two_different_augmentations_of_the_same_films():
+    from train.pipeline import make_dataset
+
+    config = TrainConfig(
+        image_size=SIZE, batch_size=8, crop_area_min=0.3, crop_area_max=2.25, aspect_jitter=1.25,
+        marker_probability=0.5, consistency=0.5,
+    )
+    films = batch(8).numpy()[..., 0].astype(np.uint8)
+    images, labels = next(iter(make_dataset(films, np.arange(8) % 2, config, training=True)))
+    assert images.shape[0] == 8 and labels.shape[0] == 8  # 4 films x 2 views
+    assert np.array_equal(labels[:4].numpy(), labels[4:].numpy())
+    assert not np.allclose(images[:4].numpy(), images[4:].numpy())

@@ -49,6 +49,9 @@ class TrainConfig:
     # Shift perturbations (train/shift.py) of the validation films added to the set the best
     # epoch is chosen on, e.g. ("crop_10", "pad_edge_25", "aspect_1.25"); empty: clean only.
     selection_shifts: tuple[str, ...] = ()
+    # Weight of the paired-view consistency loss (train/model.py; 0 = off): each step sees two
+    # augmentations of batch_size/2 films and is asked to give both the same logit.
+    consistency: float = 0.0
     # Exponential moving average of the weights (0 = off); evaluated and checkpointed with EMA.
     ema_momentum: float = 0.0
     validation_fraction: float = 0.15

@@ -100,6 +100,8 @@ def evaluate(
     predict, spec, stored = load_predictor(model_path)
     threshold = stored if threshold is None else threshold
     if threshold is None:
+        raise ValueError(f"{model_path} has no stored threshold (no metrics.json): pass --threshold-rule")
+    if threshold is None:
         threshold = 0.5
     samples, dropped = drop_duplicates(scan(data, split))
     loaded = load_samples(samples, spec, skip_bad=skip_bad)
@@ -168,7 +170,9 @@ def shift_validate(
         paths = json.loads((run / "split.json").read_text())["validation"]
         labels = np.array([_label_of(p) for p in paths])
         spec = Config.load(run / "config.json").preprocess
-        stored = json.loads((run / "metrics.json").read_text())["threshold"]
+        metrics_file = run / "metrics.json"
+        # A run stopped before it finished has a checkpoint but no metrics.json: give a rule.
+        stored = json.loads(metrics_file.read_text())["threshold"] if metrics_file.is_file() else None
         score = keras_logits(keras.models.load_model(checkpoint, compile=False))
 
     log(f"shift validation: {len(paths)} validation films, {spec.id}")
@@ -182,12 +186,14 @@ def shift_validate(
     elif rule is not None:
         raise ValueError(f"unknown threshold rule {rule!r}")
     threshold = stored if threshold is None else threshold
+    if threshold is None:
+        raise ValueError(f"{model_path} has no stored threshold (no metrics.json): pass --threshold-rule")
     report = shift_report(labels, logits, threshold)
     if update:
         if model_path.suffix == ".tflite":
             raise ValueError("--update rewrites a run folder's metrics.json; give the run's model.keras")
         metrics_path = run / "metrics.json"
-        metrics = json.loads(metrics_path.read_text())
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {"finished_by": "pneumoscan-train shift"}
         clean = binary_metrics(labels, sigmoid(logits["clean"]), threshold)
         metrics.update({k: v for k, v in clean.items()})
         metrics["ci95"] = bootstrap_ci(labels, sigmoid(logits["clean"]), threshold)

@@ -175,9 +175,10 @@ def percentile_stretch(images: tf.Tensor, low: float = 0.5, high: float = 99.5) 
     return tf.clip_by_value((images - lo) * 255.0 / tf.maximum(hi - lo, 1.0), 0.0, 255.0)
 
 
-def make_augmenter(config: TrainConfig):
-    """A batch function applying the configured augmentations to float images in 0..255."""
-    seed = config.seed
+def make_augmenter(config: TrainConfig, seed_offset: int = 0):
+    """A batch function applying the configured augmentations to float images in 0..255
+    (``seed_offset`` gives an independent second stream, for the paired views)."""
+    seed = config.seed + seed_offset
     framing = config.framing
     geometric = [] if framing else [
         layers.RandomRotation(config.rotation, fill_mode="constant", seed=seed),
@@ -214,9 +215,26 @@ def make_dataset(
     ds = tf.data.Dataset.from_tensor_slices((images[..., None], labels.astype(np.float32)))
     if training:
         ds = ds.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
-    ds = ds.batch(config.batch_size).map(
+    paired = training and config.augment and config.consistency > 0
+    ds = ds.batch(config.batch_size // 2 if paired else config.batch_size).map(
         lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE
     )
-    if training and config.augment:
+    if paired:
+        ds = ds.map(paired_views(config), num_parallel_calls=tf.data.AUTOTUNE)
+    elif training and config.augment:
         ds = ds.map(make_augmenter(config), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def paired_views(config: TrainConfig):
+    """A batch function returning two independent augmentations of the same films, stacked
+    ``[view 1; view 2]`` (labels repeated), for the consistency loss (:mod:`train.model`): the
+    same lungs framed and marked two ways must get the same logit."""
+    first, second = make_augmenter(config), make_augmenter(config, seed_offset=1000)
+
+    def views(images: tf.Tensor, labels: tf.Tensor):
+        a, _ = first(images, labels)
+        b, _ = second(images, labels)
+        return tf.concat([a, b], axis=0), tf.concat([labels, labels], axis=0)
+
+    return views
