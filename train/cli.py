@@ -124,6 +124,7 @@ def shift_command(
     sensitivity_target: float = typer.Option(0.95, "--sensitivity-target"),
     update: bool = typer.Option(False, "--update", help="Write the threshold and shift report into the run's metrics.json"),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the report as JSON here"),
+    logits: Optional[Path] = typer.Option(None, "--logits", help="Also save every set's logits here (.npz)"),
 ) -> None:
     """Shift validation: the validation films re-framed, marked and recompressed, through the
     device's preprocessing; AUC, sensitivity and specificity at the threshold, flip rates."""
@@ -132,7 +133,7 @@ def shift_command(
 
     try:
         report = shift_validate(
-            model, data, split_order, rule=threshold_rule, target=sensitivity_target, update=update,
+            model, data, split_order, rule=threshold_rule, target=sensitivity_target, update=update, logits_out=logits,
             log=lambda m: typer.echo(m, err=True),
         )
     except (DataError, ValueError, FileNotFoundError) as exc:

@@ -130,6 +130,7 @@ def shift_validate(
     rule: str | None = None,
     target: float = 0.95,
     update: bool = False,
+    logits_out: str | Path | None = None,
     log=print,
 ) -> dict:
     """The shift validation (:mod:`train.shift`) of a run's checkpoint or of an exported file.
@@ -138,7 +139,8 @@ def shift_validate(
     ``.tflite`` file through the device classifier on the validation split that ``fit`` would
     make from ``data`` with ``split_order``. ``rule`` ("sensitivity" or "shift-robust") re-picks
     the threshold at ``target``; ``update`` writes it, the shift report and the clean metrics at
-    it into the run's ``metrics.json`` (only for a checkpoint in its run folder).
+    it into the run's ``metrics.json`` (only for a checkpoint in its run folder). ``logits_out``
+    saves every set's logits (``.npz``, as ``fit`` does in ``shift_logits.npz``).
     """
     from train.config import TrainConfig
     from train.metrics import choose_threshold, shift_robust_threshold
@@ -189,6 +191,8 @@ def shift_validate(
     if threshold is None:
         raise ValueError(f"{model_path} has no stored threshold (no metrics.json): pass --threshold-rule")
     report = shift_report(labels, logits, threshold)
+    if logits_out is not None:
+        np.savez(logits_out, labels=labels, **logits)
     if update:
         if model_path.suffix == ".tflite":
             raise ValueError("--update rewrites a run folder's metrics.json; give the run's model.keras")

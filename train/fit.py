@@ -195,6 +195,7 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     metrics["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     np.save(out / "validation_scores.npy", np.stack([val_set.labels, scores]))
+    np.savez(out / "shift_logits.npz", labels=val_set.labels, **shifted)
 
     log(format_metrics(metrics, f"validation ({len(val_set.labels)} images, best epoch {metrics['best_epoch']})"))
     log("shift validation at the threshold:\n" + format_report(metrics["shift"]))
