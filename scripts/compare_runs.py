@@ -19,13 +19,27 @@ from pathlib import Path
 
 COLUMNS = (
     "run", "px", "params", "epochs (best)", "minutes", "threshold (rule)", "val AUC", "sens", "spec",
-    "shift worst spec", "shift worst sens", "shift min AUC", "mean flip rate", "mean abs dlogit",
+    "shift worst spec", "shift worst sens", "shift min AUC", "shift pooled AUC", "mean flip rate", "mean abs dlogit",
     "stress min spec", "stress min AUC",
 )
 
 
 def _rule(metrics: dict) -> str:
     return "shift-robust" if str(metrics.get("threshold_rule", "")).startswith("shift-robust") else "clean"
+
+
+def pooled(run: Path, summary: dict) -> str:
+    """The pooled shift AUC, from the summary or (older runs) from the saved logits."""
+    if "pooled_auc" in summary:
+        return f"{summary['pooled_auc']:.4f}"
+    if not (run / "shift_logits.npz").is_file():
+        return "–"
+    import numpy as np
+
+    from train.shift import pooled_auc
+
+    data = np.load(run / "shift_logits.npz")
+    return f"{pooled_auc(data['labels'], dict(data)):.4f}"
 
 
 def row(run: Path) -> str:
@@ -40,8 +54,8 @@ def row(run: Path) -> str:
     shift = m.get("shift", {}).get("summary")
     shift_cells = (
         f"{shift['min_specificity']:.3f} | {shift['min_sensitivity']:.3f} | {shift['min_auc']:.4f} "
-        f"| {shift['mean_flip_rate']:.3f} | {shift['mean_abs_delta_logit']:.2f}"
-        if shift else "– | – | – | – | –"
+        f"| {pooled(run, shift)} | {shift['mean_flip_rate']:.3f} | {shift['mean_abs_delta_logit']:.2f}"
+        if shift else "– | – | – | – | – | –"
     )
     params = f"{m['params']:,}" if "params" in m else "–"
     minutes = f"{m['wall_seconds'] / 60:.1f}" if "wall_seconds" in m else "stopped"

@@ -84,15 +84,16 @@ def test_report_counts_flips_and_logit_changes():
     logits = {"clean": clean}
     for name in PERTURBATIONS:
         logits[name] = clean.copy()
-    logits["crop_10"] = np.array([0.5, -1.0, 1.0, 2.0])  # one healthy film crosses the threshold
+    logits["crop_10"] = np.array([1.5, -1.0, 1.0, 2.0])  # one healthy film crosses the threshold
     report = shift_report(labels, logits, threshold=0.5)
     crop10 = report["crop_10"]
     assert crop10["flip_rate"] == 0.25 and crop10["specificity"] == 0.5
-    assert crop10["mean_abs_delta_logit"] == pytest.approx(2.5 / 4)
-    assert crop10["normal_mean_delta_logit"] == pytest.approx(1.25)
+    assert crop10["mean_abs_delta_logit"] == pytest.approx(3.5 / 4)
+    assert crop10["normal_mean_delta_logit"] == pytest.approx(1.75)
     assert report["pad_edge_10"]["flip_rate"] == 0.0
     s = report["summary"]
     assert s["min_specificity"] == 0.5 and s["worst_specificity_perturbation"] == "crop_10"
+    assert s["pooled_auc"] < 1.0  # the re-framed healthy film outranks a sick one
     assert s["max_flip_rate"] == 0.25 and s["mean_flip_rate"] == pytest.approx(0.25 / len(PERTURBATIONS))
 
 

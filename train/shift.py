@@ -31,7 +31,7 @@ from edge_app.preprocessing import (
     to_grayscale_float,
 )
 from train.markers import paste, render, resized
-from train.metrics import binary_metrics
+from train.metrics import binary_metrics, roc_auc
 
 #: Scores a stack of preprocessed uint8 images (n, s, s) -> logits (n,).
 Score = Callable[[np.ndarray], np.ndarray]
@@ -200,6 +200,13 @@ def threshold_logit(threshold: float) -> float:
     return float(np.log(threshold / (1.0 - threshold)))
 
 
+def pooled_auc(labels: np.ndarray, logits: dict[str, np.ndarray]) -> float:
+    """AUC over the clean films and all their shifted copies ranked together: a healthy film that
+    scores higher when re-framed then outranks sick films scored as they are."""
+    names = ["clean", *PERTURBATIONS]
+    return roc_auc(np.tile(labels, len(names)), np.concatenate([logits[n] for n in names]))
+
+
 def shift_report(labels: np.ndarray, logits: dict[str, np.ndarray], threshold: float) -> dict:
     """Per perturbation: metrics at ``threshold``, decision flip rate and mean |delta logit| against
     the clean film, and the mean logit change of the healthy films (> 0: they look sicker).
@@ -227,6 +234,8 @@ def shift_report(labels: np.ndarray, logits: dict[str, np.ndarray], threshold: f
         "max_flip_rate": float(max(m["flip_rate"] for m in shifted)),
         "mean_abs_delta_logit": float(np.mean([m["mean_abs_delta_logit"] for m in shifted])),
         "worst_specificity_perturbation": min(PERTURBATIONS, key=lambda n: report[n]["specificity"]),
+        # one ranking over the clean and every shifted copy: low when scores move with framing
+        "pooled_auc": pooled_auc(labels, logits),
         "threshold": float(threshold),
     }
     return report
