@@ -101,3 +101,9 @@ def test_films_keep_their_full_scale():
     film = Film(np.full((100, 100), 4000.0, np.float32), 4095.0)
     out = model_inputs([film], "letter_L_tr_8", SPEC)
     assert out.shape == (1, 64, 64)
+
+
+def test_a_tiny_film_cropped_below_the_smallest_side_is_still_scored():
+    film = Film(synthetic_film(70, seed=3).astype(np.float32), 255.0)
+    out = model_inputs([film], "crop_10", SPEC)  # 70 px - 2 x 7 = 56 px < the device's minimum
+    assert out.shape == (1, 64, 64) and out.std() > 0

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from edge_app.preprocessing import (
+    MIN_SIDE,
     PreprocessSpec,
     open_image,
     prepare_array,
@@ -170,6 +171,16 @@ PERTURBATIONS: dict[str, tuple[str, Perturbation | None]] = {
 }
 
 
+def _at_least_min_side(gray: np.ndarray) -> np.ndarray:
+    """A film cropped below the device's smallest accepted side (tiny test films only; real
+    films are hundreds of pixels) scaled up to it, so the device path still accepts it."""
+    if min(gray.shape) >= MIN_SIDE:
+        return gray
+    factor = MIN_SIDE / min(gray.shape)
+    size = (max(MIN_SIDE, round(gray.shape[1] * factor)), max(MIN_SIDE, round(gray.shape[0] * factor)))
+    return np.asarray(Image.fromarray(gray.astype(np.float32), mode="F").resize(size, Image.Resampling.BILINEAR))
+
+
 def model_inputs(films: list[Film], name: str, spec: PreprocessSpec) -> np.ndarray:
     """The (n, s, s) uint8 model inputs for perturbation ``name`` ("clean": none), made by the
     device's preprocessing from the changed original-size films."""
@@ -182,7 +193,8 @@ def model_inputs(films: list[Film], name: str, spec: PreprocessSpec) -> np.ndarr
                 out[i] = prepare_image(image, spec).pixels
         else:
             changed = PERTURBATIONS[name][1](film.gray.astype(np.float32), film.full_scale)
-            out[i] = prepare_array(np.clip(changed, 0.0, film.full_scale), film.full_scale, spec).pixels
+            changed = _at_least_min_side(np.clip(changed, 0.0, film.full_scale))
+            out[i] = prepare_array(changed, film.full_scale, spec).pixels
     return out
 
 
