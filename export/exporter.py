@@ -39,6 +39,7 @@ from export.errors import ExportError, ParityError
 from export.run import locate_run, split_samples
 from export.tflite import DESCRIPTIONS, QUANTIZATIONS, default_output
 from export.wrapper import logged
+from train.shift import PERTURBATIONS
 from train.data import DataError
 from train.loading import load_samples
 
@@ -89,7 +90,8 @@ def export_tflite(
 ) -> ExportResult:
     """Export a run (or its ``model.keras``) to a verified ``.tflite``; see the module docstring."""
     from export.graph import export_graph, map_shape, predict_graph
-    from export.metadata import build_metadata, output_description, uncertain_band, weights_sha256
+    from export.metadata import build_metadata, output_description, shift_summary, uncertain_band, weights_sha256
+    from train.shift import format_report as format_shift
     from export.parity import (
         failures,
         format_report,
@@ -174,6 +176,9 @@ def export_tflite(
         scores, latencies, runtime = tflite_scores(candidate, validation.images, threads=1)
         chosen = map_indices(len(validation.images))
         device_maps = tflite_maps(candidate, validation.images[chosen])
+        log(f"shift validation of the int8 file: {len(validation.images)} films x {len(PERTURBATIONS)} perturbations")
+        shift = shift_record(candidate, validation, spec, run.threshold)
+        log(format_shift(shift))
         more_threads = {}
         if threads > 1:
             _, timed, _ = tflite_scores(candidate, validation.images[:LATENCY_IMAGES], threads=threads)
@@ -196,7 +201,11 @@ def export_tflite(
     if problems:
         log(f"warning: parity failed ({'; '.join(problems)}); writing anyway because of --no-verify")
 
-    validation_metrics = {**binary_metrics(validation.labels, scores, run.threshold), "runtime": runtime}
+    validation_metrics = {
+        **binary_metrics(validation.labels, scores, run.threshold),
+        "runtime": runtime,
+        "shift": shift_summary(shift),
+    }
     metadata = build_metadata(
         **common,
         validation_metrics=validation_metrics,
@@ -210,6 +219,21 @@ def export_tflite(
     metadata = write_metadata(out, metadata)  # as stored: sealed (its "integrity" field added)
     _prove_loadable(out, validation.images[0], scores[0])
     return ExportResult(out, metadata, report, problems)
+
+
+def shift_record(model_path: Path, validation, spec, threshold: float) -> dict:
+    """The shift validation (:mod:`train.shift`) of the converted file, through the device
+    classifier: the validation films re-framed, marked and recompressed, scored by their logits."""
+    from edge_app.classifier import Classifier
+    from train.shift import decode_originals, shift_logits, shift_report
+
+    classifier = Classifier(model_path, threads=1)
+
+    def score(images: np.ndarray) -> np.ndarray:
+        return np.array([classifier.raw_output(image) for image in images])
+
+    logits = shift_logits(score, decode_originals([s.path for s in validation.samples]), spec)
+    return shift_report(validation.labels, logits, threshold)
 
 
 def _prove_loadable(path: Path, image: np.ndarray, expected: float) -> None:

@@ -68,6 +68,38 @@ def gather(config: TrainConfig, log=print):
     return train, validation, report
 
 
+def pick_threshold(config: TrainConfig, labels: np.ndarray, scores: np.ndarray, shifted: dict) -> tuple[float, str]:
+    """The operating threshold by ``config.threshold_rule`` (see :mod:`train.metrics`):
+    ``scores`` are the clean validation probabilities, ``shifted`` the shift validation logits."""
+    from train.metrics import choose_threshold, shift_robust_threshold
+    from train.shift import sigmoid
+
+    if config.threshold_rule == "shift-robust":
+        sets = {"clean": scores, **{k: sigmoid(v) for k, v in shifted.items() if k != "clean"}}
+        return shift_robust_threshold(labels, sets, config.sensitivity_target)
+    if config.threshold_rule == "sensitivity":
+        return choose_threshold(labels, scores, "sensitivity", config.sensitivity_target)
+    raise DataError(f"unknown threshold rule {config.threshold_rule!r}")
+
+
+def selection_set(val_set, config: TrainConfig, log=print) -> tuple[np.ndarray, np.ndarray]:
+    """The images the epoch is chosen on (checkpoint, early stopping, learning-rate plateaus).
+
+    The clean validation films, plus, for each name in ``config.selection_shifts``, the same films
+    with that shift perturbation (:mod:`train.shift`). Their pooled AUC is low for a model whose
+    scores move with framing, even when each copy alone ranks well: a healthy film that scores
+    higher when cropped then outranks sick films scored uncropped.
+    """
+    if not config.selection_shifts:
+        return val_set.images, val_set.labels
+    from train.shift import decode_originals, model_inputs
+
+    films = decode_originals([s.path for s in val_set.samples])
+    images = [val_set.images] + [model_inputs(films, name, config.preprocess) for name in config.selection_shifts]
+    log(f"epochs chosen on clean validation + {', '.join(config.selection_shifts)} ({len(images) * len(films)} images)")
+    return np.concatenate(images), np.tile(val_set.labels, len(images))
+
+
 def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print, session=None) -> dict:
     """Train per ``config`` into the run folder ``out``; returns the validation metrics.
 
@@ -77,11 +109,11 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     import keras
     import tensorflow as tf
 
-    from train.evaluate import format_metrics, keras_predictor, write_evaluation
-    from train.metrics import choose_threshold
+    from train.evaluate import format_metrics, keras_logits, keras_predictor, write_evaluation
     from train.model import build_model, compile_model
     from train.pipeline import class_weights, make_dataset
     from train.plots import plot_history
+    from train.shift import decode_originals, format_report, shift_logits, shift_report
     from train.stress import stress_report
 
     class EpochTimer(keras.callbacks.Callback):
@@ -127,7 +159,9 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     model = build_model(config)
     compile_model(model, config)
     timer = EpochTimer()
-    callbacks = [
+    # With weight averaging, validation and the checkpoint see the averaged weights.
+    averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.ema_momentum > 0 else []
+    callbacks = averaging + [
         keras.callbacks.ModelCheckpoint(out / CHECKPOINT, monitor="val_auc", mode="max", save_best_only=True),
         keras.callbacks.EarlyStopping(
             monitor="val_auc", mode="max", patience=config.early_stopping_patience, restore_best_weights=True
@@ -139,7 +173,7 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
         timer,
     ]
     train_data = make_dataset(train_set.images, train_set.labels, config, training=True)
-    val_data = make_dataset(val_set.images, val_set.labels, config, training=False)
+    val_data = make_dataset(*selection_set(val_set, config, log), config, training=False)
     if session is not None:
         train_data, val_data = session.prepare(model, train_data, val_data, config)
     history = model.fit(
@@ -159,9 +193,12 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     best = keras.models.load_model(out / CHECKPOINT)
     predict = keras_predictor(best)
     scores = predict(val_set.images)
-    threshold, how = choose_threshold(val_set.labels, scores, "sensitivity", config.sensitivity_target)
+    log("shift validation: scoring the validation films re-framed, marked and recompressed")
+    shifted = shift_logits(keras_logits(best), decode_originals([s.path for s in val_set.samples]), spec)
+    threshold, how = pick_threshold(config, val_set.labels, scores, shifted)
     metrics = write_evaluation(val_set.labels, scores, threshold, out)
     metrics["threshold_rule"] = how
+    metrics["shift"] = shift_report(val_set.labels, shifted, threshold)
     metrics["stress"] = stress_report(predict, val_set.images, val_set.labels, threshold, spec)
     metrics["params"] = int(best.count_params())
     metrics["epochs_run"] = len(timer.seconds)
@@ -171,8 +208,10 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     metrics["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     np.save(out / "validation_scores.npy", np.stack([val_set.labels, scores]))
+    np.savez(out / "shift_logits.npz", labels=val_set.labels, **shifted)
 
     log(format_metrics(metrics, f"validation ({len(val_set.labels)} images, best epoch {metrics['best_epoch']})"))
+    log("shift validation at the threshold:\n" + format_report(metrics["shift"]))
     s = metrics["stress"]["summary"]
     log(
         f"stress validation: mean AUC {s['mean_auc']:.4f}, min AUC {s['min_auc']:.4f}, "

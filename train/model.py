@@ -42,10 +42,49 @@ def build_model(config: TrainConfig) -> keras.Model:
     return keras.Model(inputs, probability, name="pneumoscan_cnn")
 
 
+@keras.saving.register_keras_serializable(package="pneumoscan")
+class PairedConsistencyLoss(keras.losses.Loss):
+    """Binary cross-entropy plus ``weight`` x the squared logit difference between the two views
+    of each film (a batch is ``[view 1; view 2]``, see :func:`train.pipeline.paired_views`).
+
+    Augmentation alone lets a model stay sensitive to framing as long as it is right on average;
+    this term asks for the same logit however the film is framed, marked or banded, which is
+    what the shift validation's flip rate measures. Per-sample values, so class weights apply.
+    On unpaired batches (validation) the second term compares unrelated films: read val_auc,
+    not val_loss, for such runs.
+    """
+
+    def __init__(self, weight: float = 0.5, label_smoothing: float = 0.0, name: str = "paired_consistency", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.weight, self.label_smoothing = weight, label_smoothing
+
+    def call(self, y_true, y_pred):
+        from keras import ops
+
+        y_true = ops.reshape(ops.cast(y_true, y_pred.dtype), (-1, 1))
+        y_pred = ops.reshape(y_pred, (-1, 1))
+        bce = keras.losses.binary_crossentropy(y_true, y_pred, label_smoothing=self.label_smoothing)
+        p = ops.clip(y_pred[:, 0], 1e-6, 1 - 1e-6)
+        logit = ops.log(p) - ops.log(1 - p)
+        half = ops.shape(logit)[0] // 2
+        gap = ops.square(logit[:half] - logit[half : 2 * half])
+        return bce + self.weight * ops.concatenate([gap, gap])
+
+    def get_config(self):
+        return {**super().get_config(), "weight": self.weight, "label_smoothing": self.label_smoothing}
+
+
 def compile_model(model: keras.Model, config: TrainConfig) -> None:
+    loss = (
+        PairedConsistencyLoss(config.consistency, config.label_smoothing)
+        if config.consistency > 0 and config.augment
+        else keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
+    )
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss=keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
+        optimizer=keras.optimizers.Adam(
+            config.learning_rate, use_ema=config.ema_momentum > 0, ema_momentum=config.ema_momentum or 0.99
+        ),
+        loss=loss,
         metrics=[
             keras.metrics.BinaryAccuracy(name="accuracy"),
             keras.metrics.AUC(name="auc"),
