@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_app.preprocessing import PreprocessSpec, preprocess_file
+from edge_app.preprocessing import PreprocessSpec, prepare_file
 from tests.conftest import synthetic_film
 from train.shift import (
     PERTURBATIONS,
@@ -56,7 +56,7 @@ def test_clean_inputs_equal_the_device_preprocessing_of_the_file(films):
     paths, originals = films
     clean = model_inputs(originals, "clean", SPEC)
     for path, image in zip(paths, clean):
-        assert np.array_equal(image, preprocess_file(path, SPEC))
+        assert np.array_equal(image, prepare_file(path, SPEC).pixels)
 
 
 @pytest.mark.parametrize("name", list(PERTURBATIONS))

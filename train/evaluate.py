@@ -152,7 +152,7 @@ def shift_validate(
 
         if data is None:
             raise ValueError("a .tflite model needs DATA to rebuild its validation split")
-        from train.fit import gather
+        from train.data import gather
 
         _, samples, _ = gather(TrainConfig(data=str(data), split_order=split_order), log)
         paths, labels = [s.path for s in samples], np.array([s.label for s in samples])

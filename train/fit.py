@@ -16,15 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from train.config import TrainConfig
-from train.data import (
-    CLASS_NAMES,
-    DataError,
-    drop_duplicates,
-    fingerprint,
-    limit_per_class,
-    scan,
-    split_by_patient,
-)
+from train.data import DataError, gather
 from train.loading import load_samples
 
 CHECKPOINT = "model.keras"
@@ -35,37 +27,6 @@ def prepare_run_dir(out: Path, overwrite: bool) -> None:
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise DataError(f"run folder {out} already exists and is not empty (use --overwrite)")
     out.mkdir(parents=True, exist_ok=True)
-
-
-def gather(config: TrainConfig, log=print):
-    """Scan, de-duplicate and split the data; returns (train, validation, report)."""
-    samples = limit_per_class(scan(config.data, "train"), config.limit_per_class)
-    kept, dropped = drop_duplicates(samples)
-    train, validation = split_by_patient(kept, config.validation_fraction, config.seed, config.split_order)
-    # Kaggle's val/ (16 images) is too small to select models on; it only adds training data.
-    extra = []
-    kaggle_val = Path(config.data) / "val"
-    if config.use_kaggle_val and kaggle_val.is_dir():
-        known = {s.sha256 for s in kept}
-        extra = [s for s in drop_duplicates(scan(kaggle_val, ""))[0] if s.sha256 not in known]
-        train = train + extra
-    report = {
-        "images_found": len(samples),
-        "duplicates_dropped": len(dropped),
-        "kaggle_val_added_to_train": len(extra),
-        "train": {name: sum(s.label == i for s in train) for i, name in enumerate(CLASS_NAMES)},
-        "validation": {name: sum(s.label == i for s in validation) for i, name in enumerate(CLASS_NAMES)},
-        "train_patients": len({s.patient for s in train}),
-        "validation_patients": len({s.patient for s in validation}),
-        "fingerprint": fingerprint(kept, config.data),
-    }
-    log(
-        f"data: {len(samples)} images, {len(dropped)} byte-identical duplicates dropped, "
-        f"{len(extra)} from Kaggle val/ added to training; train {report['train']} "
-        f"({report['train_patients']} patients), validation {report['validation']} "
-        f"({report['validation_patients']} patients)"
-    )
-    return train, validation, report
 
 
 def pick_threshold(config: TrainConfig, labels: np.ndarray, scores: np.ndarray, shifted: dict) -> tuple[float, str]:

@@ -6,7 +6,7 @@ split: it had learnt how the films were *framed* (tight crops, black borders) an
 (large laterality letters) rather than only the lungs, and its threshold, chosen on clean
 validation, did not survive. Every perturbation here changes one such cue on the decoded,
 original-size film (before any resizing), then runs :func:`edge_app.preprocessing.prepare_array`
-(or, for recompression, :func:`~edge_app.preprocessing.prepare_image` on the re-encoded bytes),
+(or, for recompression, :func:`~edge_app.preprocessing.prepare_file` on the re-encoded file),
 the device's one definition of preprocessing. For each we report AUC and the sensitivity and
 specificity at the threshold, and what the *change* did: the share of decisions that flipped
 against the clean film and the mean absolute change of the logit. A model that reads the lungs
@@ -15,8 +15,8 @@ flips few decisions whatever the framing; one that reads the framing flips many.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -26,10 +26,9 @@ from PIL import Image
 from edge_app.preprocessing import (
     MIN_SIDE,
     PreprocessSpec,
-    open_image,
+    decode_gray,
     prepare_array,
-    prepare_image,
-    to_grayscale_float,
+    prepare_file,
 )
 from train.markers import paste, render, resized
 from train.metrics import binary_metrics, roc_auc
@@ -50,12 +49,7 @@ def decode_originals(paths: list[str | Path]) -> list[Film]:
     """Decode each file as the device does, but stop before resizing and normalisation."""
     films = []
     for path in paths:
-        image = open_image(path)
-        try:
-            gray, full_scale = to_grayscale_float(image)
-        finally:
-            image.close()
-        films.append(Film(gray, full_scale))
+        films.append(Film(*decode_gray(path)))
     return films
 
 
@@ -134,13 +128,13 @@ def text_lines(gray: np.ndarray, full_scale: float) -> np.ndarray:
     return paste(out, resized(render("SUPINE  L"), 0.045 * gray.shape[0]), "tr", full_scale)
 
 
-def _jpeg_bytes(film: Film, quality: int) -> Image.Image:
-    """The original-size film re-encoded as an 8-bit JPEG at ``quality`` (a PACS or phone export)."""
+def _recompressed(film: Film, quality: int, spec: PreprocessSpec, folder: str) -> np.ndarray:
+    """The model input of the original-size film re-encoded as an 8-bit JPEG at ``quality`` (a
+    PACS or phone export), read back through the device's own file path."""
     pixels = np.clip(np.rint(film.gray * (255.0 / film.full_scale)), 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "JPEG", quality=quality)
-    buffer.seek(0)
-    return Image.open(buffer)
+    path = Path(folder) / "film.jpeg"
+    Image.fromarray(pixels).save(path, "JPEG", quality=quality)
+    return prepare_file(path, spec).pixels
 
 
 Perturbation = Callable[[np.ndarray, float], np.ndarray]
@@ -185,16 +179,16 @@ def model_inputs(films: list[Film], name: str, spec: PreprocessSpec) -> np.ndarr
     """The (n, s, s) uint8 model inputs for perturbation ``name`` ("clean": none), made by the
     device's preprocessing from the changed original-size films."""
     out = np.empty((len(films), spec.image_size, spec.image_size), np.uint8)
-    for i, film in enumerate(films):
-        if name == "clean":
-            out[i] = prepare_array(film.gray, film.full_scale, spec).pixels
-        elif name == "jpeg_q30":
-            with _jpeg_bytes(film, 30) as image:
-                out[i] = prepare_image(image, spec).pixels
-        else:
-            changed = PERTURBATIONS[name][1](film.gray.astype(np.float32), film.full_scale)
-            changed = _at_least_min_side(np.clip(changed, 0.0, film.full_scale))
-            out[i] = prepare_array(changed, film.full_scale, spec).pixels
+    with tempfile.TemporaryDirectory(prefix="pneumoscan-shift-") as folder:
+        for i, film in enumerate(films):
+            if name == "clean":
+                out[i] = prepare_array(film.gray, film.full_scale, spec).pixels
+            elif name == "jpeg_q30":
+                out[i] = _recompressed(film, 30, spec, folder)
+            else:
+                changed = PERTURBATIONS[name][1](film.gray.astype(np.float32), film.full_scale)
+                changed = _at_least_min_side(np.clip(changed, 0.0, film.full_scale))
+                out[i] = prepare_array(changed, film.full_scale, spec).pixels
     return out
 
 
