@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -173,24 +172,12 @@ class _Sink:
 def _write_output(output: Path, text: str, force: bool) -> None:
     """Write ``text`` to ``output`` whole: a temporary file in the same folder, then a rename,
     so a crash never leaves half a results file; without ``force`` an existing file wins."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+    from edge_app.paths import write_text_atomically
+
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if force:
-            os.replace(tmp, output)
-        else:
-            os.link(tmp, output)  # fails if the file appeared meanwhile; never replaces it
-            os.unlink(tmp)
+        write_text_atomically(output, text, replace=force, newline="")
     except FileExistsError:
-        os.unlink(tmp)
         raise fail(f"--output {output} already exists; refusing to overwrite it (use --force)") from None
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 @app.command()

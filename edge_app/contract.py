@@ -495,11 +495,13 @@ class ModelFile:
     metadata: dict
 
 
-def split_model(data: bytes, name: str = "model") -> tuple[bytes, bytes]:
+def split_model(data: bytes, name: str = "model", *, exact: bool = True) -> tuple[bytes, bytes]:
     """``(flatbuffer, metadata JSON bytes)`` of a model file's bytes, or :class:`ContractError`.
 
     The archive must be exactly what :func:`write_metadata` appends: one ``metadata.json``
-    member starting right after the flatbuffer, no archive comment.
+    member starting right after the flatbuffer, no archive comment. ``exact=False`` also takes an
+    archive that :mod:`zipfile` wrote (files exported before sealing existed), for
+    :func:`seal_model` only: the device always loads with ``exact=True``.
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -516,7 +518,7 @@ def split_model(data: bytes, name: str = "model") -> tuple[bytes, bytes]:
             if not 0 < start < len(data) or data[start : start + 4] != b"PK\x03\x04":
                 raise ContractError(f"{name}: its metadata archive is damaged")
             text = archive.read(METADATA_MEMBER)
-        if data[start:] != metadata_archive(text, start):
+        if exact and data[start:] != metadata_archive(text, start):
             raise ContractError(f"{name}: its metadata archive is damaged (not as pneumoscan-export writes it)")
     except ContractError:
         raise
@@ -628,7 +630,7 @@ def seal_model(model_path: str | Path) -> str:
     """
     path = Path(model_path)
     data = path.read_bytes()
-    flatbuffer, text = split_model(data, str(path))
+    flatbuffer, text = split_model(data, str(path), exact=False)
     metadata = parse_metadata_json(text, str(path))
     ModelContract.from_dict({k: v for k, v in metadata.items() if k != INTEGRITY_KEY})
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

@@ -15,6 +15,7 @@ so one typo never stops a batch and every PATH shows up in the results.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,3 +173,26 @@ def expand_paths(paths: list[str | os.PathLike]) -> list[PathItem]:
         else:
             add(PathItem(str(path), "file not found"))
     return items
+
+
+def write_text_atomically(path: str | os.PathLike, text: str, *, replace: bool, newline: str | None = None) -> None:
+    """Write ``text`` to ``path`` whole: a temporary file in the same folder, fsynced, then
+    renamed into place, so a crash never leaves half a file. Without ``replace`` an existing
+    file wins, even one that appears while this runs (the rename is a link, which never
+    replaces): raises :class:`FileExistsError` then."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+            os.unlink(tmp)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

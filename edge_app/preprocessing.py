@@ -446,6 +446,18 @@ def _prepare_image(image: Image.Image, spec: PreprocessSpec, display_side: int |
     return _prepared(gray, full_scale, spec, measured, display_side, original)
 
 
+def decode_gray(path: str | Path) -> tuple[np.ndarray, float]:
+    """The PNG/JPEG at ``path`` as the device decodes it (grayscale float32 at its own size, with
+    its full-scale value), before resizing and normalisation: for training's shift validation,
+    which changes the original-size film and then runs :func:`prepare_array` on it."""
+    image = open_image(path)
+    try:
+        gray, full_scale, _ = _decode(image)
+    finally:
+        image.close()
+    return gray, full_scale
+
+
 def prepare_file(path: str | Path, spec: PreprocessSpec, display_side: int | None = None) -> ModelInput:
     """Read the PNG/JPEG at ``path`` once into a :class:`ModelInput`, or raise :class:`ImageError`
     with the reason. ``.pixels`` is the model input.

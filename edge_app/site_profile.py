@@ -19,11 +19,11 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_app.operating_point import OperatingPoint
+from edge_app.paths import write_text_atomically
 
 FORMAT = "pneumoscan-site/1"
 
@@ -213,24 +213,10 @@ def write_profile(data: dict, path: str | os.PathLike, *, force: bool = False) -
     if (path.exists() or path.is_symlink()) and not force:
         raise SiteProfileError(f"{path} already exists; refusing to overwrite it (use --force)")
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if force:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # fails if the file appeared meanwhile; never replaces it
-            os.unlink(tmp)
+        write_text_atomically(path, text, replace=force)
     except FileExistsError:
-        os.unlink(tmp)
         raise SiteProfileError(f"{path} already exists; refusing to overwrite it (use --force)") from None
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return profile
 
 

@@ -43,6 +43,7 @@ from export.errors import ExportError, ParityError
 from export.run import locate_run, split_samples
 from export.tflite import DESCRIPTIONS, QUANTIZATIONS, default_output
 from export.wrapper import logged
+from train.shift import PERTURBATIONS
 from train.data import DataError
 from train.loading import load_samples
 
@@ -101,7 +102,8 @@ def export_tflite(
         pattern_outputs,
         pattern_parity,
     )
-    from export.metadata import build_metadata, output_description, uncertain_band, weights_sha256
+    from export.metadata import build_metadata, output_description, shift_summary, uncertain_band, weights_sha256
+    from train.shift import format_report as format_shift
     from export.parity import (
         failures,
         format_report,
@@ -193,6 +195,9 @@ def export_tflite(
         if scheme.has_pattern:
             patterns = np.array([s.pattern for s in validation.samples])
             device_pattern = device_pattern_probabilities(candidate, validation.images)
+        log(f"shift validation of the int8 file: {len(validation.images)} films x {len(PERTURBATIONS)} perturbations")
+        shift = shift_record(candidate, validation, spec, run.threshold)
+        log(format_shift(shift))
         more_threads = {}
         if threads > 1:
             _, timed, _ = tflite_scores(candidate, validation.images[:LATENCY_IMAGES], threads=threads)
@@ -220,7 +225,11 @@ def export_tflite(
     if problems:
         log(f"warning: parity failed ({'; '.join(problems)}); writing anyway because of --no-verify")
 
-    validation_metrics = {**binary_metrics(validation.labels, scores, run.threshold), "runtime": runtime}
+    validation_metrics = {
+        **binary_metrics(validation.labels, scores, run.threshold),
+        "runtime": runtime,
+        "shift": shift_summary(shift),
+    }
     metadata = build_metadata(
         **common,
         validation_metrics=validation_metrics,
@@ -236,7 +245,9 @@ def export_tflite(
             "runtime": runtime,
             "all_pattern_films": pattern_metrics(patterns, device_pattern, scheme),
             "called_positive": pattern_metrics(np.where(called, patterns, -1), device_pattern, scheme),
-            "keras_run": {k: run.metrics.get("pattern", {}).get(k) for k in ("stress_summary", "stress")},
+            "keras_run": {
+                k: run.metrics.get("pattern", {}).get(k) for k in ("stress_summary", "stress", "shift_summary", "shift")
+            },
             "films_with_pattern": int(has.sum()),
         }
         metadata = _with_heads(metadata, scheme, run.threshold, pattern_validation)
@@ -258,6 +269,21 @@ def _with_heads(metadata: dict, scheme, threshold: float, validation: dict | Non
     if scheme.has_pattern:
         metadata["heads"] = _clean(heads_section(scheme, threshold, validation))
     return metadata
+
+
+def shift_record(model_path: Path, validation, spec, threshold: float) -> dict:
+    """The shift validation (:mod:`train.shift`) of the converted file, through the device
+    classifier: the validation films re-framed, marked and recompressed, scored by their logits."""
+    from edge_app.classifier import Classifier
+    from train.shift import decode_originals, shift_logits, shift_report
+
+    classifier = Classifier(model_path, threads=1)
+
+    def score(images: np.ndarray) -> np.ndarray:
+        return np.array([classifier.raw_output(image) for image in images])
+
+    logits = shift_logits(score, decode_originals([s.path for s in validation.samples]), spec)
+    return shift_report(validation.labels, logits, threshold)
 
 
 def _prove_loadable(path: Path, image: np.ndarray, expected: float) -> None:

@@ -46,6 +46,18 @@ def uncertain_band(
     return band, (f"from validation scores of this file: {rule}" if band is not None else rule)
 
 
+def shift_summary(report: dict) -> dict:
+    """The contract's record of the shift validation (:func:`train.shift.shift_report`): its
+    summary, and per perturbation the figures a reviewer compares (no confusion matrices)."""
+    keys = ("auc", "sensitivity", "specificity", "flip_rate", "mean_abs_delta_logit", "normal_mean_delta_logit")
+    per = {
+        name: {k: round(float(m[k]), 4) for k in keys if m.get(k) is not None}
+        for name, m in report.items()
+        if name not in ("summary", "clean")
+    }
+    return {"summary": report["summary"], "perturbations": per}
+
+
 def _clean(value):
     """JSON-safe: NaN/inf become null, numpy scalars become Python numbers."""
     if isinstance(value, dict):

@@ -74,7 +74,7 @@ def test_small_or_borderline_sets_are_said_to_be_so():
     labels, scores = _scores(30, 40)
     cal = calibrate(labels, scores, model_threshold=0.5)
     text = " | ".join(cal.warnings)
-    assert f"only 30 NORMAL films" in text and "only 40 PNEUMONIA films" in text
+    assert "only 30 NORMAL films" in text and "only 40 PNEUMONIA films" in text
     assert f"at least {MIN_FILMS_PER_CLASS}" in text
     assert "below the 0.95 target" in text  # 40 films cannot show sensitivity >= 0.95 with confidence
 

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from conftest import synthetic_film
 from edge_app.classifier import Classifier, sigmoid
 from edge_app.contract import ContractError, write_metadata
-from edge_app.preprocessing import ImageError, prepare_file
+from edge_app.preprocessing import prepare_file
 from edge_helpers import expected_runtime, model_flatbuffer, tiny_model, tiny_pattern_model  # noqa: F401
 
 

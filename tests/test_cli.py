@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import REPO, synthetic_film
+from conftest import synthetic_film
 from edge_app import cli, model_file
 from edge_app.contract import write_metadata
 from edge_helpers import HOSTILE, expected_runtime, model_flatbuffer, tiny_metadata, tiny_model, write_hostile_inputs  # noqa: F401

@@ -41,7 +41,6 @@ from pydicom.uid import (  # noqa: E402
     JPEGBaseline8Bit,
     JPEGLSLossless,
     RLELossless,
-    generate_uid,
 )
 
 MODEL = Path(__file__).parent / "data" / "tiny-int8.tflite"

@@ -45,7 +45,7 @@ def _train_and_export(data: Path, run: Path, quantize: str, **options):
     from train.config import TrainConfig
     from train.fit import fit
 
-    metrics = fit(TrainConfig(data=str(data), **TOY, **options), run, log=lambda m: None)
+    metrics = fit(TrainConfig(data=str(data), **{**TOY, **options}), run, log=lambda m: None)
     return metrics, export_tflite(run, quantize=quantize, out=run / f"model-{quantize}.tflite", verify=False,
                                   log=lambda m: None)
 
@@ -83,8 +83,17 @@ def test_kermany_pattern_option_trains_exports_and_screens(tmp_path):
     from edge_app.classifier import Classifier
 
     data = write_dataset(tmp_path / "data", per_class=40, size=64, patients=20, viral=True)
-    metrics, exported = _train_and_export(data, tmp_path / "run", "none", pattern=True)
+    # the shipped model's recipe: framing augmentation, paired views, EMA, shift selection and threshold
+    recipe = dict(augment=True, crop_area_min=0.5, crop_area_max=1.5, marker_probability=0.5, consistency=0.3,
+                  ema_momentum=0.99, selection_shifts=("crop_10",), threshold_rule="shift-robust",
+                  sensitivity_target=0.9)
+    metrics, exported = _train_and_export(data, tmp_path / "run", "none", pattern=True, **recipe)
     assert metrics["pattern"]["patterns"] == ["bacterial", "viral"]
+    assert metrics["threshold_rule"].startswith("shift-robust")
+    # the pattern head's harder validation: every shift perturbation, summarised
+    assert set(metrics["pattern"]["shift"]) >= {"crop_10", "pad_black_25", "jpeg_q30"}
+    assert metrics["pattern"]["shift_summary"]["min_auc"] <= metrics["pattern"]["shift_summary"]["mean_auc"]
+    assert exported.metadata["heads"]["pattern"]["validation"]["keras_run"]["shift_summary"]
     assert exported.metadata["heads"]["pattern"]["display"]["viral"] == "viral pneumonia"
     # float32: the file's pattern head is the checkpoint's, exactly
     assert exported.parity["pattern"]["agreement"] == 1.0

@@ -40,7 +40,7 @@ def test_fit_writes_a_complete_run_folder(tiny_dataset, tmp_path):
     assert RUN_FILES <= {p.name for p in run.iterdir()}
     assert metrics["epochs_run"] == 2
     saved = json.loads((run / "metrics.json").read_text())
-    for key in ("auc", "accuracy", "sensitivity", "specificity", "precision", "f1", "confusion", "threshold", "threshold_rule", "stress"):
+    for key in ("auc", "accuracy", "sensitivity", "specificity", "precision", "f1", "confusion", "threshold", "threshold_rule", "stress", "shift"):
         assert key in saved
     split = json.loads((run / "split.json").read_text())
     assert split["train"] and split["validation"]
@@ -49,6 +49,26 @@ def test_fit_writes_a_complete_run_folder(tiny_dataset, tmp_path):
     assert config["preprocessing"]["id"] == "gray-64px-percentile-v1"
     assert len(config["extra"]["data"]["fingerprint"]) == 64
     assert (run / "history.csv").read_text().count("\n") == 3  # header + 2 epochs
+
+
+@pytest.mark.slow
+def test_fit_with_framing_augmentation_shifted_selection_and_the_shift_robust_threshold(tiny_dataset, tmp_path):
+    from train.shift import PERTURBATIONS
+
+    config = tiny_config(
+        tiny_dataset, crop_area_min=0.3, crop_area_max=2.25, aspect_jitter=1.25, marker_probability=0.5,
+        band_probability=0.3, ema_momentum=0.9, selection_shifts=("crop_10", "aspect_1.25"),
+        threshold_rule="shift-robust", sensitivity_target=0.95,
+    )
+    metrics = fit(config, tmp_path / "run", log=lambda m: None)
+    assert metrics["threshold_rule"].startswith("shift-robust")
+    shift = metrics["shift"]
+    assert set(PERTURBATIONS) <= set(shift) and shift["summary"]["threshold"] == metrics["threshold"]
+    for name in PERTURBATIONS:
+        assert shift[name]["sensitivity"] >= 0.95 and 0.0 <= shift[name]["flip_rate"] <= 1.0
+    assert shift["clean"]["auc"] == pytest.approx(metrics["auc"], abs=0.02)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["selection_shifts"] == ["crop_10", "aspect_1.25"] and saved["threshold_rule"] == "shift-robust"
 
 
 @pytest.mark.slow

@@ -50,6 +50,35 @@ def test_loss_ignores_the_pattern_output_of_a_negative_film():
     assert value(better_positive) < value(base)
 
 
+def test_consistency_compares_the_two_views_of_each_film_on_both_heads_masking_normal_patterns():
+    import keras  # noqa: F401 - TensorFlow backend
+
+    from train.heads import HeadsLoss
+
+    # A paired batch: [view 1 of a normal and a viral film; view 2 of the same two films].
+    target = training_targets(np.array([0, 1, 0, 1]), np.array([-1, 1, -1, 1]), KERMANY, weighted=False)
+    same = np.array([[0.2, 0.5], [0.8, 0.6], [0.2, 0.5], [0.8, 0.6]], np.float32)
+    plain, paired = HeadsLoss(pattern_units=1), HeadsLoss(pattern_units=1, consistency=1.0)
+    assert float(paired(target, same)) == pytest.approx(float(plain(target, same)))  # identical views: no gap
+
+    def gap_added(pred):
+        return float(paired(target, pred)) - float(plain(target, pred))
+
+    normal_pattern_moved = same.copy()
+    normal_pattern_moved[2, 1] = 0.99  # a normal film's pattern output is never taught
+    assert gap_added(normal_pattern_moved) == pytest.approx(0.0, abs=1e-6)
+    screening_moved = same.copy()
+    screening_moved[3, 0] = 0.5  # the viral film's second view: logit 0 instead of logit(0.8)
+    pattern_moved = same.copy()
+    pattern_moved[3, 1] = 0.5
+    logit_gap = np.log(0.8 / 0.2) ** 2
+    # mean over the batch of a gap given to both views of the film
+    assert gap_added(screening_moved) == pytest.approx(2 * logit_gap / 4, rel=1e-3)
+    assert gap_added(pattern_moved) == pytest.approx(2 * np.log(0.6 / 0.4) ** 2 / 4, rel=1e-3)
+    restored = HeadsLoss.from_config(paired.get_config())
+    assert restored.consistency == 1.0
+
+
 def test_softmax_loss_reads_one_column_per_pattern():
     from train.heads import HeadsLoss
 

@@ -65,3 +65,19 @@ def test_bootstrap_interval_contains_the_point_estimate():
     point = binary_metrics(labels, scores, 0.5)
     for key in ("auc", "accuracy", "sensitivity", "specificity"):
         assert ci[key][0] <= point[key] <= ci[key][1]
+
+
+def test_shift_robust_threshold_holds_the_target_on_every_set():
+    from train.metrics import shift_robust_threshold
+
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.zeros(50), np.ones(50)].astype(int)
+    clean = np.r_[rng.uniform(0.0, 0.5, 50), rng.uniform(0.4, 1.0, 50)]
+    lower = clean - 0.1 * labels  # a shift that lowers the pneumonia scores
+    threshold, how = shift_robust_threshold(labels, {"clean": clean, "crop": lower}, 0.95)
+    for scores in (clean, lower):
+        assert binary_metrics(labels, scores, threshold)["sensitivity"] >= 0.95
+    clean_only, _ = choose_threshold(labels, clean, "sensitivity", 0.95)
+    assert threshold < clean_only and "binding: crop" in how
+    alone, _ = shift_robust_threshold(labels, {"clean": clean}, 0.95)
+    assert alone == clean_only

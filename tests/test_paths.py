@@ -130,3 +130,16 @@ def test_named_pipes_sockets_and_devices_are_refused_without_being_opened(tmp_pa
         "zero": "not a regular file (a device)",
     }
     assert [Path(i.source).name for i in items if not i.error] == ["good.png"]
+
+
+def test_write_text_atomically_never_replaces_without_replace_and_leaves_no_temporary(tmp_path):
+    from edge_app.paths import write_text_atomically
+
+    target = tmp_path / "results.csv"
+    target.write_text("the film's results\n")
+    with pytest.raises(FileExistsError):
+        write_text_atomically(target, "other\n", replace=False)
+    assert target.read_text() == "the film's results\n"
+    write_text_atomically(target, "new\n", replace=True)
+    assert target.read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv"]

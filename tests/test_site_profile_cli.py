@@ -143,7 +143,7 @@ def test_info_shows_the_active_profile(site, tiny_model):
     assert details["active"] and details["hash"] == profile.hash and details["threshold"] == profile.threshold
     assert details["path"] == str(site) and details["counts"]["NORMAL"] == 20
     table = run("info", "-m", tiny_model, "--site", site).stdout
-    assert f"site_profile.hash" in table and profile.hash in table
+    assert "site_profile.hash" in table and profile.hash in table
     none = json.loads(run("info", "-m", tiny_model, "-f", "json").stdout)["site_profile"]
     assert not none["active"] and none["threshold_source"] == "model"
 

@@ -43,6 +43,32 @@ def test_fit_then_evaluate_keras_and_tflite(tiny_dataset, tmp_path):
     assert (tmp_path / "ev" / "eval_roc.png").is_file()
 
 
+def test_unknown_selection_perturbation_and_threshold_rule_are_refused(tiny_dataset, tmp_path):
+    result = runner.invoke(app, ["fit", str(tiny_dataset), "--out", str(tmp_path / "run"), "--select-on", "crop_99"])
+    assert result.exit_code == 2 and "unknown perturbation(s) crop_99" in result.output
+    result = runner.invoke(app, ["fit", str(tiny_dataset), "--out", str(tmp_path / "run"), "--threshold-rule", "median"])
+    assert result.exit_code == 2 and "--threshold-rule must be one of" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_shift_command_rethresholds_a_run(tiny_dataset, tmp_path):
+    run = tmp_path / "run"
+    fit = runner.invoke(app, [
+        "fit", str(tiny_dataset), "--out", str(run), "--epochs", "1", "--image-size", "64",
+        "--batch-size", "8", "--filters", "4,8,8,8,8", "--dense-units", "8", "--validation-fraction", "0.3",
+    ])
+    assert fit.exit_code == 0, fit.output
+    before = json.loads((run / "metrics.json").read_text())
+    result = runner.invoke(app, ["shift", str(run), "--threshold-rule", "shift-robust", "--update", "--out", str(tmp_path / "s.json")])
+    assert result.exit_code == 0, result.output
+    assert "crop_10" in result.output and "worst specificity" in result.output
+    after = json.loads((run / "metrics.json").read_text())
+    assert after["threshold_rule"].startswith("shift-robust") and before["threshold_rule"] != after["threshold_rule"]
+    assert after["shift"]["summary"]["threshold"] == after["threshold"]
+    assert json.loads((tmp_path / "s.json").read_text())["summary"]["threshold"] == after["threshold"]
+
+
 @pytest.mark.realdata
 def test_evaluate_the_shipped_tflite_on_real_films(shared_data, tmp_path):
     """The evaluate command scores a .tflite through the device classifier."""

@@ -41,12 +41,21 @@ def fit_command(
     zoom: float = typer.Option(_defaults.zoom, help="Max zoom in/out fraction"),
     shift: float = typer.Option(_defaults.shift, help="Max shift, fraction of the image side"),
     contrast: float = typer.Option(_defaults.contrast, help="Max contrast change factor"),
+    crop_area_min: float = typer.Option(_defaults.crop_area_min, "--crop-area-min", help="Framing augmentation: smallest crop, share of the film's area (1 with --crop-area-max 1: off)"),
+    crop_area_max: float = typer.Option(_defaults.crop_area_max, "--crop-area-max", help="Framing augmentation: largest zoom-out, share of the film's area (> 1 pads)"),
+    aspect_jitter: float = typer.Option(_defaults.aspect_jitter, "--aspect-jitter", help="Framing augmentation: largest width/height ratio change, either way"),
+    marker_probability: float = typer.Option(_defaults.marker_probability, "--marker-probability", help="Share of training images given a synthetic R/L marker (text: half as many)"),
+    band_probability: float = typer.Option(_defaults.band_probability, "--band-probability", help="Share of training images given black collimation bands"),
+    ema_momentum: float = typer.Option(_defaults.ema_momentum, "--ema", help="Weight EMA momentum (0: off), e.g. 0.99"),
+    consistency: float = typer.Option(_defaults.consistency, "--consistency", help="Weight of the paired-view logit consistency loss (0: off)"),
+    select_on: str = typer.Option("", "--select-on", help="Shift perturbations (comma-separated, see train/shift.py) added to the validation the epoch is chosen on"),
     class_weights: bool = typer.Option(True, "--class-weights/--no-class-weights"),
     validation_fraction: float = typer.Option(_defaults.validation_fraction, "--validation-fraction"),
     split_order: str = typer.Option(_defaults.split_order, "--split-order", help="random: patients drawn with --seed; earliest: lowest-numbered patients per series (a shift in time)"),
     use_kaggle_val: bool = typer.Option(True, "--use-kaggle-val/--ignore-kaggle-val", help="Add ROOT/val (16 images) to training"),
     patience: int = typer.Option(_defaults.early_stopping_patience, help="Early-stopping patience in epochs"),
     sensitivity_target: float = typer.Option(_defaults.sensitivity_target, "--sensitivity-target", help="Threshold rule: highest specificity keeping this validation sensitivity"),
+    threshold_rule: str = typer.Option(_defaults.threshold_rule, "--threshold-rule", help="sensitivity: the target on clean validation; shift-robust: on clean and every shift perturbation"),
     seed: int = typer.Option(_defaults.seed),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable images instead of stopping"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Reuse a run folder that is not empty"),
@@ -76,13 +85,25 @@ def fit_command(
             dense_units=dense_units, dropout=dropout, l2=l2, label_smoothing=label_smoothing,
             normalization=normalization, blur_probability=blur_probability, augment=augment,
             rotation=rotation, zoom=zoom, shift=shift, contrast=contrast,
+            crop_area_min=crop_area_min, crop_area_max=crop_area_max, aspect_jitter=aspect_jitter,
+            marker_probability=marker_probability, band_probability=band_probability, ema_momentum=ema_momentum,
+            consistency=consistency, selection_shifts=tuple(n for n in select_on.split(",") if n),
             class_weights=class_weights, validation_fraction=validation_fraction, split_order=split_order,
             use_kaggle_val=use_kaggle_val, early_stopping_patience=patience,
-            sensitivity_target=sensitivity_target, seed=seed, skip_bad=skip_bad,
+            sensitivity_target=sensitivity_target, threshold_rule=threshold_rule, seed=seed, skip_bad=skip_bad,
             pattern=pattern, negative_class=negative_class,
             limit_per_class=limit_per_class,
         )
         config.preprocess  # validates size and normalisation before any work
+        from train.metrics import THRESHOLD_RULES
+
+        from train.shift import PERTURBATIONS
+
+        unknown = [n for n in config.selection_shifts if n not in PERTURBATIONS]
+        if unknown:
+            raise DataError(f"--select-on: unknown perturbation(s) {', '.join(unknown)}; known: {', '.join(PERTURBATIONS)}")
+        if config.threshold_rule not in THRESHOLD_RULES:
+            raise DataError(f"--threshold-rule must be one of {', '.join(THRESHOLD_RULES)}, got {threshold_rule!r}")
         if len(config.filters) != 5:
             raise DataError(f"--filters needs 5 numbers (one per block), got {filters!r}")
         config.extra["keras_backend"] = os.environ.get("KERAS_BACKEND", "tensorflow")
@@ -142,3 +163,33 @@ def evaluate_command(
 
 def main() -> None:
     app()
+
+
+@app.command("shift")
+def shift_command(
+    model: Path = typer.Argument(..., help="A run folder / its model.keras, or an exported .tflite"),
+    data: Optional[Path] = typer.Argument(None, help="For a .tflite: the training ROOT its validation split is rebuilt from"),
+    split_order: str = typer.Option("earliest", "--split-order", help="For a .tflite: the split order it was validated with"),
+    threshold_rule: Optional[str] = typer.Option(None, "--threshold-rule", help="Re-pick the threshold: sensitivity or shift-robust (default: the stored one)"),
+    sensitivity_target: float = typer.Option(0.95, "--sensitivity-target"),
+    update: bool = typer.Option(False, "--update", help="Write the threshold and shift report into the run's metrics.json"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the report as JSON here"),
+    logits: Optional[Path] = typer.Option(None, "--logits", help="Also save every set's logits here (.npz)"),
+) -> None:
+    """Shift validation: the validation films re-framed, marked and recompressed, through the
+    device's preprocessing; AUC, sensitivity and specificity at the threshold, flip rates."""
+    from train.evaluate import shift_validate
+    from train.shift import format_report
+
+    try:
+        report = shift_validate(
+            model, data, split_order, rule=threshold_rule, target=sensitivity_target, update=update, logits_out=logits,
+            log=lambda m: typer.echo(m, err=True),
+        )
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"threshold {report['summary']['threshold']:.4f}: {report['summary']['threshold_rule']}")
+    typer.echo(format_report(report))
+    if out:
+        out.write_text(json.dumps(report, indent=2) + "\n")

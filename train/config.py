@@ -36,12 +36,33 @@ class TrainConfig:
     # Probability of blurring a training image (down-and-up scaling) so sharpness, which differs
     # between the classes' source scanners, stops being a cue.
     blur_probability: float = 0.0
+    # Framing augmentation (train/pipeline.py): random-resized crop area range as a share of the
+    # film (< 1 zooms in, > 1 zooms out with edge/reflect/black fill); (1, 1) keeps the older
+    # zoom/shift/rotation layers. Aspect jitter is the largest width/height ratio either way.
+    crop_area_min: float = 1.0
+    crop_area_max: float = 1.0
+    aspect_jitter: float = 1.0
+    # Shares of training images given a laterality letter (text lines: half as many) and
+    # collimation bands, on both classes alike, so neither is a cue.
+    marker_probability: float = 0.0
+    band_probability: float = 0.0
+    # Shift perturbations (train/shift.py) of the validation films added to the set the best
+    # epoch is chosen on, e.g. ("crop_10", "pad_edge_25", "aspect_1.25"); empty: clean only.
+    selection_shifts: tuple[str, ...] = ()
+    # Weight of the paired-view consistency loss (train/model.py; 0 = off): each step sees two
+    # augmentations of batch_size/2 films and is asked to give both the same logit.
+    consistency: float = 0.0
+    # Exponential moving average of the weights (0 = off); evaluated and checkpointed with EMA.
+    ema_momentum: float = 0.0
     validation_fraction: float = 0.15
     split_order: str = "random"
     use_kaggle_val: bool = True
     early_stopping_patience: int = 6
     reduce_lr_patience: int = 3
     sensitivity_target: float = 0.97
+    # "sensitivity": the target on clean validation; "shift-robust": on clean validation and on
+    # every shift perturbation (train/metrics.py says why).
+    threshold_rule: str = "sensitivity"
     seed: int = 42
     skip_bad: bool = False
     # Classes beyond NORMAL/PNEUMONIA (train/labels.py): the Kermany file-name kind as a pattern
@@ -52,12 +73,18 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
     @property
+    def framing(self) -> bool:
+        """Whether the random-resized framing augmentation replaces the zoom/shift layers."""
+        return (self.crop_area_min, self.crop_area_max, self.aspect_jitter) != (1.0, 1.0, 1.0)
+
+    @property
     def preprocess(self) -> PreprocessSpec:
         return PreprocessSpec(image_size=self.image_size, normalization=self.normalization)
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["filters"] = list(self.filters)
+        data["selection_shifts"] = list(self.selection_shifts)
         data["preprocessing"] = self.preprocess.to_dict()
         return data
 
@@ -70,6 +97,8 @@ class TrainConfig:
         values = {k: v for k, v in data.items() if k in known}
         if "filters" in values:
             values["filters"] = tuple(int(x) for x in values["filters"])
+        if "selection_shifts" in values:
+            values["selection_shifts"] = tuple(values["selection_shifts"])
         return cls(**values)
 
     @classmethod

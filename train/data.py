@@ -277,3 +277,37 @@ def fingerprint(samples: list[Sample], root: str | Path) -> str:
         label = s.label if s.pattern == NO_PATTERN else f"{s.label}.{s.pattern}"
         digest.update(f"{rel}\t{label}\t{s.sha256}\n".encode())
     return digest.hexdigest()
+
+
+def gather(config, log=print):
+    """(``config``: a :class:`train.config.TrainConfig`.) Scan, de-duplicate and split the data by
+    the run's label scheme (recorded in ``config.extra["labels"]``); returns (train, validation, report)."""
+    scheme = run_scheme(config)
+    config.extra["labels"] = scheme.to_dict()
+    samples = limit_per_class(scan(config.data, "train", scheme), config.limit_per_class)
+    kept, dropped = drop_duplicates(samples)
+    train, validation = split_by_patient(kept, config.validation_fraction, config.seed, config.split_order)
+    # Kaggle's val/ (16 images) is too small to select models on; it only adds training data.
+    extra = []
+    kaggle_val = Path(config.data) / "val"
+    if config.use_kaggle_val and kaggle_val.is_dir():
+        known = {s.sha256 for s in kept}
+        extra = [s for s in drop_duplicates(scan(kaggle_val, "", scheme))[0] if s.sha256 not in known]
+        train = train + extra
+    report = {
+        "images_found": len(samples),
+        "duplicates_dropped": len(dropped),
+        "kaggle_val_added_to_train": len(extra),
+        "train": scheme.counts(train),
+        "validation": scheme.counts(validation),
+        "train_patients": len({s.patient for s in train}),
+        "validation_patients": len({s.patient for s in validation}),
+        "fingerprint": fingerprint(kept, config.data),
+    }
+    log(
+        f"data: {len(samples)} images, {len(dropped)} byte-identical duplicates dropped, "
+        f"{len(extra)} from Kaggle val/ added to training; train {report['train']} "
+        f"({report['train_patients']} patients), validation {report['validation']} "
+        f"({report['validation_patients']} patients)"
+    )
+    return train, validation, report

@@ -35,6 +35,14 @@ def keras_predictor(model, batch_size: int = 64) -> Predict:
     return predict
 
 
+def keras_logits(model, batch_size: int = 64) -> Predict:
+    """Pre-sigmoid logits from a Keras model for uint8 images (n, s, s): what the device's int8
+    file emits, and what the shift validation compares (probabilities saturate)."""
+    from train.model import logit_model
+
+    return keras_predictor(logit_model(model), batch_size)
+
+
 def load_predictor(model_path: str | Path) -> tuple[Predict, PreprocessSpec, float | None]:
     """(predict, preprocessing, stored threshold) for a ``.keras`` or ``.tflite`` model."""
     model_path = Path(model_path)
@@ -132,6 +140,8 @@ def evaluate(
     pattern = load_pattern_predictor(model_path)
     threshold = stored if threshold is None else threshold
     if threshold is None:
+        raise ValueError(f"{model_path} has no stored threshold (no metrics.json): pass --threshold-rule")
+    if threshold is None:
         threshold = 0.5
     samples, dropped = drop_duplicates(scan(data, split, pattern[1] if pattern else None))
     loaded = load_samples(samples, spec, skip_bad=skip_bad)
@@ -150,3 +160,96 @@ def evaluate(
     )
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def _label_of(path: str | Path) -> int:
+    for parent in Path(path).parents:
+        if parent.name in CLASS_NAMES:
+            return CLASS_NAMES.index(parent.name)
+    raise ValueError(f"{path} is not inside a {' or '.join(CLASS_NAMES)} folder")
+
+
+def shift_validate(
+    model_path: str | Path,
+    data: str | Path | None = None,
+    split_order: str = "earliest",
+    threshold: float | None = None,
+    rule: str | None = None,
+    target: float = 0.95,
+    update: bool = False,
+    logits_out: str | Path | None = None,
+    log=print,
+) -> dict:
+    """The shift validation (:mod:`train.shift`) of a run's checkpoint or of an exported file.
+
+    A ``.keras`` checkpoint is scored on its run's own validation split (``split.json``); a
+    ``.tflite`` file through the device classifier on the validation split that ``fit`` would
+    make from ``data`` with ``split_order``. ``rule`` ("sensitivity" or "shift-robust") re-picks
+    the threshold at ``target``; ``update`` writes it, the shift report and the clean metrics at
+    it into the run's ``metrics.json`` (only for a checkpoint in its run folder). ``logits_out``
+    saves every set's logits (``.npz``, as ``fit`` does in ``shift_logits.npz``).
+    """
+    from train.config import TrainConfig
+    from train.metrics import choose_threshold, shift_robust_threshold
+    from train.shift import decode_originals, shift_logits, shift_report, sigmoid
+
+    model_path = Path(model_path)
+    if model_path.suffix == ".tflite":
+        from edge_app.classifier import Classifier
+
+        if data is None:
+            raise ValueError("a .tflite model needs DATA to rebuild its validation split")
+        from train.data import gather
+
+        _, samples, _ = gather(TrainConfig(data=str(data), split_order=split_order), log)
+        paths, labels = [s.path for s in samples], np.array([s.label for s in samples])
+        classifier = Classifier(model_path)
+        spec, stored = classifier.contract.preprocess, classifier.contract.threshold
+
+        def score(images: np.ndarray) -> np.ndarray:
+            return np.array([classifier.raw_output(img) for img in images])
+
+    else:
+        import keras
+
+        from train.config import TrainConfig as Config
+
+        run = model_path.parent if model_path.suffix == ".keras" else model_path
+        checkpoint = model_path if model_path.suffix == ".keras" else run / "model.keras"
+        paths = json.loads((run / "split.json").read_text())["validation"]
+        labels = np.array([_label_of(p) for p in paths])
+        spec = Config.load(run / "config.json").preprocess
+        metrics_file = run / "metrics.json"
+        # A run stopped before it finished has a checkpoint but no metrics.json: give a rule.
+        stored = json.loads(metrics_file.read_text())["threshold"] if metrics_file.is_file() else None
+        score = keras_logits(keras.models.load_model(checkpoint, compile=False))
+
+    log(f"shift validation: {len(paths)} validation films, {spec.id}")
+    logits = shift_logits(score, decode_originals(paths), spec)
+    how = "stored with the model"
+    if rule == "shift-robust":
+        sets = {k: sigmoid(v) for k, v in logits.items()}
+        threshold, how = shift_robust_threshold(labels, sets, target)
+    elif rule == "sensitivity":
+        threshold, how = choose_threshold(labels, sigmoid(logits["clean"]), "sensitivity", target)
+    elif rule is not None:
+        raise ValueError(f"unknown threshold rule {rule!r}")
+    threshold = stored if threshold is None else threshold
+    if threshold is None:
+        raise ValueError(f"{model_path} has no stored threshold (no metrics.json): pass --threshold-rule")
+    report = shift_report(labels, logits, threshold)
+    if logits_out is not None:
+        np.savez(logits_out, labels=labels, **logits)
+    if update:
+        if model_path.suffix == ".tflite":
+            raise ValueError("--update rewrites a run folder's metrics.json; give the run's model.keras")
+        metrics_path = run / "metrics.json"
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {"finished_by": "pneumoscan-train shift"}
+        clean = binary_metrics(labels, sigmoid(logits["clean"]), threshold)
+        metrics.update({k: v for k, v in clean.items()})
+        metrics["ci95"] = bootstrap_ci(labels, sigmoid(logits["clean"]), threshold)
+        metrics["threshold_rule"] = how
+        metrics["shift"] = report
+        metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    report["summary"]["threshold_rule"] = how
+    return report

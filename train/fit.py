@@ -16,15 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from train.config import TrainConfig
-from train.data import (
-    DataError,
-    drop_duplicates,
-    fingerprint,
-    limit_per_class,
-    run_scheme,
-    scan,
-    split_by_patient,
-)
+from train.data import DataError, gather, run_scheme
 from train.labels import split_labels
 from train.loading import load_samples
 
@@ -38,37 +30,37 @@ def prepare_run_dir(out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def gather(config: TrainConfig, log=print):
-    """Scan, de-duplicate and split the data; returns (train, validation, report)."""
-    scheme = run_scheme(config)
-    config.extra["labels"] = scheme.to_dict()
-    samples = limit_per_class(scan(config.data, "train", scheme), config.limit_per_class)
-    kept, dropped = drop_duplicates(samples)
-    train, validation = split_by_patient(kept, config.validation_fraction, config.seed, config.split_order)
-    # Kaggle's val/ (16 images) is too small to select models on; it only adds training data.
-    extra = []
-    kaggle_val = Path(config.data) / "val"
-    if config.use_kaggle_val and kaggle_val.is_dir():
-        known = {s.sha256 for s in kept}
-        extra = [s for s in drop_duplicates(scan(kaggle_val, "", scheme))[0] if s.sha256 not in known]
-        train = train + extra
-    report = {
-        "images_found": len(samples),
-        "duplicates_dropped": len(dropped),
-        "kaggle_val_added_to_train": len(extra),
-        "train": scheme.counts(train),
-        "validation": scheme.counts(validation),
-        "train_patients": len({s.patient for s in train}),
-        "validation_patients": len({s.patient for s in validation}),
-        "fingerprint": fingerprint(kept, config.data),
-    }
-    log(
-        f"data: {len(samples)} images, {len(dropped)} byte-identical duplicates dropped, "
-        f"{len(extra)} from Kaggle val/ added to training; train {report['train']} "
-        f"({report['train_patients']} patients), validation {report['validation']} "
-        f"({report['validation_patients']} patients)"
-    )
-    return train, validation, report
+def pick_threshold(config: TrainConfig, labels: np.ndarray, scores: np.ndarray, shifted: dict) -> tuple[float, str]:
+    """The operating threshold by ``config.threshold_rule`` (see :mod:`train.metrics`):
+    ``scores`` are the clean validation probabilities, ``shifted`` the shift validation logits."""
+    from train.metrics import choose_threshold, shift_robust_threshold
+    from train.shift import sigmoid
+
+    if config.threshold_rule == "shift-robust":
+        sets = {"clean": scores, **{k: sigmoid(v) for k, v in shifted.items() if k != "clean"}}
+        return shift_robust_threshold(labels, sets, config.sensitivity_target)
+    if config.threshold_rule == "sensitivity":
+        return choose_threshold(labels, scores, "sensitivity", config.sensitivity_target)
+    raise DataError(f"unknown threshold rule {config.threshold_rule!r}")
+
+
+def selection_set(val_set, targets: np.ndarray, config: TrainConfig, log=print) -> tuple[np.ndarray, np.ndarray]:
+    """The images the epoch is chosen on (checkpoint, early stopping, learning-rate plateaus).
+
+    The clean validation films, plus, for each name in ``config.selection_shifts``, the same films
+    with that shift perturbation (:mod:`train.shift`). Their pooled AUC is low for a model whose
+    scores move with framing, even when each copy alone ranks well: a healthy film that scores
+    higher when cropped then outranks sick films scored uncropped. ``targets`` are the clean
+    films' training targets (labels, or a pattern run's rows), repeated for every copy.
+    """
+    if not config.selection_shifts:
+        return val_set.images, targets
+    from train.shift import decode_originals, model_inputs
+
+    films = decode_originals([s.path for s in val_set.samples])
+    images = [val_set.images] + [model_inputs(films, name, config.preprocess) for name in config.selection_shifts]
+    log(f"epochs chosen on clean validation + {', '.join(config.selection_shifts)} ({len(images) * len(films)} images)")
+    return np.concatenate(images), np.concatenate([targets] * len(images))
 
 
 def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print, session=None) -> dict:
@@ -80,12 +72,12 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     import keras
     import tensorflow as tf
 
-    from train.evaluate import format_metrics, keras_predictor, write_evaluation
+    from train.evaluate import format_metrics, keras_logits, keras_predictor, write_evaluation
     from train.heads import keras_pattern_predictor, patterns_of, training_targets
-    from train.metrics import choose_threshold
     from train.model import build_model, compile_model
     from train.pipeline import class_weights, make_dataset
     from train.plots import plot_history
+    from train.shift import decode_originals, format_report, shift_logits, shift_report
     from train.stress import stress_report
 
     class EpochTimer(keras.callbacks.Callback):
@@ -132,7 +124,9 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     model = build_model(config)
     compile_model(model, config)
     timer = EpochTimer()
-    callbacks = [
+    # With weight averaging, validation and the checkpoint see the averaged weights.
+    averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.ema_momentum > 0 else []
+    callbacks = averaging + [
         keras.callbacks.ModelCheckpoint(out / CHECKPOINT, monitor="val_auc", mode="max", save_best_only=True),
         keras.callbacks.EarlyStopping(
             monitor="val_auc", mode="max", patience=config.early_stopping_patience, restore_best_weights=True
@@ -147,7 +141,7 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     train_targets = training_targets(train_set.labels, patterns_of(train_set), scheme, config.class_weights)
     val_targets = training_targets(val_set.labels, patterns_of(val_set), scheme, config.class_weights)
     train_data = make_dataset(train_set.images, train_targets, config, training=True)
-    val_data = make_dataset(val_set.images, val_targets, config, training=False)
+    val_data = make_dataset(*selection_set(val_set, val_targets, config, log), config, training=False)
     if session is not None:
         train_data, val_data = session.prepare(model, train_data, val_data, config)
     history = model.fit(
@@ -168,15 +162,19 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     best = keras.models.load_model(out / CHECKPOINT)
     predict = keras_predictor(best)
     scores = predict(val_set.images)
-    threshold, how = choose_threshold(val_set.labels, scores, "sensitivity", config.sensitivity_target)
+    log("shift validation: scoring the validation films re-framed, marked and recompressed")
+    films = decode_originals([s.path for s in val_set.samples])
+    shifted = shift_logits(keras_logits(best), films, spec)
+    threshold, how = pick_threshold(config, val_set.labels, scores, shifted)
     metrics = write_evaluation(val_set.labels, scores, threshold, out)
     metrics["threshold_rule"] = how
+    metrics["shift"] = shift_report(val_set.labels, shifted, threshold)
     metrics["stress"] = stress_report(predict, val_set.images, val_set.labels, threshold, spec)
     if scheme.has_pattern:
         from train.pattern_metrics import format_pattern, pattern_validation
 
         metrics["pattern"] = pattern_validation(
-            keras_pattern_predictor(best), val_set.images, patterns_of(val_set), scores >= threshold, scheme, spec
+            keras_pattern_predictor(best), val_set.images, patterns_of(val_set), scores >= threshold, scheme, spec, films
         )
         log(format_pattern(metrics["pattern"]))
     metrics["params"] = int(best.count_params())
@@ -187,8 +185,10 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     metrics["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     np.save(out / "validation_scores.npy", np.stack([val_set.labels, scores]))
+    np.savez(out / "shift_logits.npz", labels=val_set.labels, **shifted)
 
     log(format_metrics(metrics, f"validation ({len(val_set.labels)} images, best epoch {metrics['best_epoch']})"))
+    log("shift validation at the threshold:\n" + format_report(metrics["shift"]))
     s = metrics["stress"]["summary"]
     log(
         f"stress validation: mean AUC {s['mean_auc']:.4f}, min AUC {s['min_auc']:.4f}, "

@@ -11,6 +11,10 @@ AUC, as for a binary run). The targets carry their own weights, one row per film
 ``[screening label, screening weight, pattern label, pattern weight]``. The pattern weight is 0
 for a negative film, which is what "masked for NORMAL" means: a healthy child's film never
 teaches the pattern head anything, and the pattern classes are balanced among the positives.
+
+With ``--consistency`` the paired-view term (:mod:`train.losses`) applies to the screening output
+of every film and, for a two-pattern head, to the pattern output of the films that have one: the
+same lungs framed two ways must get the same screening and the same pattern.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from keras import layers, ops, regularizers
 
 from train.config import TrainConfig
 from train.labels import NO_PATTERN, LabelScheme
+from train.losses import paired_logit_gap
 
 PATTERN_LOGIT_LAYER = "pattern_logit"
 PATTERN_PROBABILITY_LAYER = "pattern_probability"
@@ -47,12 +52,21 @@ def add_pattern_head(inputs, pooled, probability, scheme: LabelScheme, config: T
 
 @keras.saving.register_keras_serializable("pneumoscan")
 class HeadsLoss(keras.losses.Loss):
-    """Weighted screening cross-entropy plus masked, weighted pattern cross-entropy."""
+    """Weighted screening cross-entropy plus masked, weighted pattern cross-entropy, plus
+    ``consistency`` x the paired-view logit gaps on training batches (see the module docstring)."""
 
-    def __init__(self, pattern_units: int = 1, label_smoothing: float = 0.0, name: str = "heads_loss", **kwargs):
+    def __init__(
+        self,
+        pattern_units: int = 1,
+        label_smoothing: float = 0.0,
+        consistency: float = 0.0,
+        name: str = "heads_loss",
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
         self.pattern_units = int(pattern_units)
         self.label_smoothing = float(label_smoothing)
+        self.consistency = float(consistency)
 
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, y_pred.dtype)
@@ -68,10 +82,21 @@ class HeadsLoss(keras.losses.Loss):
             pattern = keras.losses.categorical_crossentropy(
                 target, y_pred[:, 1:], label_smoothing=self.label_smoothing
             )
-        return screening + pattern * y_true[:, 3]
+        loss = screening + pattern * y_true[:, 3]
+        if self.consistency:
+            gap = paired_logit_gap(y_pred[:, 0]) * y_true[:, 1]
+            if self.pattern_units == 1:
+                gap = gap + paired_logit_gap(y_pred[:, 1]) * y_true[:, 3]
+            loss = loss + self.consistency * gap
+        return loss
 
     def get_config(self):
-        return {**super().get_config(), "pattern_units": self.pattern_units, "label_smoothing": self.label_smoothing}
+        return {
+            **super().get_config(),
+            "pattern_units": self.pattern_units,
+            "label_smoothing": self.label_smoothing,
+            "consistency": self.consistency,
+        }
 
 
 class _ScreeningColumn:
@@ -104,13 +129,16 @@ class PatternAUC(keras.metrics.AUC):
         return super().update_state(y_true[:, 2], y_pred[:, 1], sample_weight=ops.cast(y_true[:, 3] > 0, "float32"))
 
 
-def compile_heads(model: keras.Model, config: TrainConfig, scheme: LabelScheme) -> None:
+def compile_heads(
+    model: keras.Model, optimizer, config: TrainConfig, scheme: LabelScheme, consistency: float = 0.0
+) -> None:
+    """Compile the two-head training model with ``optimizer`` (the binary model's, EMA included)."""
     metrics = [ScreeningAccuracy(name="accuracy"), ScreeningAUC(name="auc"), ScreeningRecall(name="sensitivity")]
     if scheme.pattern_units == 1:
         metrics.append(PatternAUC(name="pattern_auc"))
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss=HeadsLoss(scheme.pattern_units, config.label_smoothing),
+        optimizer=optimizer,
+        loss=HeadsLoss(scheme.pattern_units, config.label_smoothing, consistency),
         metrics=metrics,
     )
 

@@ -20,6 +20,7 @@ from keras import layers, regularizers
 
 from train.config import TrainConfig
 from train.labels import LabelScheme
+from train.losses import PairedConsistencyLoss
 
 LOGIT_LAYER = "logit"
 FEATURES_LAYER = "features"
@@ -53,14 +54,23 @@ def build_model(config: TrainConfig) -> keras.Model:
 
 
 def compile_model(model: keras.Model, config: TrainConfig) -> None:
+    optimizer = keras.optimizers.Adam(
+        config.learning_rate, use_ema=config.ema_momentum > 0, ema_momentum=config.ema_momentum or 0.99
+    )
+    consistency = config.consistency if config.consistency > 0 and config.augment else 0.0
     scheme = LabelScheme.from_dict(config.extra.get("labels"))
     if scheme.has_pattern:
         from train.heads import compile_heads
 
-        return compile_heads(model, config, scheme)
+        return compile_heads(model, optimizer, config, scheme, consistency)
+    loss = (
+        PairedConsistencyLoss(consistency, config.label_smoothing)
+        if consistency
+        else keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
+    )
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
-        loss=keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
+        optimizer=optimizer,
+        loss=loss,
         metrics=[
             keras.metrics.BinaryAccuracy(name="accuracy"),
             keras.metrics.AUC(name="auc"),

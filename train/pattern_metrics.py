@@ -5,7 +5,8 @@ P(viral); sensitivity is the share of viral films called viral, specificity the 
 bacterial films called bacterial, at :data:`train.heads.PATTERN_THRESHOLD` (fixed, not tuned on
 validation). Figures are given on every film with a pattern label and, as the device shows a
 pattern only for a film over the screening threshold, on the films the screening head called
-positive. The harder validation repeats them on each perturbation of :mod:`train.stress`.
+positive. The harder validations repeat them on each perturbation of :mod:`train.stress`
+(blur, gamma, noise, ...) and of :mod:`train.shift` (framing, markers, bands, recompression).
 With three or more patterns: accuracy of the most likely pattern and one-vs-rest AUC per pattern.
 """
 
@@ -52,9 +53,14 @@ def pattern_validation(
     called_positive: np.ndarray,
     scheme: LabelScheme,
     spec: PreprocessSpec,
+    films: list | None = None,
 ) -> dict:
     """The pattern head's validation record (``metrics.json`` ``pattern``; the contract's
-    ``heads.pattern.validation``): clean, on films called positive, and per perturbation."""
+    ``heads.pattern.validation``): clean, on films called positive, and per perturbation.
+    ``films`` (:func:`train.shift.decode_originals` of the same films, in order) adds the shift
+    validation; without it only the stress perturbations are run."""
+    from train.shift import PERTURBATIONS as SHIFTS
+    from train.shift import model_inputs
     from train.stress import PERTURBATIONS, perturb
 
     has = np.asarray(patterns) != NO_PATTERN
@@ -74,10 +80,30 @@ def pattern_validation(
         for name in PERTURBATIONS:
             degraded = predict(perturb(images[has], name, spec))
             report["stress"][name] = pattern_metrics(known, degraded, scheme, intervals=False)
-        aucs = [m.get("auc") for m in report["stress"].values() if m.get("auc") is not None]
-        if aucs:
-            report["stress_summary"] = {"mean_auc": float(np.mean(aucs)), "min_auc": float(np.min(aucs))}
-    return report
+        report["stress_summary"] = _summary(report["stress"])
+    if has.any() and films is not None:
+        kept = [film for film, keep in zip(films, has) if keep]
+        report["shift"] = {
+            name: pattern_metrics(known, predict(model_inputs(kept, name, spec)), scheme, intervals=False)
+            for name in SHIFTS
+        }
+        report["shift_summary"] = _summary(report["shift"])
+    return {k: v for k, v in report.items() if v is not None or k in ("positive", "threshold")}
+
+
+def _summary(per_perturbation: dict) -> dict | None:
+    """Mean and worst AUC and accuracy over perturbations (two patterns only)."""
+    worst = [m for m in per_perturbation.values() if m.get("auc") is not None]
+    if not worst:
+        return None
+    aucs = [m["auc"] for m in worst]
+    accuracies = [m["accuracy"] for m in worst]
+    return {
+        "mean_auc": float(np.mean(aucs)),
+        "min_auc": float(np.min(aucs)),
+        "min_accuracy": float(np.min(accuracies)),
+        "worst": min(per_perturbation, key=lambda k: per_perturbation[k].get("auc", np.inf)),
+    }
 
 
 def format_pattern(report: dict) -> str:
@@ -94,7 +120,11 @@ def format_pattern(report: dict) -> str:
             lines.append(f"pattern ({report['positive']} positive) on {title} {m['counts']}: {part}")
         elif "accuracy" in m:
             lines.append(f"pattern on {title} {m['counts']}: accuracy {m['accuracy']:.3f}")
-    if "stress_summary" in report:
-        s = report["stress_summary"]
-        lines.append(f"pattern under stress: mean AUC {s['mean_auc']:.3f}, min AUC {s['min_auc']:.3f}")
+    for key, title in (("stress_summary", "stress"), ("shift_summary", "shift")):
+        if report.get(key):
+            s = report[key]
+            lines.append(
+                f"pattern under {title}: mean AUC {s['mean_auc']:.3f}, min AUC {s['min_auc']:.3f} ({s['worst']}), "
+                f"min accuracy {s['min_accuracy']:.3f}"
+            )
     return "\n".join(lines)

@@ -3,6 +3,17 @@
 Augmentation lives here, not in the model, so the exported model contains no random layers and
 the device runs exactly the network that was evaluated. No vertical flips: a chest film is never
 upside down, and mirror images are left out too because the heart is on the left.
+
+The *framing* augmentation exists because the Kermany classes differ in how they were framed
+and labelled, not only in the lungs: tight crops and large laterality letters are more common
+among the PNEUMONIA films, and a model that learns them fails on another hospital's films
+(``train/shift.py`` measures it). So, on both classes alike: random-resized crops that zoom in
+(down to ``crop_area_min`` of the film) *and* out (up to ``crop_area_max``, the new border filled
+by repeating the edge, by reflection or with black, as real films are padded), aspect jitter,
+shift and rotation in one resampling; black collimation bands and blacked-out corners; "R"/"L"
+markers and lines of text pasted in random corners at random size and intensity. The film is
+then re-stretched per image to its 0.5-99.5 percentiles, as the device's preprocessing would
+do to the framed film, so what the model sees is what the device would produce.
 """
 
 from __future__ import annotations
@@ -12,6 +23,17 @@ import tensorflow as tf
 from keras import layers
 
 from train.config import TrainConfig
+from train.markers import glyph_bank
+
+#: How the border a zoom-out or shift uncovers is filled: share of edge repetition, reflection,
+#: black (the rest). Real films are padded all three ways.
+FILL_EDGE, FILL_REFLECT = 0.5, 0.25
+#: Laterality letters: height as a share of the film's side (real ones are ~5-15%).
+LETTER_HEIGHT = (0.05, 0.18)
+#: Text lines: height of the capitals as a share of the side.
+TEXT_HEIGHT = (0.025, 0.06)
+#: Collimation bands: at most this share of the side per band; blacked-out corner blocks.
+BAND_MAX, CORNER_SIZE = 0.15, (0.1, 0.25)
 
 
 def class_weights(labels: np.ndarray) -> dict[int, float]:
@@ -36,10 +58,129 @@ def _random_gamma(images: tf.Tensor, seed: int) -> tf.Tensor:
     return 255.0 * tf.pow(tf.clip_by_value(images / 255.0, 0.0, 1.0), gamma)
 
 
-def make_augmenter(config: TrainConfig):
-    """A batch function applying the configured augmentations to float images in 0..255."""
-    seed = config.seed
-    geometric = [
+def _transform(images: tf.Tensor, transforms: tf.Tensor, size, fill_mode: str) -> tf.Tensor:
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=tf.stack([size, size]),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode=fill_mode,
+    )
+
+
+def framing_transforms(
+    n, size, area: tuple[float, float], aspect_max: float, shift: float, rotation: float, seed: int
+) -> tf.Tensor:
+    """Per-image projective transforms (n, 8) mapping output pixels into the source film.
+
+    The source box has area log-uniform in ``area`` (a share of the film: < 1 zooms in, > 1 out),
+    width/height ratio log-uniform within ``aspect_max`` either way, a centre that keeps the box
+    inside the film (or the film inside the box) plus a shift of up to ``shift`` of the side, and
+    a rotation of up to ``rotation`` of a full turn."""
+    u = lambda lo, hi, k: tf.random.uniform([n], lo, hi, seed=seed + k)  # noqa: E731
+    log_area = u(np.log(area[0]), np.log(area[1]), 0)
+    log_aspect = u(-np.log(aspect_max), np.log(aspect_max), 1)
+    box_w = tf.exp(0.5 * (log_area + log_aspect))
+    box_h = tf.exp(0.5 * (log_area - log_aspect))
+    cx = 0.5 + u(-1.0, 1.0, 2) * tf.abs(1.0 - box_w) / 2 + u(-shift, shift, 3)
+    cy = 0.5 + u(-1.0, 1.0, 4) * tf.abs(1.0 - box_h) / 2 + u(-shift, shift, 5)
+    angle = u(-rotation, rotation, 6) * 2.0 * np.pi
+    s = tf.cast(size, tf.float32)
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    a0, a1 = cos * box_w, -sin * box_h
+    b0, b1 = sin * box_w, cos * box_h
+    a2 = s * cx - (a0 + a1) * s / 2
+    b2 = s * cy - (b0 + b1) * s / 2
+    zeros = tf.zeros([n])
+    return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
+
+def random_framing(images: tf.Tensor, config: TrainConfig, seed: int) -> tf.Tensor:
+    """Random-resized crop / zoom-out with edge, reflect or black fill (see the module docstring)."""
+    n, size = tf.shape(images)[0], tf.shape(images)[1]
+    transforms = framing_transforms(
+        n, size, (config.crop_area_min, config.crop_area_max), config.aspect_jitter,
+        config.shift, config.rotation, seed,
+    )
+    edge = _transform(images, transforms, size, "NEAREST")
+    reflect = _transform(images, transforms, size, "REFLECT")
+    inside = _transform(tf.ones_like(images), transforms, size, "CONSTANT")
+    which = tf.random.uniform([n, 1, 1, 1], seed=seed + 10)
+    return tf.where(which < FILL_EDGE, edge, tf.where(which < FILL_EDGE + FILL_REFLECT, reflect, edge * inside))
+
+
+def random_bands(images: tf.Tensor, probability: float, seed: int) -> tf.Tensor:
+    """Black (or near-black) collimation bands on random sides, and sometimes a blacked-out corner."""
+    n, size = tf.shape(images)[0], tf.shape(images)[1]
+    s = tf.cast(size, tf.float32)
+    coords = tf.range(s) + 0.5
+    y, x = coords[None, :, None, None], coords[None, None, :, None]
+
+    def width(k):
+        on = tf.random.uniform([n, 1, 1, 1], seed=seed + k) < 0.5
+        return tf.where(on, tf.random.uniform([n, 1, 1, 1], 0.0, BAND_MAX, seed=seed + k + 10) * s, 0.0)
+
+    top, bottom, left, right = width(0), width(1), width(2), width(3)
+    keep = (y >= top) & (y < s - bottom) & (x >= left) & (x < s - right)
+    corner = tf.random.uniform([n, 1, 1, 1], *CORNER_SIZE, seed=seed + 20) * s
+    at_top = tf.random.uniform([n, 1, 1, 1], seed=seed + 21) < 0.5
+    at_left = tf.random.uniform([n, 1, 1, 1], seed=seed + 22) < 0.5
+    in_rows = tf.where(at_top, y < corner, y >= s - corner)
+    in_cols = tf.where(at_left, x < corner, x >= s - corner)
+    with_corner = tf.random.uniform([n, 1, 1, 1], seed=seed + 23) < 0.3
+    keep &= ~(in_rows & in_cols & with_corner)
+    level = tf.random.uniform([n, 1, 1, 1], 0.0, 25.0, seed=seed + 24)
+    chosen = tf.random.uniform([n, 1, 1, 1], seed=seed + 25) < probability
+    return tf.where(chosen & ~keep, level, images)
+
+
+def paste_glyphs(
+    images: tf.Tensor, kind: str, probability: float, height: tuple[float, float], seed: int
+) -> tf.Tensor:
+    """Paste a random glyph of ``kind`` (see :func:`train.markers.glyph_bank`) into a random
+    corner of a ``probability`` share of the images, ``height`` share of the side tall, bright
+    (most often) or dark, partly transparent at times. Labels are not looked at: both classes."""
+    bank, sizes = glyph_bank(kind)
+    bank_t = tf.constant(bank[..., None])
+    sizes_t = tf.constant(sizes.astype(np.float32))
+    n, size = tf.shape(images)[0], tf.shape(images)[1]
+    s = tf.cast(size, tf.float32)
+    u = lambda lo, hi, k: tf.random.uniform([n], lo, hi, seed=seed + k)  # noqa: E731
+    index = tf.random.uniform([n], 0, len(bank), dtype=tf.int32, seed=seed)
+    masks = tf.gather(bank_t, index)
+    glyph_h, glyph_w = tf.gather(sizes_t[:, 0], index), tf.gather(sizes_t[:, 1], index)
+    scale = u(*height, 1) * s / glyph_h  # output pixels per glyph pixel
+    margin_x, margin_y = u(0.01, 0.08, 2) * s, u(0.01, 0.08, 3) * s
+    left = tf.where(u(0.0, 1.0, 4) < 0.5, margin_x, s - margin_x - scale * glyph_w)
+    top = tf.where(u(0.0, 1.0, 5) < 0.5, margin_y, s - margin_y - scale * glyph_h)
+    zeros = tf.zeros([n])
+    transforms = tf.stack([1 / scale, zeros, -left / scale, zeros, 1 / scale, -top / scale, zeros, zeros], axis=1)
+    ink = _transform(masks, transforms, size, "CONSTANT")
+    bright = u(0.0, 1.0, 6) < 0.8
+    value = tf.where(bright, u(190.0, 255.0, 7), u(0.0, 40.0, 8))[:, None, None, None]
+    alpha = (u(0.6, 1.0, 9) * tf.cast(u(0.0, 1.0, 10) < probability, tf.float32))[:, None, None, None]
+    ink = ink * alpha
+    return images * (1.0 - ink) + value * ink
+
+
+def percentile_stretch(images: tf.Tensor, low: float = 0.5, high: float = 99.5) -> tf.Tensor:
+    """Per image, map the ``low``-``high`` percentile range to 0..255 as
+    :func:`edge_app.preprocessing.normalize_intensity` does (nearest-rank percentiles)."""
+    n = tf.shape(images)[0]
+    flat = tf.sort(tf.reshape(images, [n, -1]), axis=1)
+    count = tf.cast(tf.shape(flat)[1] - 1, tf.float32)
+    lo = tf.gather(flat, tf.cast(tf.round(count * low / 100), tf.int32), axis=1)[:, None, None, None]
+    hi = tf.gather(flat, tf.cast(tf.round(count * high / 100), tf.int32), axis=1)[:, None, None, None]
+    return tf.clip_by_value((images - lo) * 255.0 / tf.maximum(hi - lo, 1.0), 0.0, 255.0)
+
+
+def make_augmenter(config: TrainConfig, seed_offset: int = 0):
+    """A batch function applying the configured augmentations to float images in 0..255
+    (``seed_offset`` gives an independent second stream, for the paired views)."""
+    seed = config.seed + seed_offset
+    framing = config.framing
+    geometric = [] if framing else [
         layers.RandomRotation(config.rotation, fill_mode="constant", seed=seed),
         layers.RandomZoom(config.zoom, fill_mode="constant", seed=seed + 1),
         layers.RandomTranslation(config.shift, config.shift, fill_mode="constant", seed=seed + 2),
@@ -49,6 +190,15 @@ def make_augmenter(config: TrainConfig):
     def augment(images: tf.Tensor, labels: tf.Tensor):
         for layer in geometric:
             images = layer(images, training=True)
+        if framing:
+            images = random_framing(images, config, seed + 100)
+        if config.band_probability > 0:
+            images = random_bands(images, config.band_probability, seed + 200)
+        if config.marker_probability > 0:
+            images = paste_glyphs(images, "letter", config.marker_probability, LETTER_HEIGHT, seed + 300)
+            images = paste_glyphs(images, "text", config.marker_probability / 2, TEXT_HEIGHT, seed + 400)
+        if framing and config.normalization == "percentile":
+            images = percentile_stretch(images)
         images = contrast(images, training=True)
         images = _random_gamma(images, seed + 4)
         if config.blur_probability > 0:
@@ -65,9 +215,26 @@ def make_dataset(
     ds = tf.data.Dataset.from_tensor_slices((images[..., None], labels.astype(np.float32)))
     if training:
         ds = ds.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
-    ds = ds.batch(config.batch_size).map(
+    paired = training and config.augment and config.consistency > 0
+    ds = ds.batch(config.batch_size // 2 if paired else config.batch_size).map(
         lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE
     )
-    if training and config.augment:
+    if paired:
+        ds = ds.map(paired_views(config), num_parallel_calls=tf.data.AUTOTUNE)
+    elif training and config.augment:
         ds = ds.map(make_augmenter(config), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def paired_views(config: TrainConfig):
+    """A batch function returning two independent augmentations of the same films, stacked
+    ``[view 1; view 2]`` (labels repeated), for the consistency loss (:mod:`train.model`): the
+    same lungs framed and marked two ways must get the same logit."""
+    first, second = make_augmenter(config), make_augmenter(config, seed_offset=1000)
+
+    def views(images: tf.Tensor, labels: tf.Tensor):
+        a, _ = first(images, labels)
+        b, _ = second(images, labels)
+        return tf.concat([a, b], axis=0), tf.concat([labels, labels], axis=0)
+
+    return views

@@ -1,0 +1,111 @@
+"""The training augmentation: framing, bands, markers and the device-like re-stretch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from edge_app.preprocessing import normalize_intensity  # noqa: E402
+from tests.conftest import synthetic_film  # noqa: E402
+from train.config import TrainConfig  # noqa: E402
+from train.pipeline import (  # noqa: E402
+    framing_transforms,
+    make_augmenter,
+    paste_glyphs,
+    percentile_stretch,
+    random_bands,
+    random_framing,
+)
+
+SIZE = 64
+
+
+def batch(n: int = 8) -> tf.Tensor:
+    films = np.stack([synthetic_film(SIZE, seed=i, opacity=i % 2) for i in range(n)]).astype(np.float32)
+    return tf.constant(films[..., None])
+
+
+def test_framing_never_mirrors_and_spans_zoom_in_and_out():
+    t = framing_transforms(2000, SIZE, (0.3, 2.25), 1.25, 0.1, 0.03, seed=1).numpy()
+    a0, a1, b0, b1 = t[:, 0], t[:, 1], t[:, 3], t[:, 4]
+    assert np.all(a0 * b1 - a1 * b0 > 0)  # orientation kept: no left-right or up-down flip
+    assert np.all(a0 > 0) and np.all(b1 > 0)
+    area = a0 * b1 - a1 * b0  # source area per output area
+    assert area.min() < 0.4 and area.max() > 1.9 and area.min() >= 0.3 - 1e-6 and area.max() <= 2.25 + 1e-6
+
+
+def test_identity_framing_returns_the_image():
+    config = TrainConfig(crop_area_min=1.0, crop_area_max=1.0, aspect_jitter=1.0, shift=0.0, rotation=0.0)
+    x = batch(4)
+    out = random_framing(x, config, seed=3).numpy()
+    assert np.abs(out - x.numpy()).max() < 1e-3
+
+
+def test_zoom_out_fills_the_border_with_edge_reflection_or_black():
+    config = TrainConfig(crop_area_min=2.25, crop_area_max=2.25, aspect_jitter=1.0, shift=0.0, rotation=0.0)
+    x = batch(64) + 40.0  # no black pixel in the films themselves
+    out = random_framing(x, config, seed=5).numpy()[..., 0]
+    border = out[:, :4, :4].reshape(len(out), -1)
+    black = (border.max(axis=1) == 0).sum()
+    assert 0 < black < len(out)  # some films padded with black, most with film-like content
+    centre = out[:, SIZE // 2 - 4 : SIZE // 2 + 4, SIZE // 2 - 4 : SIZE // 2 + 4]
+    assert centre.min() > 0
+
+
+def test_bands_blacken_edges_of_the_chosen_share():
+    x = batch(200) + 60.0
+    out = random_bands(x, probability=1.0, seed=7).numpy()[..., 0]
+    dark_edge = (out[:, 0, :].max(axis=1) < 30) | (out[:, -1, :].max(axis=1) < 30)
+    dark_edge |= (out[:, :, 0].max(axis=1) < 30) | (out[:, :, -1].max(axis=1) < 30)
+    assert 0.7 < dark_edge.mean() <= 1.0
+    assert out[:, SIZE // 2, SIZE // 2].min() > 30  # the centre stays
+    untouched = random_bands(x, probability=0.0, seed=7).numpy()
+    assert np.array_equal(untouched, x.numpy())
+
+
+def test_glyphs_are_pasted_in_corners_on_the_chosen_share():
+    x = tf.fill([200, SIZE, SIZE, 1], 100.0)
+    out = paste_glyphs(x, "letter", 0.5, (0.15, 0.15), seed=9).numpy()[..., 0]
+    changed = np.abs(out - 100.0) > 30
+    marked = changed.any(axis=(1, 2))
+    assert 0.35 < marked.mean() < 0.65
+    q = SIZE // 2
+    corners = [changed[:, :q, :q], changed[:, :q, q:], changed[:, q:, :q], changed[:, q:, q:]]
+    per_corner = [c.any(axis=(1, 2)).sum() for c in corners]
+    assert min(per_corner) > 10  # every corner gets letters
+    centre = changed[:, q - 8 : q + 8, q - 8 : q + 8]
+    assert not centre.any()
+
+
+def test_percentile_stretch_matches_the_device_normalisation():
+    x = batch(4).numpy()[..., 0] * 0.5 + 30.0
+    ours = percentile_stretch(tf.constant(x[..., None])).numpy()[..., 0]
+    for film, out in zip(x, ours):
+        device = normalize_intensity(film, 255.0, "percentile").astype(np.float32)
+        assert np.abs(out - device).mean() < 1.5
+
+
+def test_augmenter_ignores_labels_and_keeps_range():
+    config = TrainConfig(
+        image_size=SIZE, crop_area_min=0.3, crop_area_max=2.25, aspect_jitter=1.25,
+        marker_probability=0.5, band_probability=0.3, blur_probability=0.5,
+    )
+    images, labels = make_augmenter(config)(batch(8), tf.zeros([8]))
+    assert images.shape == (8, SIZE, SIZE, 1) and float(tf.reduce_min(images)) >= 0 and float(tf.reduce_max(images)) <= 255
+    assert np.array_equal(labels.numpy(), np.zeros(8))
+
+
+def test_paired_views_are_two_different_augmentations_of_the_same_films():
+    from train.pipeline import make_dataset
+
+    config = TrainConfig(
+        image_size=SIZE, batch_size=8, crop_area_min=0.3, crop_area_max=2.25, aspect_jitter=1.25,
+        marker_probability=0.5, consistency=0.5,
+    )
+    films = batch(8).numpy()[..., 0].astype(np.uint8)
+    images, labels = next(iter(make_dataset(films, np.arange(8) % 2, config, training=True)))
+    assert images.shape[0] == 8 and labels.shape[0] == 8  # 4 films x 2 views
+    assert np.array_equal(labels[:4].numpy(), labels[4:].numpy())
+    assert not np.allclose(images[:4].numpy(), images[4:].numpy())
