@@ -61,6 +61,25 @@ def expected_runtime() -> str:
     pytest.skip("no TFLite runtime installed")
 
 
+def minimal_contract() -> dict:
+    """The smallest contract the device accepts (64 px, logit output); tests change one field."""
+    from edge_app.preprocessing import PreprocessSpec
+
+    return {
+        "format": "pneumoscan-model/1",
+        "labels": ["NORMAL", "PNEUMONIA"],
+        "image_size": 64,
+        "channels": 1,
+        "input_dtype": "uint8",
+        "output": "logit",
+        "threshold": 0.5,
+        "uncertain_band": [0.4, 0.6],
+        "version": "test",
+        "preprocessing": PreprocessSpec(64).to_dict(),
+        "metrics": {"val_auc": 0.9},
+    }
+
+
 def tiny_metadata() -> dict:
     """The tiny model's contract as written beside it (threshold, version, ... are its own)."""
     import json

@@ -21,22 +21,11 @@ from edge_app.contract import (
     write_metadata,
 )
 from edge_app.preprocessing import PreprocessSpec
+from edge_helpers import minimal_contract
 
 
 def valid() -> dict:
-    return {
-        "format": "pneumoscan-model/1",
-        "labels": ["NORMAL", "PNEUMONIA"],
-        "image_size": 64,
-        "channels": 1,
-        "input_dtype": "uint8",
-        "output": "logit",
-        "threshold": 0.5,
-        "uncertain_band": [0.4, 0.6],
-        "version": "test",
-        "preprocessing": PreprocessSpec(64).to_dict(),
-        "metrics": {"val_auc": 0.9},
-    }
+    return minimal_contract()
 
 
 def test_valid_contract_parses_and_keeps_every_key():

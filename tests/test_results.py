@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edge_app.contract import ModelContract
 from edge_app.preprocessing import PreprocessSpec
+from edge_helpers import minimal_contract
 from edge_app.results import Result, advice, make_result
 
 CONTRACT = ModelContract(
@@ -105,16 +106,9 @@ def test_advice_uses_the_models_positive_label():
 
 PATTERN_CONTRACT = ModelContract.from_dict(
     {
-        "format": "pneumoscan-model/1",
-        "labels": ["NORMAL", "PNEUMONIA"],
-        "image_size": 64,
-        "channels": 1,
-        "input_dtype": "uint8",
-        "output": "logit",
-        "threshold": 0.5,
+        **minimal_contract(),
         "uncertain_band": [0.45, 0.55],
         "version": "v8",
-        "preprocessing": PreprocessSpec(64).to_dict(),
         "outputs": {"logit": {"name": "a", "shape": [1, 1]}, "pattern": {"name": "b", "shape": [1, 1]}},
         "heads": {
             "pattern": {
