@@ -24,6 +24,11 @@ declare -A cfg=(
   # pair = robust + two augmented views of each film per step (batch 64 = 32 films x 2) with a
   # logit-consistency loss of weight 0.3; 16 epochs see as many views as 32 unpaired ones.
   [pair128]="--epochs 16 --image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --crop-area-min 0.3 --crop-area-max 2.25 --aspect-jitter 1.25 --shift 0.1 --marker-probability 0.5 --band-probability 0.3 --ema 0.99 --consistency 0.3 --batch-size 64 --select-on crop_10,pad_edge_25,pad_black_25,aspect_1.25,bands_tb_10,letter_R_tl_15 --threshold-rule shift-robust --sensitivity-target 0.95"
+  # long = pair with twice the schedule (the 16-epoch run's best epoch was its last): 32 epochs,
+  # early-stopping patience 8, so the plateau schedule gets to lower the learning rate.
+  [long128]="--epochs 32 --patience 8 --image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --crop-area-min 0.3 --crop-area-max 2.25 --aspect-jitter 1.25 --shift 0.1 --marker-probability 0.5 --band-probability 0.3 --ema 0.99 --consistency 0.3 --batch-size 64 --select-on crop_10,pad_edge_25,pad_black_25,aspect_1.25,bands_tb_10,letter_R_tl_15 --threshold-rule shift-robust --sensitivity-target 0.95"
+  # longpattern = long + the bacterial/viral pattern head (issue 17): same films, same screening recipe.
+  [longpattern128]="--pattern --epochs 32 --patience 8 --image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --crop-area-min 0.3 --crop-area-max 2.25 --aspect-jitter 1.25 --shift 0.1 --marker-probability 0.5 --band-probability 0.3 --ema 0.99 --consistency 0.3 --batch-size 64 --select-on crop_10,pad_edge_25,pad_black_25,aspect_1.25,bands_tb_10,letter_R_tl_15 --threshold-rule shift-robust --sensitivity-target 0.95"
   # wide = robust with crops down to 15% of the area (the published analysis went to 8%).
   [wide128]="--epochs 25 --image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --crop-area-min 0.15 --crop-area-max 2.25 --aspect-jitter 1.25 --shift 0.1 --marker-probability 0.5 --band-probability 0.3 --ema 0.99 --select-on crop_10,pad_edge_25,pad_black_25,aspect_1.25,bands_tb_10,letter_R_tl_15 --threshold-rule shift-robust --sensitivity-target 0.95"
 )
