@@ -85,3 +85,24 @@ def test_evaluate_the_shipped_tflite_on_real_films(shared_data, tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["n"] == 30 and metrics["auc"] > 0.9
+
+
+def test_the_shipped_recipe_is_flags_the_fit_command_accepts():
+    """scripts/shipped-recipe.sh (sourced by make-model.sh and make-pattern-model.sh) parses as
+    `fit` options, so a renamed flag breaks this test rather than the next reproduction."""
+    import subprocess
+    from pathlib import Path
+
+    import typer.main
+
+    repo = Path(__file__).resolve().parents[1]
+    printed = subprocess.run(
+        ["bash", "-c", 'source scripts/shipped-recipe.sh && printf "%s\\n" "${recipe[@]}"'],
+        cwd=repo, capture_output=True, text=True, check=True,
+    ).stdout.splitlines()
+    group = typer.main.get_command(app)
+    parent = group.make_context("pneumoscan-train", ["fit"])
+    fit = group.get_command(parent, "fit")
+    params = fit.make_context("fit", ["DATA", "--out", "RUN", *printed], parent=parent).params
+    assert params["epochs"] == 32 and params["consistency"] == 0.3 and params["threshold_rule"] == "shift-robust"
+    assert params["split_order"] == "earliest" and params["seed"] == 42
