@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ORIENTATION_FILE)
     parser.add_argument("--mirror-n", type=int, default=2000)
     parser.add_argument("--shrink", type=float, default=0.3)
-    parser.add_argument("--mirror-quantile", type=float, default=0.0025)
+    parser.add_argument("--mirror-quantile", type=float, default=0.001)
     args = parser.parse_args()
     films = sorted(p for p in args.data.rglob("*") if p.suffix.lower() in (".jpeg", ".jpg", ".png"))
     sample = random.Random(args.seed).sample(films, min(args.n, len(films)))
