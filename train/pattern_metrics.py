@@ -80,15 +80,17 @@ def pattern_validation(
         for name in PERTURBATIONS:
             degraded = predict(perturb(images[has], name, spec))
             report["stress"][name] = pattern_metrics(known, degraded, scheme, intervals=False)
-        report["stress_summary"] = _summary(report["stress"])
     if has.any() and films is not None:
         kept = [film for film, keep in zip(films, has) if keep]
         report["shift"] = {
             name: pattern_metrics(known, predict(model_inputs(kept, name, spec)), scheme, intervals=False)
             for name in SHIFTS
         }
-        report["shift_summary"] = _summary(report["shift"])
-    return {k: v for k, v in report.items() if v is not None or k in ("positive", "threshold")}
+    for kind in ("stress", "shift"):
+        summary = _summary(report.get(kind, {}))
+        if summary is not None:
+            report[f"{kind}_summary"] = summary
+    return report
 
 
 def _summary(per_perturbation: dict) -> dict | None:
