@@ -107,14 +107,19 @@ def make_result(
 DASH = "\u2014"
 
 
+def pattern_shown(result: Result, words: dict[str, str] | None = None) -> str | None:
+    """What a result's pattern is called for a person: ``words`` maps a pattern label to it (the
+    contract's ``display``); the Kermany labels read as "<label> pneumonia" without it."""
+    if result.pattern is None:
+        return None
+    return (words or {}).get(result.pattern) or f"{result.pattern} pneumonia"
+
+
 def pattern_words(result: Result, words: dict[str, str] | None = None) -> str:
     """``"; pattern more like bacterial pneumonia (71/100)"`` for a result with a pattern, else
-    ``""``. ``words`` maps a pattern label to what is shown (the contract's ``display``); the
-    Kermany labels read as "<label> pneumonia" without it."""
-    if result.pattern is None:
-        return ""
-    shown = (words or {}).get(result.pattern) or f"{result.pattern} pneumonia"
-    return f"; pattern more like {shown} ({result.pattern_score}/100)"
+    ``""`` (:func:`pattern_shown` names the pattern)."""
+    shown = pattern_shown(result, words)
+    return "" if shown is None else f"; pattern more like {shown} ({result.pattern_score}/100)"
 
 
 def advice(result: Result, positive_label: str = "PNEUMONIA", pattern_display: dict[str, str] | None = None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from edge_app.contract import ModelContract
 from edge_app.preprocessing import PreprocessSpec
 from edge_helpers import minimal_contract
-from edge_app.results import Result, advice, make_result
+from edge_app.results import Result, advice, make_result, pattern_shown
 
 CONTRACT = ModelContract(
     labels=("NORMAL", "PNEUMONIA"),
@@ -143,6 +143,13 @@ def test_uncertain_positive_shows_its_pattern_and_contract_words_are_used():
     assert r.uncertain
     line = advice(r, pattern_display={"viral": "viral-like pattern"})
     assert line.startswith("Uncertain") and line.endswith("; pattern more like viral-like pattern (70/100)")
+
+
+def test_a_pattern_is_shown_in_the_contract_s_words_or_as_label_pneumonia():
+    r = make_result("a.jpeg", 0.9, PATTERN_CONTRACT, pattern=(0.3, 0.7))
+    assert pattern_shown(r) == "viral pneumonia"
+    assert pattern_shown(r, {"viral": "viral-like pattern"}) == "viral-like pattern"
+    assert pattern_shown(make_result("a.jpeg", 0.1, PATTERN_CONTRACT, pattern=(0.3, 0.7))) is None
 
 
 def test_two_class_results_have_no_pattern_keys():

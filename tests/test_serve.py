@@ -400,6 +400,8 @@ def test_a_pattern_model_s_pattern_is_in_the_api_answer_and_on_the_result_page(t
         assert body["label"] == "PNEUMONIA" and body["pattern"] == "bacterial"
         page = client.get(answer.headers["Content-Location"]).text
         assert f"pattern more like bacterial pneumonia ({body['pattern_score']}/100)" in page
+        # the Pattern row names the pattern in the model's own words, with its limits
+        assert f"more like bacterial pneumonia ({body['pattern_score']}/100): a radiographic pattern only" in page
         assert "not a reason to give or withhold antibiotics" in page
         clear = client.screen("clear.png", films["clear"].read_bytes()).json()
         assert clear["pattern"] is None and clear["pattern_score"] is None

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, abort, render_template, request, send_fil
 
 from edge_app.audit_log import LogEntry
 from edge_app.formatting import local_time, render_log
-from edge_app.results import advice
+from edge_app.results import advice, pattern_shown
 from edge_app.serve import worklist
 from edge_app.serve.context import clinic, day_and_filter, day_entries, entry_or_404, fail, upload_name
 from edge_app.serve.storage import UploadTooLarge, is_sha256
@@ -70,8 +70,13 @@ def _line(entry: LogEntry) -> str:
     """The nurse's line: ``predict``'s words for the result."""
     if entry.status == "pending":
         return "Being screened (or interrupted): look again in a moment."
-    pattern = clinic().contract.pattern  # a pattern model's own words for its patterns
-    return advice(entry.result, clinic().positive, pattern.display if pattern else None)
+    return advice(entry.result, clinic().positive, _pattern_display())
+
+
+def _pattern_display() -> dict[str, str] | None:
+    """A pattern model's own words for its patterns (None for a two-class model)."""
+    pattern = clinic().contract.pattern
+    return pattern.display if pattern else None
 
 
 def _batch(entries: list[tuple[str, str, LogEntry | None]]) -> str:
@@ -146,6 +151,7 @@ def result(sha256: str):
         has_heatmap=_heatmap_file(entry) is not None,
         uploaded=c.service.store.film_path(sha256) is not None,
         dicom=entry.result.extra.get("dicom"),
+        pattern=pattern_shown(entry.result, _pattern_display()),
     )
 
 
