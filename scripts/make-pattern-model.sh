@@ -12,11 +12,11 @@ data=${1:-../shared/data/chest_xray}
 run=${2:-runs/pattern}
 niceness=${NICE:-15}
 
-source scripts/shipped-recipe.sh  # the shipped model's recipe=(...); the pattern head is added below
+source scripts/shipped-recipe.sh  # the shipped model's recipe=(...); the pattern head and 160 px are added below
 
 [ -e "$run" ] && { echo "error: $run exists; pass another RUN_DIR or remove it" >&2; exit 2; }
 start=$(date +%s)
-nice -n "$niceness" /usr/bin/time -v -o "$run.fit.time" pneumoscan-train fit "$data" --out "$run" "${recipe[@]}" --pattern
+nice -n "$niceness" /usr/bin/time -v -o "$run.fit.time" pneumoscan-train fit "$data" --out "$run" "${recipe[@]}" --pattern --image-size 160
 nice -n "$niceness" /usr/bin/time -v -o "$run.export.time" pneumoscan-export tflite "$run" --out "$run/model-int8.tflite"
 mkdir -p models/pattern
 install -m 644 "$run/model-int8.tflite" models/pattern/pneumoscan-pattern-int8.tflite
