@@ -27,14 +27,19 @@ def test_wrong_number_of_blocks_is_refused(tiny_dataset, tmp_path):
     assert result.exit_code == 2 and "5 numbers" in result.output
 
 
-@pytest.mark.slow
-def test_fit_then_evaluate_keras_and_tflite(tiny_dataset, tmp_path):
-    run = tmp_path / "run"
+def _fit_tiny(data, run) -> None:
+    """One epoch of a tiny network through the CLI, into ``run``."""
     fit = runner.invoke(app, [
-        "fit", str(tiny_dataset), "--out", str(run), "--epochs", "1", "--image-size", "64",
+        "fit", str(data), "--out", str(run), "--epochs", "1", "--image-size", "64",
         "--batch-size", "8", "--filters", "4,8,8,8,8", "--dense-units", "8", "--validation-fraction", "0.3",
     ])
     assert fit.exit_code == 0, fit.output
+
+
+@pytest.mark.slow
+def test_fit_then_evaluate_keras_and_tflite(tiny_dataset, tmp_path):
+    run = tmp_path / "run"
+    _fit_tiny(tiny_dataset, run)
     result = runner.invoke(app, ["evaluate", str(run / "model.keras"), str(tiny_dataset), "--split", "train", "--out", str(tmp_path / "ev")])
     assert result.exit_code == 0, result.output
     assert "auc" in result.output
@@ -54,11 +59,7 @@ def test_unknown_selection_perturbation_and_threshold_rule_are_refused(tiny_data
 @pytest.mark.slow
 def test_shift_command_rethresholds_a_run(tiny_dataset, tmp_path):
     run = tmp_path / "run"
-    fit = runner.invoke(app, [
-        "fit", str(tiny_dataset), "--out", str(run), "--epochs", "1", "--image-size", "64",
-        "--batch-size", "8", "--filters", "4,8,8,8,8", "--dense-units", "8", "--validation-fraction", "0.3",
-    ])
-    assert fit.exit_code == 0, fit.output
+    _fit_tiny(tiny_dataset, run)
     before = json.loads((run / "metrics.json").read_text())
     result = runner.invoke(app, ["shift", str(run), "--threshold-rule", "shift-robust", "--update", "--out", str(tmp_path / "s.json")])
     assert result.exit_code == 0, result.output
