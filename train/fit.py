@@ -44,20 +44,22 @@ def pick_threshold(config: TrainConfig, labels: np.ndarray, scores: np.ndarray, 
     raise DataError(f"unknown threshold rule {config.threshold_rule!r}")
 
 
-def selection_set(val_set, targets: np.ndarray, config: TrainConfig, log=print) -> tuple[np.ndarray, np.ndarray]:
+def selection_set(
+    val_set, films: list, targets: np.ndarray, config: TrainConfig, log=print
+) -> tuple[np.ndarray, np.ndarray]:
     """The images the epoch is chosen on (checkpoint, early stopping, learning-rate plateaus).
 
     The clean validation films, plus, for each name in ``config.selection_shifts``, the same films
     with that shift perturbation (:mod:`train.shift`). Their pooled AUC is low for a model whose
     scores move with framing, even when each copy alone ranks well: a healthy film that scores
-    higher when cropped then outranks sick films scored uncropped. ``targets`` are the clean
-    films' training targets (labels, or a pattern run's rows), repeated for every copy.
+    higher when cropped then outranks sick films scored uncropped. ``films`` are the same
+    validation films decoded at their original size (:func:`train.shift.decode_originals`);
+    ``targets`` are their training targets (labels, or a pattern run's rows), repeated for every copy.
     """
     if not config.selection_shifts:
         return val_set.images, targets
-    from train.shift import decode_originals, model_inputs
+    from train.shift import model_inputs
 
-    films = decode_originals([s.path for s in val_set.samples])
     images = [val_set.images] + [model_inputs(films, name, config.preprocess) for name in config.selection_shifts]
     log(f"epochs chosen on clean validation + {', '.join(config.selection_shifts)} ({len(images) * len(films)} images)")
     return np.concatenate(images), np.concatenate([targets] * len(images))
@@ -141,7 +143,9 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     train_targets = training_targets(train_set.labels, patterns_of(train_set), scheme, config.class_weights)
     val_targets = training_targets(val_set.labels, patterns_of(val_set), scheme, config.class_weights)
     train_data = make_dataset(train_set.images, train_targets, config, training=True)
-    val_data = make_dataset(*selection_set(val_set, val_targets, config, log), config, training=False)
+    # Decoded once: the selection set and the shift validation after training both start from them.
+    films = decode_originals([s.path for s in val_set.samples])
+    val_data = make_dataset(*selection_set(val_set, films, val_targets, config, log), config, training=False)
     if session is not None:
         train_data, val_data = session.prepare(model, train_data, val_data, config)
     history = model.fit(
@@ -163,7 +167,6 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     predict = keras_predictor(best)
     scores = predict(val_set.images)
     log("shift validation: scoring the validation films re-framed, marked and recompressed")
-    films = decode_originals([s.path for s in val_set.samples])
     shifted = shift_logits(keras_logits(best), films, spec)
     threshold, how = pick_threshold(config, val_set.labels, scores, shifted)
     metrics = write_evaluation(val_set.labels, scores, threshold, out)
