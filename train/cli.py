@@ -29,6 +29,7 @@ def fit_command(
     image_size: int = typer.Option(_defaults.image_size, "--image-size", help="Square input size in pixels"),
     batch_size: int = typer.Option(_defaults.batch_size, "--batch-size"),
     learning_rate: float = typer.Option(_defaults.learning_rate, "--learning-rate"),
+    lr_schedule: str = typer.Option(_defaults.lr_schedule, "--lr-schedule", help="plateau: cut the rate when val AUC stalls; cosine: decay it over --epochs to 1%"),
     filters: str = typer.Option(",".join(map(str, _defaults.filters)), help="Filters of the 5 conv blocks, comma-separated"),
     dense_units: int = typer.Option(_defaults.dense_units, "--dense-units"),
     dropout: float = typer.Option(_defaults.dropout),
@@ -81,7 +82,7 @@ def fit_command(
             log = _prefixed(f"[process {cluster.process_id}] ")
         config = TrainConfig(
             data=str(data), epochs=epochs, image_size=image_size, batch_size=batch_size,
-            learning_rate=learning_rate, filters=tuple(int(f) for f in filters.split(",")),
+            learning_rate=learning_rate, lr_schedule=lr_schedule, filters=tuple(int(f) for f in filters.split(",")),
             dense_units=dense_units, dropout=dropout, l2=l2, label_smoothing=label_smoothing,
             normalization=normalization, blur_probability=blur_probability, augment=augment,
             rotation=rotation, zoom=zoom, shift=shift, contrast=contrast,
@@ -102,6 +103,10 @@ def fit_command(
         unknown = [n for n in config.selection_shifts if n not in PERTURBATIONS]
         if unknown:
             raise DataError(f"--select-on: unknown perturbation(s) {', '.join(unknown)}; known: {', '.join(PERTURBATIONS)}")
+        from train.schedule import LR_SCHEDULES
+
+        if config.lr_schedule not in LR_SCHEDULES:
+            raise DataError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}")
         if config.threshold_rule not in THRESHOLD_RULES:
             raise DataError(f"--threshold-rule must be one of {', '.join(THRESHOLD_RULES)}, got {threshold_rule!r}")
         if len(config.filters) != 5:

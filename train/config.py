@@ -59,6 +59,9 @@ class TrainConfig:
     use_kaggle_val: bool = True
     early_stopping_patience: int = 6
     reduce_lr_patience: int = 3
+    # "plateau": cut the rate by 0.3 after reduce_lr_patience epochs without a better val AUC;
+    # "cosine": a cosine decay over the epochs to 1% of the rate (train/schedule.py says why).
+    lr_schedule: str = "plateau"
     sensitivity_target: float = 0.97
     # "sensitivity": the target on clean validation; "shift-robust": on clean validation and on
     # every shift perturbation (train/metrics.py says why).

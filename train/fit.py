@@ -79,6 +79,7 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     from train.model import build_model, compile_model
     from train.pipeline import class_weights, make_dataset
     from train.plots import plot_history
+    from train.schedule import learning_rate_callback
     from train.shift import decode_originals, format_report, shift_logits, shift_report
     from train.stress import stress_report
 
@@ -133,9 +134,7 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
         keras.callbacks.EarlyStopping(
             monitor="val_auc", mode="max", patience=config.early_stopping_patience, restore_best_weights=True
         ),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_auc", mode="max", factor=0.3, patience=config.reduce_lr_patience, min_lr=1e-5
-        ),
+        learning_rate_callback(config),
         keras.callbacks.CSVLogger(out / "history.csv"),
         timer,
     ]
