@@ -30,8 +30,9 @@ from PIL import Image
 
 from edge_app.contract import ContractError, ModelContract
 
-#: Bumped whenever a feature's definition changes; stored beside the ranges.
-FEATURES_VERSION = 2
+#: Bumped whenever a feature's definition changes; stored beside the ranges. Version 3: every
+#: feature is measured on the film's content (:func:`content_box`), not on its padding.
+FEATURES_VERSION = 3
 
 #: Every feature, in a stable order; values are floats on the scales documented below.
 FEATURE_NAMES = (
@@ -74,6 +75,14 @@ MARGIN = 0.5
 #: 0.17%). Stored in the contract beside the ranges.
 MAX_UNUSUAL = 3
 
+#: Brightness features whose *high* side is not counted as unusual (their ranges still apply):
+#: consolidation, effusion and a white-out lung make a chest film brighter, so a film a little
+#: brighter than every training film in several of them at once is most often a very sick child.
+#: Both training films that the count refused were such PNEUMONIA films (mean, p50, p95 and
+#: bright_fraction just above the training quantiles); the gray photo it is there for (the
+#: clock) is darker and smoother, and still refused.
+BRIGHTER_IS_DISEASE = ("mean", "p05", "p50", "p95", "bright_fraction")
+
 #: Smallest span a stored range is widened from. Training films are exactly gray (colourfulness
 #: 0 on all 5216 Kermany films), which would make a range of width 0 and refuse a gray film that
 #: a colour-managed viewer exported with +-1 level of channel noise (colourfulness ~0.9). Hasler
@@ -90,8 +99,56 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / denominator) if denominator > 1e-12 else 0.0
 
 
+#: A line at the film's edge (a row or column) is padding, not film, when it is nearly uniform
+#: (standard deviation below ``BORDER_STD`` gray levels) or nearly repeats the next line inward
+#: (mean absolute difference below ``BORDER_REPEAT``): black, white or edge-repeated borders that
+#: a scanner, a PACS export or a letterboxed screenshot add. At most ``MAX_TRIM`` of each side.
+#: Edge-repeated lines stay identical after the resize (difference ~0); a smooth synthetic film
+#: downscaled from 900 px has neighbouring rows 0.5-1 level apart, so 1.0 trimmed film and 0.25
+#: does not. On 400 training films at 128 px, 48 lose a few lines (their own black side borders).
+BORDER_STD = 2.0
+BORDER_REPEAT = 0.25
+MAX_TRIM = 0.3
+
+
+def _border_lines(lines: np.ndarray) -> int:
+    """How many of ``lines`` (outermost first, each a 1-D float array) are padding, with the one
+    line the resize blended from padding and film (its edge is the padding's, not the film's)."""
+    most = int(MAX_TRIM * len(lines))
+    for i in range(most):
+        line = lines[i]
+        if line.std() >= BORDER_STD and np.abs(line - lines[i + 1]).mean() >= BORDER_REPEAT:
+            return min(i + 1, most) if i else 0
+    return most
+
+
+def content_box(img: np.ndarray) -> np.ndarray:
+    """The preprocessed film without its padding (:data:`BORDER_STD`), at its own size.
+
+    Why: the model was trained to ignore framing (black or edge-repeated padding, collimation
+    bands; train/pipeline.py) and scores padded films well, but statistics of the whole square
+    do not ignore it: a 10% black border made a fifth of real films "saturated (too much pure
+    black)" or "unlike the training X-rays", and a 25% one all of them. Measuring the gate on the
+    film inside the padding refuses what the film is, not how it was framed. It is not resized
+    back: upsampling smooths away the fine texture the gate checks for. A film with no padding is
+    returned unchanged (the same array).
+    """
+    x = np.asarray(img)
+    height, width = x.shape
+    values = x.astype(np.float64)
+    top = _border_lines(values)
+    bottom = _border_lines(values[::-1])
+    rows = values[top : height - bottom] if top + bottom < height - 8 else values
+    left = _border_lines(rows.T)
+    right = _border_lines(rows.T[::-1])
+    if top == bottom == left == right == 0 or left + right >= width - 8 or rows is values and top + bottom:
+        return x
+    return x[top : height - bottom, left : width - right]
+
+
 def image_features(img: np.ndarray, *, colourfulness: float) -> dict[str, float]:
-    """The gate statistics of one preprocessed image (2-D uint8), keyed by :data:`FEATURE_NAMES`.
+    """The gate statistics of one preprocessed image (2-D uint8), keyed by :data:`FEATURE_NAMES`,
+    measured on its :func:`content_box`.
 
     ``colourfulness`` is the file's :attr:`~edge_app.preprocessing.ModelInput.colourfulness`; it is
     a required argument so that nobody passes 0 for a file whose colours were never measured.
@@ -106,6 +163,11 @@ def image_features(img: np.ndarray, *, colourfulness: float) -> dict[str, float]
     height, width = img.shape
     if min(height, width) < 16:
         raise ValueError(f"image_features needs at least 16x16 pixels, got {img.shape}")
+    # The film inside its padding; edge energy is per pixel, so a film shrunk into a smaller box
+    # by its padding is scaled back to the energy it would have filling the square.
+    img = content_box(img)
+    scale = (img.shape[0] + img.shape[1]) / (height + width)
+    height, width = img.shape
     x = img.astype(np.float64) / 255.0
     p05, p50, p95 = np.percentile(x, (5, 50, 95))
 
@@ -142,7 +204,7 @@ def image_features(img: np.ndarray, *, colourfulness: float) -> dict[str, float]
         "lr_symmetry": _correlation(left, right[:, ::-1]),
         "center_border": float(center.mean() - x[border].mean()),
         "mediastinum_contrast": float(mediastinum.mean() - lungs.mean()),
-        "edge_energy": float(gradient),
+        "edge_energy": float(gradient * scale),
         "texture_ratio": texture,
         "colourfulness": float(colourfulness),
     }
@@ -275,12 +337,17 @@ def refusal(features: dict[str, float], gate: dict) -> str | None:
 
     The reason is the first of :data:`REASONS` that applies; features outside their range that no
     reason covers are named as they are. An image inside every range is still refused when more
-    than the contract's ``max_unusual`` features lie outside the training quantiles themselves.
+    than the contract's ``max_unusual`` features lie outside the training quantiles themselves
+    (on the bright side of :data:`BRIGHTER_IS_DISEASE` they do not count).
     """
     outside = out_of_range(features, gate)
     limits = _limits(gate)
     if not outside:
-        unusual = [n for n in FEATURE_NAMES if not limits[n]["q_low"] <= features[n] <= limits[n]["q_high"]]
+        unusual = [
+            n
+            for n in FEATURE_NAMES
+            if features[n] < limits[n]["q_low"] or (features[n] > limits[n]["q_high"] and n not in BRIGHTER_IS_DISEASE)
+        ]
         most = gate.get("max_unusual")
         if most is not None and len(unusual) > most:
             return "image statistics unlike the training X-rays (" + ", ".join(unusual) + ")"
@@ -316,6 +383,15 @@ def refusal(features: dict[str, float], gate: dict) -> str | None:
 # there; thresholds chosen to keep false refusals of upright films far below 0.5% together.
 # Orientation is refused, not corrected: a mirrored film cannot be told from dextrocardia, and a
 # silent turn would put a wrong picture in front of the clinician.
+#
+# A film that looks mirrored is refused only when the model calls it negative. The mirror cue is a
+# left-right imbalance, and one-sided consolidation makes the same imbalance: all 7 upright
+# training films it refused were PNEUMONIA films with a dense right lung, i.e. the refusal fell on
+# sick children and told the nurse something untrue ("mirrored"). A refusal exists to stop a wrong
+# reading, and the dangerous wrong reading is a negative one that sends a sick child home; a
+# positive reading of a possibly mirrored film refers the child to a clinician who reads the film
+# anyway, so it is screened with a warning to check the R/L marker (:data:`MIRROR_CAUTION`).
+# Measured in ``benchmarks/gate_rates.py``.
 
 ORIENTATION_FILE = Path(__file__).resolve().parent / "orientation.json"
 ORIENTATION_SIDE = 16
@@ -340,9 +416,9 @@ MAX_ASPECT = 2.5
 
 
 def orientation_view(pixels: np.ndarray) -> np.ndarray:
-    """The film as ``ORIENTATION_SIDE`` square box means, z-scored (float64)."""
+    """The film's :func:`content_box` as ``ORIENTATION_SIDE`` square box means, z-scored (float64)."""
     small = np.asarray(
-        Image.fromarray(np.asarray(pixels, np.uint8)).resize((ORIENTATION_SIDE, ORIENTATION_SIDE), Image.Resampling.BOX),
+        Image.fromarray(np.ascontiguousarray(content_box(np.asarray(pixels, np.uint8)))).resize((ORIENTATION_SIDE, ORIENTATION_SIDE), Image.Resampling.BOX),
         np.float64,
     )
     return (small - small.mean()) / (small.std() + 1e-9)
@@ -398,8 +474,9 @@ def shape_refusal(shape: tuple[int, int] | None) -> str | None:
 
 
 def orientation_refusal(pixels: np.ndarray, shape: tuple[int, int] | None = None) -> str | None:
-    """Why a film is not an upright, unmirrored frontal film of chest proportions, or None.
-    ``shape``: the decoded film's (height, width) before the square resize."""
+    """Why a film is not an upright frontal film of chest proportions, or None (a mirror image
+    is :func:`looks_mirrored`'s). ``shape``: the decoded film's (height, width) before the square
+    resize."""
     reason = shape_refusal(shape)
     if reason is not None:
         return reason
@@ -408,9 +485,22 @@ def orientation_refusal(pixels: np.ndarray, shape: tuple[int, int] | None = None
         return "rotated by 90 degrees (turn it upright, or check the EXIF orientation)"
     if scores["upside_down"] < UPSIDE_DOWN_BELOW:
         return "upside down (rotated by 180 degrees)"
-    if scores["mirrored"] < _template_axes()["mirror_below"]:
-        return "mirrored left to right (heart shadow on the wrong side)"
     return None
+
+
+#: The refusal of a film that looks mirrored and is scored negative (see the comment above).
+MIRRORED = "mirrored left to right (heart shadow on the wrong side)"
+#: The warning for a film that looks mirrored and is scored positive, so it is screened.
+MIRROR_CAUTION = (
+    "the film may be mirrored left to right (check the R/L marker); screened because its score is "
+    "over the threshold, and a heatmap's sides follow the film as given"
+)
+
+
+def looks_mirrored(pixels: np.ndarray) -> bool:
+    """Whether a preprocessed film's left-right asymmetry is that of a mirror image (below the
+    stored discriminant's limit); :class:`edge_app.screening.Screener` decides what follows."""
+    return orientation_scores(pixels)["mirrored"] < _template_axes()["mirror_below"]
 
 
 def check_image(
@@ -418,7 +508,8 @@ def check_image(
 ) -> str | None:
     """Why one preprocessed film is refused, or None: its proportions (``shape``, the decoded
     film's height and width; a squeezed strip's statistics would mislead), then :func:`refusal`
-    of its statistics and measured colourfulness, then its orientation."""
+    of its statistics and measured colourfulness, then its orientation (turned by 90 or 180
+    degrees; a mirror image is decided with the model's score, :func:`looks_mirrored`)."""
     return (
         shape_refusal(shape)
         or refusal(image_features(pixels, colourfulness=colourfulness), gate)

@@ -10,7 +10,7 @@ Per input, in order: decode once (:func:`edge_app.decoding.decode_file`: PNG, JP
 with the colourfulness the gate needs and, for a heatmap, the film at its own aspect ratio);
 the input gate (:mod:`edge_app.gate`, refusing what is not plausibly a frontal chest film with
 ``"not a chest X-ray: <reason>"``); one model invocation (score, and the local logit map if a
-heatmap is wanted); the heatmap file (:mod:`edge_app.heatmap`). DICOM header fields join the
+heatmap is wanted), after which a film that looks mirrored is refused if it scored negative; the heatmap file (:mod:`edge_app.heatmap`). DICOM header fields join the
 result under ``"dicom"``; patient identifiers only with ``with_ids``.
 
 Images are screened one after another: ``threads`` speeds up the interpreter only. Decoding in a
@@ -31,7 +31,7 @@ from time import perf_counter
 from edge_app.classifier import Classifier
 from edge_app.contract import check_threshold
 from edge_app.decoding import decode_file
-from edge_app.gate import GateUnavailable, check_image, stored_gate  # noqa: F401 (re-exported)
+from edge_app.gate import MIRROR_CAUTION, MIRRORED, GateUnavailable, check_image, looks_mirrored, stored_gate  # noqa: F401 (re-exported)
 from edge_app.heatmap import OVERLAY_MAX_SIDE, HeatmapError, HeatmapWriter
 from edge_app.operating_point import OperatingPoint
 from edge_app.paths import PathItem
@@ -148,6 +148,13 @@ class Screener:
                     return Result(path=path, error=f"{NOT_A_CHEST_XRAY}: {reason}", extra=extra)
             reading = self.classifier.read(film.pixels, with_map=self.heatmaps is not None, threshold=self.point.threshold)
             probability, local_map = reading.probability, reading.local_map
+            # A film that looks mirrored: refused if negative, screened with a warning if
+            # positive (edge_app/gate.py says why).
+            if self.gate is not None and looks_mirrored(film.pixels):
+                if probability < self.point.threshold:
+                    return Result(path=path, error=f"{NOT_A_CHEST_XRAY}: {MIRRORED}", extra=extra)
+                if self.on_warning is not None:
+                    self.on_warning(path, MIRROR_CAUTION)
         except Exception as exc:  # noqa: BLE001
             return Result(path=path, error=_reason(exc), extra=extra)
         latency_ms = 1000.0 * (decoded.seconds + perf_counter() - start)

@@ -117,7 +117,8 @@ def test_refusal_names_the_first_applicable_reason(gate):
 
 def test_unusual_in_many_ways_at_once_is_refused(gate):
     """Inside every widened range, but beyond the training quantiles in more than max_unusual
-    features: a gray photo that is a little off everywhere (scikit-image's clock is one)."""
+    features: a gray photo that is a little off everywhere (scikit-image's clock is one: darker
+    and smoother than every training film)."""
     limits = gate["features"]
     inside = {name: limits[name]["median"] for name in FEATURE_NAMES}
     names = ["mean", "p50", "p95", "edge_energy", "std"]
@@ -126,7 +127,7 @@ def test_unusual_in_many_ways_at_once_is_refused(gate):
         out = dict(inside)
         for name in names[:count]:
             lim = limits[name]
-            out[name] = (lim["q_high"] + lim["high"]) / 2  # past the quantile, inside the range
+            out[name] = (lim["q_low"] + lim["low"]) / 2  # past the quantile, inside the range
         return out
 
     most = gate["max_unusual"]
@@ -135,6 +136,44 @@ def test_unusual_in_many_ways_at_once_is_refused(gate):
         "image statistics unlike the training X-rays (" + ", ".join(n for n in FEATURE_NAMES if n in names[: most + 1]) + ")"
     )
     assert refusal(nudged(most + 1), {k: v for k, v in gate.items() if k != "max_unusual"}) is None
+
+
+@pytest.mark.parametrize("pad", [
+    lambda g: np.pad(g, 25),  # black
+    lambda g: np.pad(g, 60, mode="edge"),
+    lambda g: np.pad(g, ((40, 0), (0, 20)), constant_values=255),  # white, two sides only
+])
+def test_the_gate_measures_the_film_inside_its_padding(pad):
+    from conftest import anatomical_film
+    from edge_app.gate import content_box
+
+    film = anatomical_film()
+    plain = _prepared(film).pixels
+    padded = _prepared(pad(film)).pixels
+    assert content_box(plain) is plain  # nothing to trim: the very same pixels
+    inner = content_box(padded)
+    assert inner.shape[0] < padded.shape[0] or inner.shape[1] < padded.shape[1]
+    assert abs(inner.shape[0] / inner.shape[1] - 1) < 0.1  # the square film, not a slice of it
+    plain_f, padded_f = (image_features(p, colourfulness=0.0) for p in (plain, padded))
+    # Near, not equal: padding changes the percentile stretch of the whole square (preprocessing).
+    assert padded_f["dark_fraction"] == pytest.approx(plain_f["dark_fraction"], abs=0.03)
+    assert padded_f["edge_energy"] == pytest.approx(plain_f["edge_energy"], rel=0.2)
+    assert padded_f["center_border"] == pytest.approx(plain_f["center_border"], abs=0.1)
+
+
+def test_a_film_brighter_than_every_training_film_is_not_unusual_for_it(gate):
+    """Consolidation makes a film brighter: a white-out lung is a little brighter than the
+    training films in every brightness feature at once and must not be refused for that."""
+    from edge_app.gate import BRIGHTER_IS_DISEASE
+
+    limits = gate["features"]
+    bright = {name: limits[name]["median"] for name in FEATURE_NAMES}
+    for name in BRIGHTER_IS_DISEASE:
+        bright[name] = (limits[name]["q_high"] + limits[name]["high"]) / 2
+    assert len(BRIGHTER_IS_DISEASE) > gate["max_unusual"]
+    assert refusal(bright, gate) is None
+    darker = {**bright, **{n: (limits[n]["q_low"] + limits[n]["low"]) / 2 for n in BRIGHTER_IS_DISEASE}}
+    assert refusal(darker, gate).startswith("image statistics unlike the training X-rays")
 
 
 # --- colour: measured on the decoded image, once -----------------------------------------------
@@ -258,10 +297,9 @@ def _prepared(gray: np.ndarray):
         (lambda g: np.rot90(g), "rotated by 90 degrees"),
         (lambda g: np.rot90(g, 3), "rotated by 90 degrees"),
         (lambda g: np.rot90(g, 2), "upside down"),
-        (lambda g: g[:, ::-1], "mirrored left to right"),
     ],
 )
-def test_turned_or_mirrored_films_are_refused(turn, reason):
+def test_turned_films_are_refused(turn, reason):
     from conftest import anatomical_film
     from edge_app.gate import orientation_refusal
 
@@ -270,6 +308,41 @@ def test_turned_or_mirrored_films_are_refused(turn, reason):
         assert orientation_refusal(upright.pixels, upright.shape) is None
         turned = _prepared(np.ascontiguousarray(turn(anatomical_film(seed=seed))))
         assert orientation_refusal(turned.pixels, turned.shape).startswith(reason)
+
+
+def test_mirrored_films_look_mirrored_and_upright_ones_do_not():
+    from conftest import anatomical_film
+    from edge_app.gate import looks_mirrored, orientation_refusal
+
+    for seed in range(3):
+        upright, mirrored = (_prepared(np.ascontiguousarray(g)) for g in (anatomical_film(seed=seed), anatomical_film(seed=seed)[:, ::-1]))
+        assert not looks_mirrored(upright.pixels)
+        assert looks_mirrored(mirrored.pixels)
+        assert orientation_refusal(mirrored.pixels, mirrored.shape) is None  # decided with the score
+
+
+def test_a_mirrored_film_is_refused_when_negative_and_screened_with_a_warning_when_positive(tmp_path, tiny_model):
+    from conftest import anatomical_film
+    from edge_app.gate import MIRROR_CAUTION, MIRRORED
+
+    mirrored = save(np.ascontiguousarray(anatomical_film()[:, ::-1]), tmp_path / "mirrored.png")
+    upright = save(anatomical_film(), tmp_path / "upright.png")
+    # Statistics ranges of films like these (the tiny model's synthetic films are unlike them).
+    films = [_prepared(anatomical_film(seed=s)[:, :: 1 - 2 * (s % 2)]) for s in range(10)]
+    ranges = fit_gate(image_features(f.pixels, colourfulness=0.0) for f in films)
+    seen = []
+
+    def screener(threshold):
+        screener = Screener(Classifier(tiny_model), threshold=threshold, on_warning=lambda p, m: seen.append(m))
+        screener.gate = ranges
+        return screener
+
+    negative = screener(0.999)
+    assert negative.screen(mirrored).error == f"{NOT_A_CHEST_XRAY}: {MIRRORED}"
+    assert negative.screen(upright).label == "NORMAL" and not seen
+    result = screener(0.001).screen(mirrored)
+    assert result.ok and result.label == "PNEUMONIA"
+    assert seen == [MIRROR_CAUTION]
 
 
 def test_films_without_orientation_cues_are_not_refused_for_orientation():
@@ -313,6 +386,6 @@ def test_wrong_exif_orientation_is_refused(tmp_path):
 def test_gray_levels_floor_lets_an_ordinary_film_with_233_levels_pass():
     from edge_app.gate import GRAY_LEVELS_FLOOR, out_of_range
 
-    gate = {"features_version": 2, "features": {"gray_levels": {"low": 0.959, "high": 1.01, "q_low": 0.97, "q_high": 1.0, "median": 1.0, "iqr": 0.0}}}
+    gate = {"features_version": FEATURES_VERSION, "features": {"gray_levels": {"low": 0.959, "high": 1.01, "q_low": 0.97, "q_high": 1.0, "median": 1.0, "iqr": 0.0}}}
     assert out_of_range({"gray_levels": 233 / 256}, gate) == []
     assert out_of_range({"gray_levels": GRAY_LEVELS_FLOOR - 0.01}, gate) == ["gray_levels"]
