@@ -20,17 +20,18 @@ Every image goes through the device's own path (``edge_app.decoding.decode_file`
   edge or black, shift +-10%, aspect 0.8/1.25, a corner letter): turned copies are made from the
   decoded film in memory (``prepare_array``), the same pixels a file of them would give.
 
-Last measured (features version 3: statistics of the film inside its padding; margin 0.5,
-max_unusual 3 not counting the bright side of brightness features; a film that looks mirrored is
-refused only when the model scores it negative; ``--model edge_app/models/pneumoscan-int8.tflite``
-0.1.0+ed06c66b9bce, 216 s on 2 cores shared with a training job): 2 of 5216 training films refused
-(0.04%: 1 "upside down", 1 "no frontal chest shape"); 7 that look mirrored (all PNEUMONIA films
-with a dense right lung, not mirrored) are screened with the warning. 20/20 photos and 37/37
-synthetic non-X-rays refused. Rotated 90: 100.0%, 180: 95.7%, 270: 100.0%, flipped vertically
-85.5%; mirrored: 14.3% refused (scored negative) and 43.0% screened with the warning (scored
-positive). Framing (false refusals of 1000 films each): crop 5% 0.1%, crop 10% 0.6%, pad 10% /
-25% edge 0.1% / 0.1%, pad 10% / 25% black 0.4% / 0.6%, shift x +-10% 0.1% / 0.4%, shift y
-0.0-0.1%, aspect 0.8/1.25 0%, corner letter R/L 0%.
+Last measured (features version 3: statistics of the film inside its padding; orientation.json
+refitted on those content boxes; margin 0.5, max_unusual 3 not counting the bright side of
+brightness features; a film that looks mirrored is refused only when the model scores it
+negative; ``--model edge_app/models/pneumoscan-int8.tflite`` 0.1.0+ed06c66b9bce, 136 s on 2
+cores shared with a training job): 1 of 5216 training films refused (0.02%: "no frontal chest
+shape"); 6 that look mirrored (PNEUMONIA films with a dense right lung, not mirrored) are
+screened with the warning. 20/20 photos and 37/37 synthetic non-X-rays refused. Rotated 90:
+100.0%, 180: 95.7%, 270: 100.0%, flipped vertically 85.6%; mirrored: 14.0% refused (scored
+negative), the rest that look mirrored screened with the warning (scored positive). Framing
+(false refusals of 1000 films each): crop 5% 0.1%, crop 10% 0.6%, pad 10% / 25% edge 0.1% /
+0.1%, pad 10% / 25% black 0.4% / 0.6%, shift x +-10% 0.1% / 0.4%, shift y 0.0-0.1%, aspect
+0.8/1.25 0%, corner letter R/L 0%.
 
 Features version 2 (the whole square, mirror always refused), same model: 11 of 5216 refused
 (0.21%: 7 "mirrored", 2 "unlike the training X-rays", both very bright PNEUMONIA films), mirrored
