@@ -48,6 +48,9 @@ CSV_COLUMNS = (
     "error",
     "threshold_source",
     "site_profile",
+    # What to check before trusting a result screened anyway (edge_app.screening.CAUTION);
+    # empty for almost every film.
+    "caution",
 )
 
 #: A pattern model's fields, right after :data:`CSV_COLUMNS` when a run's results have them (a

@@ -122,18 +122,26 @@ def pattern_words(result: Result, words: dict[str, str] | None = None) -> str:
     return "" if shown is None else f"; pattern more like {shown} ({result.pattern_score}/100)"
 
 
+def caution_words(result: Result) -> str:
+    """``"; check: the film may be mirrored left to right (check the R/L marker)"`` for a result
+    screened with a caution (:data:`edge_app.screening.CAUTION`: its first clause), else ``""``."""
+    caution = result.extra.get("caution")
+    return f"; check: {caution.split(';')[0]}" if caution else ""
+
+
 def advice(result: Result, positive_label: str = "PNEUMONIA", pattern_display: dict[str, str] | None = None) -> str:
     """One plain-language line for the table format; never phrased as a diagnosis.
 
     It says how likely signs of pneumonia are and what to do next; inside the uncertain band it
     says only that a clinician must look, whichever side of the threshold the score fell. A film
     over the threshold of a pattern model ends with the pattern it looks more like
-    (:func:`pattern_words`): a radiographic pattern, not a cause and not a treatment decision.
+    (:func:`pattern_words`): a radiographic pattern, not a cause and not a treatment decision;
+    a result screened with a caution ends with what to check (:func:`caution_words`).
     """
     if not result.ok:
         return f"Could not screen: {result.error}"
     score = f"(score {result.score}/100)"
-    pattern = pattern_words(result, pattern_display)
+    pattern = pattern_words(result, pattern_display) + caution_words(result)
     if result.uncertain:
         return f"Uncertain {DASH} needs review by a clinician {score}{pattern}"
     if result.label == positive_label:

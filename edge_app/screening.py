@@ -10,7 +10,8 @@ Per input, in order: decode once (:func:`edge_app.decoding.decode_file`: PNG, JP
 with the colourfulness the gate needs and, for a heatmap, the film at its own aspect ratio);
 the input gate (:mod:`edge_app.gate`, refusing what is not plausibly a frontal chest film with
 ``"not a chest X-ray: <reason>"``); one model invocation (score, and the local logit map if a
-heatmap is wanted), after which a film that looks mirrored is refused if it scored negative; the heatmap file (:mod:`edge_app.heatmap`). DICOM header fields join the
+heatmap is wanted), after which a film that looks mirrored is refused if it scored negative and
+carries a ``"caution"`` (:data:`CAUTION`) if it scored positive; the heatmap file (:mod:`edge_app.heatmap`). DICOM header fields join the
 result under ``"dicom"``; patient identifiers only with ``with_ids``.
 
 Images are screened one after another: ``threads`` speeds up the interpreter only. Decoding in a
@@ -40,6 +41,10 @@ from edge_app.results import Result, make_result
 
 #: Prefix of every refusal by the input gate; the reason follows.
 NOT_A_CHEST_XRAY = "not a chest X-ray"
+
+#: The result field (JSON, CSV, audit log, the page) holding what to check before trusting a
+#: result that was screened anyway: today only :data:`~edge_app.gate.MIRROR_CAUTION`.
+CAUTION = "caution"
 
 
 @dataclass
@@ -153,6 +158,7 @@ class Screener:
             if self.gate is not None and looks_mirrored(film.pixels):
                 if probability < self.point.threshold:
                     return Result(path=path, error=f"{NOT_A_CHEST_XRAY}: {MIRRORED}", extra=extra)
+                extra[CAUTION] = MIRROR_CAUTION
                 if self.on_warning is not None:
                     self.on_warning(path, MIRROR_CAUTION)
         except Exception as exc:  # noqa: BLE001

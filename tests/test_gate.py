@@ -343,6 +343,11 @@ def test_a_mirrored_film_is_refused_when_negative_and_screened_with_a_warning_wh
     result = screener(0.001).screen(mirrored)
     assert result.ok and result.label == "PNEUMONIA"
     assert seen == [MIRROR_CAUTION]
+    assert result.to_dict()["caution"] == MIRROR_CAUTION  # JSON, CSV and the audit log carry it
+    from edge_app.results import advice
+
+    assert advice(result).endswith("; check: the film may be mirrored left to right (check the R/L marker)")
+    assert "caution" not in screener(0.001).screen(upright).to_dict()
 
 
 def test_films_without_orientation_cues_are_not_refused_for_orientation():

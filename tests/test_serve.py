@@ -407,3 +407,32 @@ def test_a_pattern_model_s_pattern_is_in_the_api_answer_and_on_the_result_page(t
         assert clear["pattern"] is None and clear["pattern_score"] is None
     finally:
         assert running.stop() == 0, "\n".join(running.stderr)
+
+
+def test_a_film_that_looks_mirrored_is_referred_with_its_caution_or_refused(tmp_path: Path) -> None:
+    """The shipped model and two bundled films turned left to right: the viral one scores over
+    the threshold, so it is screened and the page says what to check; the normal one is refused."""
+    import html
+
+    from PIL import Image
+
+    from edge_app.gate import MIRROR_CAUTION, MIRRORED
+
+    def mirrored(name: str) -> bytes:
+        path = tmp_path / f"mirrored-{name}.png"
+        with Image.open(REPO / "edge_app" / "samples" / f"{name}.jpeg") as film:
+            film.convert("L").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(path)
+        return path.read_bytes()
+
+    running = start_server(tmp_path / "log.sqlite", tmp_path / "data", model=None)
+    try:
+        client = Client(running.url)
+        answer = client.screen("viral.png", mirrored("PNEUMONIA-person1000_virus_1681"))
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["label"] == "PNEUMONIA" and answer.json()["caution"] == MIRROR_CAUTION
+        page = html.unescape(client.get(answer.headers["Content-Location"]).text)
+        assert f"<th>Check</th><td>{MIRROR_CAUTION}</td>" in page
+        refused = client.screen("normal.png", mirrored("NORMAL-IM-0115-0001")).json()
+        assert refused["error"].endswith(MIRRORED) and "caution" not in refused
+    finally:
+        assert running.stop() == 0, "\n".join(running.stderr)
