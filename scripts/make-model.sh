@@ -14,6 +14,7 @@ run=${2:-runs/shipped}
 source scripts/shipped-recipe.sh  # recipe=(...): the flags, with epochs and seed
 
 [ -e "$run" ] && { echo "error: $run exists; pass another RUN_DIR or remove it" >&2; exit 2; }
+mkdir -p "$(dirname "$run")"  # a fresh clone has no runs/ yet (GNU time writes beside the run)
 start=$(date +%s)
 /usr/bin/time -v -o "$run.fit.time" pneumoscan-train fit "$data" --out "$run" "${recipe[@]}"
 /usr/bin/time -v -o "$run.export.time" pneumoscan-export tflite "$run" --out "$run/model-int8.tflite"

@@ -15,6 +15,7 @@ niceness=${NICE:-15}
 source scripts/shipped-recipe.sh  # the shipped model's recipe=(...); the pattern head and 160 px are added below
 
 [ -e "$run" ] && { echo "error: $run exists; pass another RUN_DIR or remove it" >&2; exit 2; }
+mkdir -p "$(dirname "$run")"  # a fresh clone has no runs/ yet (GNU time writes beside the run)
 start=$(date +%s)
 nice -n "$niceness" /usr/bin/time -v -o "$run.fit.time" pneumoscan-train fit "$data" --out "$run" "${recipe[@]}" --pattern --image-size 160
 nice -n "$niceness" /usr/bin/time -v -o "$run.export.time" pneumoscan-export tflite "$run" --out "$run/model-int8.tflite"
