@@ -136,12 +136,10 @@ def content_box(img: np.ndarray) -> np.ndarray:
     x = np.asarray(img)
     height, width = x.shape
     values = x.astype(np.float64)
-    top = _border_lines(values)
-    bottom = _border_lines(values[::-1])
-    rows = values[top : height - bottom] if top + bottom < height - 8 else values
-    left = _border_lines(rows.T)
-    right = _border_lines(rows.T[::-1])
-    if top == bottom == left == right == 0 or left + right >= width - 8 or rows is values and top + bottom:
+    top, bottom = _border_lines(values), _border_lines(values[::-1])
+    rows = values[top : height - bottom]  # MAX_TRIM per side always leaves 40% of the film
+    left, right = _border_lines(rows.T), _border_lines(rows.T[::-1])
+    if top == bottom == left == right == 0:
         return x
     return x[top : height - bottom, left : width - right]
 
