@@ -122,10 +122,15 @@ def pattern_words(result: Result, words: dict[str, str] | None = None) -> str:
     return "" if shown is None else f"; pattern more like {shown} ({result.pattern_score}/100)"
 
 
+#: The result field (JSON, CSV, audit log, the page) holding what to check before trusting a
+#: result that was screened anyway: today only :data:`edge_app.gate.MIRROR_CAUTION`.
+CAUTION = "caution"
+
+
 def caution_words(result: Result) -> str:
     """``"; check: the film may be mirrored left to right (check the R/L marker)"`` for a result
-    screened with a caution (:data:`edge_app.screening.CAUTION`: its first clause), else ``""``."""
-    caution = result.extra.get("caution")
+    screened with a caution (:data:`CAUTION`: its first clause), else ``""``."""
+    caution = result.extra.get(CAUTION)
     return f"; check: {caution.split(';')[0]}" if caution else ""
 
 

@@ -11,7 +11,7 @@ with the colourfulness the gate needs and, for a heatmap, the film at its own as
 the input gate (:mod:`edge_app.gate`, refusing what is not plausibly a frontal chest film with
 ``"not a chest X-ray: <reason>"``); one model invocation (score, and the local logit map if a
 heatmap is wanted), after which a film that looks mirrored is refused if it scored negative and
-carries a ``"caution"`` (:data:`CAUTION`) if it scored positive; the heatmap file (:mod:`edge_app.heatmap`). DICOM header fields join the
+carries a ``"caution"`` (:data:`edge_app.results.CAUTION`) if it scored positive; the heatmap file (:mod:`edge_app.heatmap`). DICOM header fields join the
 result under ``"dicom"``; patient identifiers only with ``with_ids``.
 
 Images are screened one after another: ``threads`` speeds up the interpreter only. Decoding in a
@@ -37,14 +37,10 @@ from edge_app.heatmap import OVERLAY_MAX_SIDE, HeatmapError, HeatmapWriter
 from edge_app.operating_point import OperatingPoint
 from edge_app.paths import PathItem
 from edge_app.preprocessing import ImageError, ModelInput
-from edge_app.results import Result, make_result
+from edge_app.results import CAUTION, Result, make_result
 
 #: Prefix of every refusal by the input gate; the reason follows.
 NOT_A_CHEST_XRAY = "not a chest X-ray"
-
-#: The result field (JSON, CSV, audit log, the page) holding what to check before trusting a
-#: result that was screened anyway: today only :data:`~edge_app.gate.MIRROR_CAUTION`.
-CAUTION = "caution"
 
 
 @dataclass
