@@ -48,7 +48,7 @@ CSV_COLUMNS = (
     "error",
     "threshold_source",
     "site_profile",
-    # What to check before trusting a result screened anyway (edge_app.screening.CAUTION);
+    # What to check before trusting a result screened anyway (edge_app.results.CAUTION);
     # empty for almost every film.
     "caution",
 )
