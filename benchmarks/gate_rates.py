@@ -14,7 +14,7 @@ Every image goes through the device's own path (``edge_app.decoding.decode_file`
 - for information only: other scikit-image pictures, and real films shown the wrong way
   (inverted as an unconverted MONOCHROME1 would be, rotated 90 degrees).
 
-- the whole gate (statistics, then orientation and aspect, :func:`edge_app.gate.check_image`'s
+- the whole gate (statistics, then orientation and aspect, :func:`edge_app.gate.check_film`'s
   order) on every training film upright, turned by 90/180/270 degrees, mirrored and flipped, and
   on 1000 of them (``--framing``) under framing perturbations (crop 5/10%, pad 10/25% with the
   edge or black, shift +-10%, aspect 0.8/1.25, a corner letter): turned copies are made from the
@@ -55,7 +55,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from edge_app.contract import read_contract
-from edge_app.gate import MIRRORED, fit_gate, image_features, looks_mirrored, orientation_refusal, refusal, stored_gate
+from edge_app.gate import check_film, fit_gate, image_features, stored_gate
 from edge_app.preprocessing import ImageError, PreprocessSpec, prepare_array
 from edge_app.decoding import decode_file
 
@@ -93,11 +93,11 @@ def decision(film, gate: dict, negative) -> str | None:
     """The Screener's whole gate for one prepared film: statistics, orientation and shape, then a
     film that looks mirrored is refused if ``negative(pixels)`` (the model scores it under its
     threshold) and screened with a warning otherwise; ``negative`` None (no model): refused."""
-    features = image_features(film.pixels, colourfulness=film.colourfulness)
-    reason = refusal(features, gate) or orientation_refusal(film.pixels, film.shape)
-    if reason is None and looks_mirrored(film.pixels):
-        return MIRRORED if negative is None or negative(film.pixels) else WARNED_MIRRORED
-    return reason
+    check = check_film(film.pixels, film.colourfulness, gate, film.shape)
+    if not check.mirrored:
+        return check.refusal
+    refused, _ = check.after_score(negative is None or negative(film.pixels))
+    return refused if refused is not None else WARNED_MIRRORED
 
 
 def refused(reason: str | None) -> bool:

@@ -21,6 +21,7 @@ stored ranges whose ``features_version`` it does not know.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
@@ -155,16 +156,24 @@ def image_features(img: np.ndarray, *, colourfulness: float) -> dict[str, float]
     viewer): a frontal chest film is roughly left/right symmetric, brighter in the centre
     (mediastinum and spine) than at the lungs, and framed by a darker border.
     """
+    img = _checked(img)
+    return _box_features(content_box(img), img.shape, colourfulness)
+
+
+def _checked(img: np.ndarray) -> np.ndarray:
     img = np.asarray(img)
     if img.ndim != 2 or img.dtype != np.uint8:
-        raise ValueError(f"image_features expects a 2-D uint8 image, got {img.dtype} {img.shape}")
-    height, width = img.shape
-    if min(height, width) < 16:
-        raise ValueError(f"image_features needs at least 16x16 pixels, got {img.shape}")
-    # The film inside its padding; edge energy is per pixel, so a film shrunk into a smaller box
-    # by its padding is scaled back to the energy it would have filling the square.
-    img = content_box(img)
-    scale = (img.shape[0] + img.shape[1]) / (height + width)
+        raise ValueError(f"the gate expects a 2-D uint8 image, got {img.dtype} {img.shape}")
+    if min(img.shape) < 16:
+        raise ValueError(f"the gate needs at least 16x16 pixels, got {img.shape}")
+    return img
+
+
+def _box_features(img: np.ndarray, square: tuple[int, int], colourfulness: float) -> dict[str, float]:
+    """:func:`image_features` of a film's content box ``img`` cut from a ``square``-shaped input."""
+    # Edge energy is per pixel, so a film shrunk into a smaller box by its padding is scaled back
+    # to the energy it would have filling the square.
+    scale = (img.shape[0] + img.shape[1]) / (square[0] + square[1])
     height, width = img.shape
     x = img.astype(np.float64) / 255.0
     p05, p50, p95 = np.percentile(x, (5, 50, 95))
@@ -415,8 +424,12 @@ MAX_ASPECT = 2.5
 
 def orientation_view(pixels: np.ndarray) -> np.ndarray:
     """The film's :func:`content_box` as ``ORIENTATION_SIDE`` square box means, z-scored (float64)."""
+    return _box_view(content_box(np.asarray(pixels, np.uint8)))
+
+
+def _box_view(box: np.ndarray) -> np.ndarray:
     small = np.asarray(
-        Image.fromarray(np.ascontiguousarray(content_box(np.asarray(pixels, np.uint8)))).resize((ORIENTATION_SIDE, ORIENTATION_SIDE), Image.Resampling.BOX),
+        Image.fromarray(np.ascontiguousarray(box)).resize((ORIENTATION_SIDE, ORIENTATION_SIDE), Image.Resampling.BOX),
         np.float64,
     )
     return (small - small.mean()) / (small.std() + 1e-9)
@@ -447,7 +460,10 @@ def _template_axes() -> dict:
 def orientation_scores(pixels: np.ndarray) -> dict[str, float]:
     """``sideways``, ``upside_down``, ``mirrored``: how upright the film looks on each count
     (positive: upright, negative: turned that way)."""
-    view = orientation_view(pixels)
+    return _view_scores(orientation_view(pixels))
+
+
+def _view_scores(view: np.ndarray) -> dict[str, float]:
     axes = _template_axes()
     scale = float(ORIENTATION_SIDE)  # |view| for a z-scored view
 
@@ -473,12 +489,12 @@ def shape_refusal(shape: tuple[int, int] | None) -> str | None:
 
 def orientation_refusal(pixels: np.ndarray, shape: tuple[int, int] | None = None) -> str | None:
     """Why a film is not an upright frontal film of chest proportions, or None (a mirror image
-    is :func:`looks_mirrored`'s). ``shape``: the decoded film's (height, width) before the square
+    is decided with the model's score: :meth:`GateCheck.after_score`). ``shape``: the decoded film's (height, width) before the square
     resize."""
-    reason = shape_refusal(shape)
-    if reason is not None:
-        return reason
-    scores = orientation_scores(pixels)
+    return shape_refusal(shape) or _turned(orientation_scores(pixels))
+
+
+def _turned(scores: dict[str, float]) -> str | None:
     if scores["sideways"] < SIDEWAYS_BELOW:
         return "rotated by 90 degrees (turn it upright, or check the EXIF orientation)"
     if scores["upside_down"] < UPSIDE_DOWN_BELOW:
@@ -495,21 +511,46 @@ MIRROR_CAUTION = (
 )
 
 
-def looks_mirrored(pixels: np.ndarray) -> bool:
-    """Whether a preprocessed film's left-right asymmetry is that of a mirror image (below the
-    stored discriminant's limit); :class:`edge_app.screening.Screener` decides what follows."""
-    return orientation_scores(pixels)["mirrored"] < _template_axes()["mirror_below"]
+def _mirrored(scores: dict[str, float]) -> bool:
+    return scores["mirrored"] < _template_axes()["mirror_below"]
 
 
-def check_image(
+@dataclass(frozen=True)
+class GateCheck:
+    """What the gate found in one preprocessed film (:func:`check_film`).
+
+    ``refusal``: why the film is refused before it is scored, or None. ``mirrored``: it passed and
+    looks mirrored left to right, which is decided with the model's score (:meth:`after_score`).
+    """
+
+    refusal: str | None
+    mirrored: bool = False
+
+    def after_score(self, negative: bool) -> tuple[str | None, str | None]:
+        """(refusal, caution) once the model has scored the film, ``negative`` if under its
+        threshold: a film that looks mirrored is refused (:data:`MIRRORED`) when negative and
+        screened with :data:`MIRROR_CAUTION` when positive (the comment above says why)."""
+        if not self.mirrored:
+            return None, None
+        return (MIRRORED, None) if negative else (None, MIRROR_CAUTION)
+
+
+def check_film(
     pixels: np.ndarray, colourfulness: float, gate: dict, shape: tuple[int, int] | None = None
-) -> str | None:
-    """Why one preprocessed film is refused, or None: its proportions (``shape``, the decoded
-    film's height and width; a squeezed strip's statistics would mislead), then :func:`refusal`
-    of its statistics and measured colourfulness, then its orientation (turned by 90 or 180
-    degrees; a mirror image is decided with the model's score, :func:`looks_mirrored`)."""
-    return (
-        shape_refusal(shape)
-        or refusal(image_features(pixels, colourfulness=colourfulness), gate)
-        or orientation_refusal(pixels)
-    )
+) -> GateCheck:
+    """The whole gate for one preprocessed film: its proportions (``shape``, the decoded film's
+    height and width; a squeezed strip's statistics would mislead), then :func:`refusal` of its
+    statistics and measured colourfulness, then its orientation (turned by 90 or 180 degrees),
+    and whether it looks mirrored. The content box and the orientation projections are computed
+    once for all of them."""
+    reason = shape_refusal(shape)
+    if reason is not None:
+        return GateCheck(reason)
+    pixels = _checked(pixels)
+    box = content_box(pixels)
+    reason = refusal(_box_features(box, pixels.shape, colourfulness), gate)
+    if reason is not None:
+        return GateCheck(reason)
+    scores = _view_scores(_box_view(box))
+    reason = _turned(scores)
+    return GateCheck(reason) if reason is not None else GateCheck(None, _mirrored(scores))

@@ -32,7 +32,7 @@ from time import perf_counter
 from edge_app.classifier import Classifier
 from edge_app.contract import check_threshold
 from edge_app.decoding import decode_file
-from edge_app.gate import MIRROR_CAUTION, MIRRORED, GateUnavailable, check_image, looks_mirrored, stored_gate  # noqa: F401 (re-exported)
+from edge_app.gate import GateCheck, GateUnavailable, check_film, stored_gate  # noqa: F401 (re-exported)
 from edge_app.heatmap import OVERLAY_MAX_SIDE, HeatmapError, HeatmapWriter
 from edge_app.operating_point import OperatingPoint
 from edge_app.paths import PathItem
@@ -143,20 +143,20 @@ class Screener:
         start = perf_counter()
         local_map = None
         try:
-            if self.gate is not None:
-                reason = check_image(film.pixels, film.colourfulness, self.gate, film.shape)
-                if reason is not None:
-                    return Result(path=path, error=f"{NOT_A_CHEST_XRAY}: {reason}", extra=extra)
+            check = check_film(film.pixels, film.colourfulness, self.gate, film.shape) if self.gate is not None else GateCheck(None)
+            if check.refusal is not None:
+                return Result(path=path, error=f"{NOT_A_CHEST_XRAY}: {check.refusal}", extra=extra)
             reading = self.classifier.read(film.pixels, with_map=self.heatmaps is not None, threshold=self.point.threshold)
             probability, local_map = reading.probability, reading.local_map
-            # A film that looks mirrored: refused if negative, screened with a warning if
+            # A film that looks mirrored: refused if negative, screened with a caution if
             # positive (edge_app/gate.py says why).
-            if self.gate is not None and looks_mirrored(film.pixels):
-                if probability < self.point.threshold:
-                    return Result(path=path, error=f"{NOT_A_CHEST_XRAY}: {MIRRORED}", extra=extra)
-                extra[CAUTION] = MIRROR_CAUTION
+            refused, caution = check.after_score(probability < self.point.threshold)
+            if refused is not None:
+                return Result(path=path, error=f"{NOT_A_CHEST_XRAY}: {refused}", extra=extra)
+            if caution is not None:
+                extra[CAUTION] = caution
                 if self.on_warning is not None:
-                    self.on_warning(path, MIRROR_CAUTION)
+                    self.on_warning(path, caution)
         except Exception as exc:  # noqa: BLE001
             return Result(path=path, error=_reason(exc), extra=extra)
         latency_ms = 1000.0 * (decoded.seconds + perf_counter() - start)

@@ -21,6 +21,7 @@ from edge_app.gate import (
     FEATURE_NAMES,
     FEATURES_VERSION,
     MIN_SPANS,
+    GateCheck,
     GateUnavailable,
     fit_gate,
     image_features,
@@ -312,13 +313,36 @@ def test_turned_films_are_refused(turn, reason):
 
 def test_mirrored_films_look_mirrored_and_upright_ones_do_not():
     from conftest import anatomical_film
-    from edge_app.gate import looks_mirrored, orientation_refusal
+    from edge_app.gate import check_film, orientation_refusal
 
-    for seed in range(3):
-        upright, mirrored = (_prepared(np.ascontiguousarray(g)) for g in (anatomical_film(seed=seed), anatomical_film(seed=seed)[:, ::-1]))
-        assert not looks_mirrored(upright.pixels)
-        assert looks_mirrored(mirrored.pixels)
-        assert orientation_refusal(mirrored.pixels, mirrored.shape) is None  # decided with the score
+    upright = [_prepared(anatomical_film(seed=seed)) for seed in range(3)]
+    mirrored = [_prepared(np.ascontiguousarray(anatomical_film(seed=seed)[:, ::-1])) for seed in range(3)]
+    ranges = fit_gate(image_features(f.pixels, colourfulness=0.0) for f in upright + mirrored)
+    for film in upright:
+        assert check_film(film.pixels, 0.0, ranges, film.shape) == GateCheck(None, mirrored=False)
+    for film in mirrored:
+        assert check_film(film.pixels, 0.0, ranges, film.shape) == GateCheck(None, mirrored=True)
+        assert orientation_refusal(film.pixels, film.shape) is None  # decided with the score
+
+
+def test_a_film_that_looks_mirrored_is_refused_only_when_scored_negative():
+    from edge_app.gate import MIRROR_CAUTION, MIRRORED
+
+    assert GateCheck(None, mirrored=True).after_score(negative=True) == (MIRRORED, None)
+    assert GateCheck(None, mirrored=True).after_score(negative=False) == (None, MIRROR_CAUTION)
+    assert GateCheck(None).after_score(negative=True) == (None, None)
+
+
+def test_check_film_names_the_first_reason_and_skips_the_rest():
+    from conftest import anatomical_film
+    from edge_app.gate import check_film
+
+    film = _prepared(anatomical_film())
+    ranges = fit_gate([image_features(film.pixels, colourfulness=0.0)] * 3)
+    assert check_film(film.pixels, 0.0, ranges, (900, 200)).refusal.startswith("extreme aspect ratio")
+    assert check_film(film.pixels, 40.0, ranges, film.shape).refusal is not None  # colour, before orientation
+    turned = _prepared(np.ascontiguousarray(np.rot90(anatomical_film(), 2)))
+    assert check_film(turned.pixels, 0.0, fit_gate([image_features(turned.pixels, colourfulness=0.0)] * 3), turned.shape).refusal.startswith("upside down")
 
 
 def test_a_mirrored_film_is_refused_when_negative_and_screened_with_a_warning_when_positive(tmp_path, tiny_model):
