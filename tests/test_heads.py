@@ -94,3 +94,43 @@ def test_pattern_probabilities_from_one_sigmoid_or_a_softmax():
     assert pattern_probabilities(np.array([[0.25]])).tolist() == [[0.75, 0.25]]
     soft = np.array([[0.2, 0.3, 0.5]])
     assert pattern_probabilities(soft).tolist() == soft.tolist()
+
+
+@pytest.mark.parametrize("width", [4, 5])  # 128 px gives a 4-wide feature map, 160 px a 5-wide one
+def test_spatial_pattern_pooling_reads_mean_max_and_a_side_blind_left_right_gap(width):
+    import keras
+    from keras import layers
+
+    from train.heads import pattern_inputs
+
+    features = keras.Input((4, width, 6))
+    probe = keras.Model(features, pattern_inputs(features, layers.GlobalAveragePooling2D()(features), "spatial"))
+    f = np.random.default_rng(width).normal(size=(3, 4, width, 6)).astype("float32")
+    mean, peak, gap = np.split(np.asarray(probe.predict(f, verbose=0)), 3, axis=1)
+    assert np.allclose(mean, f.mean(axis=(1, 2)), atol=1e-5)
+    assert np.allclose(peak, f.max(axis=(1, 2)), atol=1e-5)
+    half = width // 2
+    assert np.allclose(gap, np.abs(f[:, :, : width - half].mean(axis=(1, 2)) - f[:, :, half:].mean(axis=(1, 2))), atol=1e-5)
+    assert gap.min() >= 0 and gap.max() > 0.1
+    # one-sided or both-sided, never which side: the same film mirrored reads the same
+    assert np.allclose(np.asarray(probe.predict(f[:, :, ::-1], verbose=0)), np.concatenate([mean, peak, gap], axis=1), atol=1e-5)
+
+
+def test_spatial_pattern_pooling_builds_into_the_pattern_model():
+    from train.config import TrainConfig
+    from train.model import FEATURES_LAYER, build_model
+
+    config = TrainConfig(image_size=64, filters=(4, 8, 8, 8, 8), dense_units=8, pattern=True,
+                         pattern_pooling="spatial", extra={"labels": KERMANY.to_dict()})
+    model = build_model(config)
+    assert model.get_layer("pattern_pooled").output.shape[-1] == 3 * model.get_layer(FEATURES_LAYER).output.shape[-1]
+    assert model.get_layer("pattern_dense").input.shape[-1] == 3 * 8
+    mean_only = build_model(TrainConfig(**{**config.__dict__, "pattern_pooling": "mean"}))
+    assert mean_only.get_layer("pattern_dense").input.shape[-1] == 8
+
+
+def test_unknown_pattern_pooling_is_refused_by_name():
+    from train.heads import pattern_inputs
+
+    with pytest.raises(ValueError, match="unknown pattern pooling 'median'"):
+        pattern_inputs(None, None, "median")
