@@ -26,7 +26,9 @@ The modules, one concern each:
   interpreter), :mod:`edge_app.classifier` (inference only; :meth:`Classifier.read
   <edge_app.classifier.Classifier.read>` is all one invocation says), :mod:`edge_app.model_file`
   (which model file);
-- screening: :mod:`edge_app.gate` (is it a chest film?), :mod:`edge_app.heatmap`,
+- screening: :mod:`edge_app.gate` (is it a chest film? its statistics, with
+  :mod:`edge_app.orientation` for turned and mirrored films and :mod:`edge_app.padding` for the
+  film inside its borders), :mod:`edge_app.heatmap`,
   :mod:`edge_app.results` (:class:`~edge_app.results.Result`), :mod:`edge_app.screening`;
 - output and record: :mod:`edge_app.formatting` (every table, JSON and CSV),
   :mod:`edge_app.audit_log` (+ :mod:`edge_app.audit_schema`, :mod:`edge_app.liveness`),

@@ -5,7 +5,10 @@ confident number. The gate compares a handful of simple per-image statistics wit
 model's own training images covered. Export measures those ranges (:func:`fit_gate`) and stores
 them in the model's contract under ``"gate"``, so the device never relies on magic numbers and a
 retrained model carries ranges that match its data. The refusal policy (:func:`refusal`) turns
-the features outside their ranges into one reason a person can act on.
+the features outside their ranges into one reason a person can act on. :func:`check_film` is
+the whole gate for one film: proportions, these statistics, then its orientation
+(:mod:`edge_app.orientation`), all measured on the film inside its padding
+(:mod:`edge_app.padding`).
 
 Every feature but one is plain numpy on the *preprocessed* ``(s, s)`` uint8 image, exactly what
 the model sees, so the statistics do not depend on the file format. Colour is gone at that point,
@@ -20,16 +23,14 @@ stored ranges whose ``features_version`` it does not know.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
-from PIL import Image
 
 from edge_app.contract import ContractError, ModelContract
+from edge_app.orientation import MIRROR_CAUTION, MIRRORED, read_box, shape_refusal
+from edge_app.padding import content_box
 
 #: Bumped whenever a feature's definition changes; stored beside the ranges. Version 3: every
 #: feature is measured on the film's content (:func:`content_box`), not on its padding.
@@ -98,51 +99,6 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     b = b.ravel() - b.mean()
     denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
     return float((a * b).sum() / denominator) if denominator > 1e-12 else 0.0
-
-
-#: A line at the film's edge (a row or column) is padding, not film, when it is nearly uniform
-#: (standard deviation below ``BORDER_STD`` gray levels) or nearly repeats the next line inward
-#: (mean absolute difference below ``BORDER_REPEAT``): black, white or edge-repeated borders that
-#: a scanner, a PACS export or a letterboxed screenshot add. At most ``MAX_TRIM`` of each side.
-#: Edge-repeated lines stay identical after the resize (difference ~0); a smooth synthetic film
-#: downscaled from 900 px has neighbouring rows 0.5-1 level apart, so 1.0 trimmed film and 0.25
-#: does not. On 400 training films at 128 px, 48 lose a few lines (their own black side borders).
-BORDER_STD = 2.0
-BORDER_REPEAT = 0.25
-MAX_TRIM = 0.3
-
-
-def _border_lines(lines: np.ndarray) -> int:
-    """How many of ``lines`` (outermost first, each a 1-D float array) are padding, with the one
-    line the resize blended from padding and film (its edge is the padding's, not the film's)."""
-    most = int(MAX_TRIM * len(lines))
-    for i in range(most):
-        line = lines[i]
-        if line.std() >= BORDER_STD and np.abs(line - lines[i + 1]).mean() >= BORDER_REPEAT:
-            return min(i + 1, most) if i else 0
-    return most
-
-
-def content_box(img: np.ndarray) -> np.ndarray:
-    """The preprocessed film without its padding (:data:`BORDER_STD`), at its own size.
-
-    Why: the model was trained to ignore framing (black or edge-repeated padding, collimation
-    bands; train/pipeline.py) and scores padded films well, but statistics of the whole square
-    do not ignore it: a 10% black border made a fifth of real films "saturated (too much pure
-    black)" or "unlike the training X-rays", and a 25% one all of them. Measuring the gate on the
-    film inside the padding refuses what the film is, not how it was framed. It is not resized
-    back: upsampling smooths away the fine texture the gate checks for. A film with no padding is
-    returned unchanged (the same array).
-    """
-    x = np.asarray(img)
-    height, width = x.shape
-    values = x.astype(np.float64)
-    top, bottom = _border_lines(values), _border_lines(values[::-1])
-    rows = values[top : height - bottom]  # MAX_TRIM per side always leaves 40% of the film
-    left, right = _border_lines(rows.T), _border_lines(rows.T[::-1])
-    if top == bottom == left == right == 0:
-        return x
-    return x[top : height - bottom, left : width - right]
 
 
 def image_features(img: np.ndarray, *, colourfulness: float) -> dict[str, float]:
@@ -369,158 +325,21 @@ def refusal(features: dict[str, float], gate: dict) -> str | None:
     return "image statistics unlike the training X-rays (" + ", ".join(n for n in FEATURE_NAMES if n in outside) + ")"
 
 
-# --- orientation and shape ----------------------------------------------------------------------
-#
-# A model trained on upright films scores an upside-down or sideways one as it would any odd
-# picture (in the hostile field test 92 of 99 normal films turned 180 degrees came out
-# PNEUMONIA), and a wrong EXIF tag is enough to turn one. The statistics above are nearly blind to
-# it: most are symmetric under a turn. So the gate also compares the film's asymmetries with those
-# of the mean upright training film (``orientation.json``, made by
-# ``scripts/fit_orientation_template.py``): on a 16 x 16 view, (film - film turned 90 degrees)
-# projected on (template - template turned 90 degrees) is clearly positive for an upright film and
-# clearly negative for a sideways one; likewise for 180 degrees (abdomen and diaphragm below the
-# lungs, shoulders above). A mirror image differs only in small things (heart, aortic knob,
-# stomach gas, the diaphragm's height), so the view's left-right antisymmetric part goes through a
-# linear discriminant fitted on training films instead (``orientation.json``'s ``mirror``, with
-# its threshold). A film without such asymmetries (nearly symmetric) scores near 0 and is not
-# refused on this ground.
-#
-# Measured with ``benchmarks/gate_rates.py --model edge_app/models/pneumoscan-int8.tflite`` on
-# the 5216 Kermany training films (template fitted on 1000 of them): see the module's figures
-# there; thresholds chosen to keep false refusals of upright films far below 0.5% together.
-# Orientation is refused, not corrected: a mirrored film cannot be told from dextrocardia, and a
-# silent turn would put a wrong picture in front of the clinician.
-#
-# A film that looks mirrored is refused only when the model calls it negative. The mirror cue is a
-# left-right imbalance, and one-sided consolidation makes the same imbalance: all 7 upright
-# training films it refused were PNEUMONIA films with a dense right lung, i.e. the refusal fell on
-# sick children and told the nurse something untrue ("mirrored"). A refusal exists to stop a wrong
-# reading, and the dangerous wrong reading is a negative one that sends a sick child home; a
-# positive reading of a possibly mirrored film refers the child to a clinician who reads the film
-# anyway, so it is screened with a warning to check the R/L marker (:data:`MIRROR_CAUTION`).
-# Measured in ``benchmarks/gate_rates.py``.
-
-ORIENTATION_FILE = Path(__file__).resolve().parent / "orientation.json"
-ORIENTATION_SIDE = 16
-
-#: Refuse when the projection is below these (see above); upright films lie far above them. The
-#: mirror score's threshold is fitted with its discriminant and stored beside it (the 0.1%
-#: quantile of the fitting films). Every refusal of a real, upright film is a child the nurse
-#: cannot screen, so the thresholds sit where almost no upright training film falls. Scored on
-#: all 5216 training films, upright, turned and mirrored (``benchmarks/gate_rates.py``): the
-#: upside-down limit -0.1 refused 6 upright films and 99.0% of films turned 180 degrees, -0.2
-#: refuses 1 and 95.8%; the mirror
-#: limit at the 0.25% quantile refused 11 upright films and 67% of mirrored ones, at 0.1% about
-#: half as many upright films and about 54% of mirrored ones. A turned film also fails other
-#: checks, and a mirrored one changes this model's decision on 8% of films: the refusal guards
-#: the heatmap's side and a wrong picture more than the score.
-SIDEWAYS_BELOW = 0.0
-UPSIDE_DOWN_BELOW = -0.2
-
-#: Longer side over shorter side of the decoded film above which it is not a chest film (a strip,
-#: a panorama, a cropped label): chest films are 0.8..1.25, detectors at most ~1.25 either way.
-MAX_ASPECT = 2.5
-
-
-def orientation_view(pixels: np.ndarray) -> np.ndarray:
-    """The film's :func:`content_box` as ``ORIENTATION_SIDE`` square box means, z-scored (float64)."""
-    return _box_view(content_box(np.asarray(pixels, np.uint8)))
-
-
-def _box_view(box: np.ndarray) -> np.ndarray:
-    small = np.asarray(
-        Image.fromarray(np.ascontiguousarray(box)).resize((ORIENTATION_SIDE, ORIENTATION_SIDE), Image.Resampling.BOX),
-        np.float64,
-    )
-    return (small - small.mean()) / (small.std() + 1e-9)
-
-
-def mirror_part(view: np.ndarray) -> np.ndarray:
-    """The left half of ``view - view mirrored``: all of the view's left-right asymmetry."""
-    return (view - view[:, ::-1])[:, : ORIENTATION_SIDE // 2].ravel()
-
-
-@lru_cache(maxsize=1)
-def _template_axes() -> dict:
-    stored = json.loads(ORIENTATION_FILE.read_text())
-    template = np.asarray(stored["template"], np.float64)
-
-    def unit(v: np.ndarray) -> np.ndarray:
-        return v / np.linalg.norm(v)
-
-    return {
-        "rot90": unit(template - np.rot90(template)),
-        "rot270": unit(template - np.rot90(template, 3)),
-        "rot180": unit(template - np.rot90(template, 2)),
-        "mirror": np.asarray(stored["mirror"]["axis"], np.float64),
-        "mirror_below": float(stored["mirror"]["refuse_below"]),
-    }
-
-
-def orientation_scores(pixels: np.ndarray) -> dict[str, float]:
-    """``sideways``, ``upside_down``, ``mirrored``: how upright the film looks on each count
-    (positive: upright, negative: turned that way)."""
-    return _view_scores(orientation_view(pixels))
-
-
-def _view_scores(view: np.ndarray) -> dict[str, float]:
-    axes = _template_axes()
-    scale = float(ORIENTATION_SIDE)  # |view| for a z-scored view
-
-    def project(turned: np.ndarray, axis: str) -> float:
-        return float((view - turned).ravel() @ axes[axis].ravel()) / scale
-
-    return {
-        "sideways": min(project(np.rot90(view), "rot90"), project(np.rot90(view, 3), "rot270")),
-        "upside_down": project(np.rot90(view, 2), "rot180"),
-        "mirrored": float(mirror_part(view) @ axes["mirror"]),
-    }
-
-
-def shape_refusal(shape: tuple[int, int] | None) -> str | None:
-    """Why a film of this decoded (height, width) is not of chest proportions, or None."""
-    if shape is None:
-        return None
-    long, short = max(shape), max(1, min(shape))
-    if long / short > MAX_ASPECT:
-        return f"extreme aspect ratio ({long / short:.1f}:1, a chest film is at most {MAX_ASPECT:g}:1)"
-    return None
-
-
-def orientation_refusal(pixels: np.ndarray, shape: tuple[int, int] | None = None) -> str | None:
-    """Why a film is not an upright frontal film of chest proportions, or None (a mirror image
-    is decided with the model's score: :meth:`GateCheck.after_score`). ``shape``: the decoded film's (height, width) before the square
-    resize."""
-    return shape_refusal(shape) or _turned(orientation_scores(pixels))
-
-
-def _turned(scores: dict[str, float]) -> str | None:
-    if scores["sideways"] < SIDEWAYS_BELOW:
-        return "rotated by 90 degrees (turn it upright, or check the EXIF orientation)"
-    if scores["upside_down"] < UPSIDE_DOWN_BELOW:
-        return "upside down (rotated by 180 degrees)"
-    return None
-
-
-#: The refusal of a film that looks mirrored and is scored negative (see the comment above).
-MIRRORED = "mirrored left to right (heart shadow on the wrong side)"
-#: The warning for a film that looks mirrored and is scored positive, so it is screened.
-MIRROR_CAUTION = (
-    "the film may be mirrored left to right (check the R/L marker); screened because its score is "
-    "over the threshold, and a heatmap's sides follow the film as given"
-)
-
-
-def _mirrored(scores: dict[str, float]) -> bool:
-    return scores["mirrored"] < _template_axes()["mirror_below"]
-
-
 @dataclass(frozen=True)
 class GateCheck:
     """What the gate found in one preprocessed film (:func:`check_film`).
 
     ``refusal``: why the film is refused before it is scored, or None. ``mirrored``: it passed and
     looks mirrored left to right, which is decided with the model's score (:meth:`after_score`).
+
+    A film that looks mirrored is refused only when the model calls it negative. The mirror cue is a
+    left-right imbalance, and one-sided consolidation makes the same imbalance: all 7 upright
+    training films it refused were PNEUMONIA films with a dense right lung, i.e. the refusal fell on
+    sick children and told the nurse something untrue ("mirrored"). A refusal exists to stop a wrong
+    reading, and the dangerous wrong reading is a negative one that sends a sick child home; a
+    positive reading of a possibly mirrored film refers the child to a clinician who reads the film
+    anyway, so it is screened with a warning to check the R/L marker (:data:`MIRROR_CAUTION`).
+    Measured in ``benchmarks/gate_rates.py``.
     """
 
     refusal: str | None
@@ -529,7 +348,7 @@ class GateCheck:
     def after_score(self, negative: bool) -> tuple[str | None, str | None]:
         """(refusal, caution) once the model has scored the film, ``negative`` if under its
         threshold: a film that looks mirrored is refused (:data:`MIRRORED`) when negative and
-        screened with :data:`MIRROR_CAUTION` when positive (the comment above says why)."""
+        screened with :data:`MIRROR_CAUTION` when positive (the class docstring says why)."""
         if not self.mirrored:
             return None, None
         return (MIRRORED, None) if negative else (None, MIRROR_CAUTION)
@@ -551,6 +370,5 @@ def check_film(
     reason = refusal(_box_features(box, pixels.shape, colourfulness), gate)
     if reason is not None:
         return GateCheck(reason)
-    scores = _view_scores(_box_view(box))
-    reason = _turned(scores)
-    return GateCheck(reason) if reason is not None else GateCheck(None, _mirrored(scores))
+    turned, mirrored = read_box(box)
+    return GateCheck(turned) if turned is not None else GateCheck(None, mirrored)

@@ -123,7 +123,7 @@ def pattern_words(result: Result, words: dict[str, str] | None = None) -> str:
 
 
 #: The result field (JSON, CSV, audit log, the page) holding what to check before trusting a
-#: result that was screened anyway: today only :data:`edge_app.gate.MIRROR_CAUTION`.
+#: result that was screened anyway: today only :data:`edge_app.orientation.MIRROR_CAUTION`.
 CAUTION = "caution"
 
 

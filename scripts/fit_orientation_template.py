@@ -2,7 +2,7 @@
 
     python scripts/fit_orientation_template.py [--data ../shared/data/chest_xray/train] [--n 1000]
 
-The template is the mean of ``edge_app.gate.orientation_view`` (the preprocessed film shrunk to
+The template is the mean of ``edge_app.orientation.orientation_view`` (the preprocessed film shrunk to
 16 x 16 box means, z-scored) over a seeded sample of the training films, prepared exactly as the
 device prepares them (``edge_app.preprocessing``, 128 px, percentile). ``edge_app.gate`` compares
 a film's asymmetries with the template's to tell an upright film from one turned by 90 or 180
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_app.decoding import decode_file
-from edge_app.gate import ORIENTATION_FILE, mirror_part, orientation_view
+from edge_app.orientation import ORIENTATION_FILE, mirror_part, orientation_view
 from edge_app.preprocessing import PreprocessSpec
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chest_xray" / "train"

@@ -45,6 +45,13 @@ def anatomical_film(size: int = 256, seed: int = 0) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def prepared(gray: np.ndarray, size: int = 64):
+    """A decoded 8-bit gray film through the device's preprocessing (a ModelInput)."""
+    from edge_app.preprocessing import PreprocessSpec, prepare_array
+
+    return prepare_array(np.ascontiguousarray(gray).astype(np.float32), 255.0, PreprocessSpec(size))
+
+
 def write_dataset(
     root: Path, per_class: int = 12, size: int | tuple[int, ...] = 96, patients: int = 6, viral: bool = False
 ) -> Path:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from conftest import synthetic_film
+from conftest import prepared, synthetic_film
 from edge_app import preprocessing
 from edge_app.classifier import Classifier
 from edge_app.contract import ContractError, ModelContract, read_contract, read_metadata
@@ -146,15 +146,10 @@ def test_unusual_in_many_ways_at_once_is_refused(gate):
 ])
 def test_the_gate_measures_the_film_inside_its_padding(pad):
     from conftest import anatomical_film
-    from edge_app.gate import content_box
 
     film = anatomical_film()
-    plain = _prepared(film).pixels
-    padded = _prepared(pad(film)).pixels
-    assert content_box(plain) is plain  # nothing to trim: the very same pixels
-    inner = content_box(padded)
-    assert inner.shape[0] < padded.shape[0] or inner.shape[1] < padded.shape[1]
-    assert abs(inner.shape[0] / inner.shape[1] - 1) < 0.1  # the square film, not a slice of it
+    plain = prepared(film).pixels
+    padded = prepared(pad(film)).pixels
     plain_f, padded_f = (image_features(p, colourfulness=0.0) for p in (plain, padded))
     # Near, not equal: padding changes the percentile stretch of the whole square (preprocessing).
     assert padded_f["dark_fraction"] == pytest.approx(plain_f["dark_fraction"], abs=0.03)
@@ -283,40 +278,16 @@ def test_watch_refuses_a_model_without_gate_statistics_in_one_line(tiny_model, t
     assert "no input-gate statistics" in result.stderr.strip().splitlines()[-1]
 
 
-# --- orientation and shape ---------------------------------------------------------------------
-
-
-def _prepared(gray: np.ndarray):
-    from edge_app.preprocessing import PreprocessSpec, prepare_array
-
-    return prepare_array(gray.astype(np.float32), 255.0, PreprocessSpec(64))
-
-
-@pytest.mark.parametrize(
-    "turn, reason",
-    [
-        (lambda g: np.rot90(g), "rotated by 90 degrees"),
-        (lambda g: np.rot90(g, 3), "rotated by 90 degrees"),
-        (lambda g: np.rot90(g, 2), "upside down"),
-    ],
-)
-def test_turned_films_are_refused(turn, reason):
-    from conftest import anatomical_film
-    from edge_app.gate import orientation_refusal
-
-    for seed in range(3):
-        upright = _prepared(anatomical_film(seed=seed))
-        assert orientation_refusal(upright.pixels, upright.shape) is None
-        turned = _prepared(np.ascontiguousarray(turn(anatomical_film(seed=seed))))
-        assert orientation_refusal(turned.pixels, turned.shape).startswith(reason)
+# --- orientation and shape through the whole gate (edge_app/orientation.py: test_orientation.py) --
 
 
 def test_mirrored_films_look_mirrored_and_upright_ones_do_not():
     from conftest import anatomical_film
-    from edge_app.gate import check_film, orientation_refusal
+    from edge_app.gate import check_film
+    from edge_app.orientation import orientation_refusal
 
-    upright = [_prepared(anatomical_film(seed=seed)) for seed in range(3)]
-    mirrored = [_prepared(np.ascontiguousarray(anatomical_film(seed=seed)[:, ::-1])) for seed in range(3)]
+    upright = [prepared(anatomical_film(seed=seed)) for seed in range(3)]
+    mirrored = [prepared(np.ascontiguousarray(anatomical_film(seed=seed)[:, ::-1])) for seed in range(3)]
     ranges = fit_gate(image_features(f.pixels, colourfulness=0.0) for f in upright + mirrored)
     for film in upright:
         assert check_film(film.pixels, 0.0, ranges, film.shape) == GateCheck(None, mirrored=False)
@@ -326,7 +297,7 @@ def test_mirrored_films_look_mirrored_and_upright_ones_do_not():
 
 
 def test_a_film_that_looks_mirrored_is_refused_only_when_scored_negative():
-    from edge_app.gate import MIRROR_CAUTION, MIRRORED
+    from edge_app.orientation import MIRROR_CAUTION, MIRRORED
 
     assert GateCheck(None, mirrored=True).after_score(negative=True) == (MIRRORED, None)
     assert GateCheck(None, mirrored=True).after_score(negative=False) == (None, MIRROR_CAUTION)
@@ -337,22 +308,22 @@ def test_check_film_names_the_first_reason_and_skips_the_rest():
     from conftest import anatomical_film
     from edge_app.gate import check_film
 
-    film = _prepared(anatomical_film())
+    film = prepared(anatomical_film())
     ranges = fit_gate([image_features(film.pixels, colourfulness=0.0)] * 3)
     assert check_film(film.pixels, 0.0, ranges, (900, 200)).refusal.startswith("extreme aspect ratio")
     assert check_film(film.pixels, 40.0, ranges, film.shape).refusal is not None  # colour, before orientation
-    turned = _prepared(np.ascontiguousarray(np.rot90(anatomical_film(), 2)))
+    turned = prepared(np.ascontiguousarray(np.rot90(anatomical_film(), 2)))
     assert check_film(turned.pixels, 0.0, fit_gate([image_features(turned.pixels, colourfulness=0.0)] * 3), turned.shape).refusal.startswith("upside down")
 
 
 def test_a_mirrored_film_is_refused_when_negative_and_screened_with_a_warning_when_positive(tmp_path, tiny_model):
     from conftest import anatomical_film
-    from edge_app.gate import MIRROR_CAUTION, MIRRORED
+    from edge_app.orientation import MIRROR_CAUTION, MIRRORED
 
     mirrored = save(np.ascontiguousarray(anatomical_film()[:, ::-1]), tmp_path / "mirrored.png")
     upright = save(anatomical_film(), tmp_path / "upright.png")
     # Statistics ranges of films like these (the tiny model's synthetic films are unlike them).
-    films = [_prepared(anatomical_film(seed=s)[:, :: 1 - 2 * (s % 2)]) for s in range(10)]
+    films = [prepared(anatomical_film(seed=s)[:, :: 1 - 2 * (s % 2)]) for s in range(10)]
     ranges = fit_gate(image_features(f.pixels, colourfulness=0.0) for f in films)
     seen = []
 
@@ -374,14 +345,6 @@ def test_a_mirrored_film_is_refused_when_negative_and_screened_with_a_warning_wh
     assert "caution" not in screener(0.001).screen(upright).to_dict()
 
 
-def test_films_without_orientation_cues_are_not_refused_for_orientation():
-    from edge_app.gate import orientation_refusal
-
-    for seed in range(20):  # left-right and nearly top-bottom symmetric: no cue either way
-        film = _prepared(synthetic_film(96, seed=seed))
-        assert orientation_refusal(film.pixels, film.shape) is None
-
-
 def test_extreme_aspect_ratio_is_refused_through_the_screener(tmp_path, tiny_model):
     from edge_app.classifier import Classifier
     from edge_app.screening import Screener
@@ -395,21 +358,6 @@ def test_extreme_aspect_ratio_is_refused_through_the_screener(tmp_path, tiny_mod
         "not a chest X-ray: extreme aspect ratio (40.0:1, a chest film is at most 2.5:1)"
     )
     assert "aspect" not in (screener.screen(tmp_path / "wide.png").error or "")
-
-
-def test_wrong_exif_orientation_is_refused(tmp_path):
-    from conftest import anatomical_film
-    from edge_app.decoding import decode_file
-    from edge_app.gate import orientation_refusal
-    from edge_app.preprocessing import PreprocessSpec
-
-    exif = Image.Exif()
-    exif[0x0112] = 3  # "rotate 180 to display": wrong for a film stored upright
-    Image.fromarray(anatomical_film()).save(tmp_path / "wrong.jpeg", quality=95, exif=exif.tobytes())
-    Image.fromarray(anatomical_film()).save(tmp_path / "right.jpeg", quality=95)
-    wrong, right = (decode_file(tmp_path / name, PreprocessSpec(64)) for name in ("wrong.jpeg", "right.jpeg"))
-    assert orientation_refusal(wrong.pixels, wrong.shape).startswith("upside down")
-    assert orientation_refusal(right.pixels, right.shape) is None
 
 
 def test_gray_levels_floor_lets_an_ordinary_film_with_233_levels_pass():

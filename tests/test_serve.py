@@ -416,7 +416,7 @@ def test_a_film_that_looks_mirrored_is_referred_with_its_caution_or_refused(tmp_
 
     from PIL import Image
 
-    from edge_app.gate import MIRROR_CAUTION, MIRRORED
+    from edge_app.orientation import MIRROR_CAUTION, MIRRORED
 
     def mirrored(name: str) -> bytes:
         path = tmp_path / f"mirrored-{name}.png"
