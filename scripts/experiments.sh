@@ -34,9 +34,6 @@ declare -A cfg=(
   # xlpattern160 = longpattern160 trained 56 epochs with patience 12: its pattern AUC was still
   # rising at epoch 32 (val_pattern_auc 0.83, one plateau cut so far).
   [xlpattern160]="--pattern --epochs 56 --patience 12 --image-size 160 --blur-probability 0.5 --label-smoothing 0.1 --crop-area-min 0.3 --crop-area-max 2.25 --aspect-jitter 1.25 --shift 0.1 --marker-probability 0.5 --band-probability 0.3 --ema 0.99 --consistency 0.3 --batch-size 64 --select-on crop_10,pad_edge_25,pad_black_25,aspect_1.25,bands_tb_10,letter_R_tl_15 --threshold-rule shift-robust --sensitivity-target 0.95"
-  # spatialpattern128 = longpattern128 whose pattern head also reads the features' maximum and
-  # |left - right| (--pattern-pooling spatial, train/heads.py): one-sided vs both-sided disease.
-  [spatialpattern128]="--pattern --pattern-pooling spatial --epochs 32 --patience 8 --image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --crop-area-min 0.3 --crop-area-max 2.25 --aspect-jitter 1.25 --shift 0.1 --marker-probability 0.5 --band-probability 0.3 --ema 0.99 --consistency 0.3 --batch-size 64 --select-on crop_10,pad_edge_25,pad_black_25,aspect_1.25,bands_tb_10,letter_R_tl_15 --threshold-rule shift-robust --sensitivity-target 0.95"
   # cos = long with a cosine learning-rate decay over the 32 epochs instead of plateau cuts
   # (train/schedule.py: the plateau rule held the starting rate for 26 of long128's 32 epochs),
   # and no early stop (patience 32) since the low-rate epochs at the end are the point.

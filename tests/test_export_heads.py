@@ -54,10 +54,9 @@ def _train_and_export(data: Path, run: Path, quantize: str, **options):
 def test_three_class_folders_train_export_and_screen(tmp_path):
     data = write_class_folders(tmp_path / "data", {"normal": (0.0, 0.7), "bacterial": (1.0, 0.7), "viral": (1.0, 0.3)},
                                per_class=30)
-    # the spatial pattern pooling (mean, max, left/right gap) goes through int8 conversion too
-    metrics, exported = _train_and_export(data, tmp_path / "run", "int8", pattern_pooling="spatial")
+    metrics, exported = _train_and_export(data, tmp_path / "run", "int8")
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["extra"]["labels"]["patterns"] == ["bacterial", "viral"] and config["pattern_pooling"] == "spatial"
+    assert config["extra"]["labels"]["patterns"] == ["bacterial", "viral"]
     split = json.loads((tmp_path / "run" / "split.json").read_text())
     assert len(split["patterns"]["validation"]) == len(split["validation"])
     # metrics.json and the contract carry the pattern validation with intervals

@@ -48,13 +48,11 @@ def test_fit_then_evaluate_keras_and_tflite(tiny_dataset, tmp_path):
     assert (tmp_path / "ev" / "eval_roc.png").is_file()
 
 
-def test_unknown_selection_perturbation_threshold_rule_and_pattern_pooling_are_refused(tiny_dataset, tmp_path):
+def test_unknown_selection_perturbation_and_threshold_rule_are_refused(tiny_dataset, tmp_path):
     result = runner.invoke(app, ["fit", str(tiny_dataset), "--out", str(tmp_path / "run"), "--select-on", "crop_99"])
     assert result.exit_code == 2 and "unknown perturbation(s) crop_99" in result.output
     result = runner.invoke(app, ["fit", str(tiny_dataset), "--out", str(tmp_path / "run"), "--threshold-rule", "median"])
     assert result.exit_code == 2 and "--threshold-rule must be one of" in result.output
-    result = runner.invoke(app, ["fit", str(tiny_dataset), "--out", str(tmp_path / "run"), "--pattern-pooling", "median"])
-    assert result.exit_code == 2 and "--pattern-pooling must be one of mean, spatial, got 'median'" in result.output
     assert not (tmp_path / "run").exists()
 
 

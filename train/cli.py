@@ -24,7 +24,6 @@ def fit_command(
     data: Path = typer.Argument(..., help="ROOT with train/<class folders>, a folder of class folders (NORMAL/, PNEUMONIA/, ...), or a CSV of path,label[,patient]"),
     out: Path = typer.Option(..., "--out", help="Run folder to create"),
     pattern: bool = typer.Option(False, "--pattern", help="Kermany layout: also learn bacterial vs viral from the PNEUMONIA file names (a pattern head beside the screening head)"),
-    pattern_pooling: str = typer.Option(_defaults.pattern_pooling, "--pattern-pooling", help="What the pattern head reads: mean (the pooled features) or spatial (also their maximum and the left/right difference)"),
     negative_class: str = typer.Option("", "--negative-class", help="The class that is a negative screen (default: the one named NORMAL)"),
     epochs: int = typer.Option(_defaults.epochs, help="Maximum epochs (early stopping may end sooner)"),
     image_size: int = typer.Option(_defaults.image_size, "--image-size", help="Square input size in pixels"),
@@ -93,7 +92,7 @@ def fit_command(
             class_weights=class_weights, validation_fraction=validation_fraction, split_order=split_order,
             use_kaggle_val=use_kaggle_val, early_stopping_patience=patience,
             sensitivity_target=sensitivity_target, threshold_rule=threshold_rule, seed=seed, skip_bad=skip_bad,
-            pattern=pattern, pattern_pooling=pattern_pooling, negative_class=negative_class,
+            pattern=pattern, negative_class=negative_class,
             limit_per_class=limit_per_class,
         )
         config.preprocess  # validates size and normalisation before any work
@@ -106,10 +105,6 @@ def fit_command(
             raise DataError(f"--select-on: unknown perturbation(s) {', '.join(unknown)}; known: {', '.join(PERTURBATIONS)}")
         from train.schedule import LR_SCHEDULES
 
-        from train.heads import PATTERN_POOLINGS
-
-        if config.pattern_pooling not in PATTERN_POOLINGS:
-            raise DataError(f"--pattern-pooling must be one of {', '.join(PATTERN_POOLINGS)}, got {pattern_pooling!r}")
         if config.lr_schedule not in LR_SCHEDULES:
             raise DataError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}")
         if config.threshold_rule not in THRESHOLD_RULES:

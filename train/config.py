@@ -71,9 +71,6 @@ class TrainConfig:
     # Classes beyond NORMAL/PNEUMONIA (train/labels.py): the Kermany file-name kind as a pattern
     # head, and the screening-negative class of another layout.
     pattern: bool = False
-    # What the pattern head reads (train/heads.py): "mean" (the pooled features the screening
-    # head reads) or "spatial" (also their maximum and the left/right difference).
-    pattern_pooling: str = "mean"
     negative_class: str = ""
     limit_per_class: int = 0  # 0: every image; N: the first N files of each class
     extra: dict = field(default_factory=dict)

@@ -1,8 +1,7 @@
 """The pattern head: which kind of finding a positive film looks like, trained on positives only.
 
 The screening head (``logit`` -> ``probability``) is untouched: same layers, same threshold rule.
-The pattern head reads the pooled features (with ``--pattern-pooling spatial`` also their maximum
-and left/right difference, :func:`pattern_inputs`) through its own small dense layer (so it does not
+The pattern head reads the pooled features through its own small dense layer (so it does not
 have to share the screening head's 64 units) and ends in ``pattern_logit``: one logit for two
 patterns (P(second pattern) = sigmoid), or one per pattern for three or more (softmax).
 
@@ -38,41 +37,10 @@ PATTERN_UNITS = 32
 PATTERN_THRESHOLD = 0.5
 
 
-#: What the pattern head can read (``--pattern-pooling``, :func:`pattern_inputs`).
-PATTERN_POOLINGS = ("mean", "spatial")
-
-
-def pattern_inputs(features, pooled, pooling: str):
-    """The pattern head's input from the last block's ``features`` map and its mean ``pooled``.
-
-    ``mean``: ``pooled`` itself, what the screening head reads. ``spatial`` adds the features'
-    maximum over the film and |mean of the left half - mean of the right half|. Why: the
-    radiographic difference the head is asked for is largely one of extent, a dense lobar
-    consolidation in one place (more often bacterial) against diffuse changes on both sides
-    (more often viral), and a mean over the whole film blurs exactly that. The maximum keeps a
-    strong local response; the absolute left/right difference says one-sided or both-sided
-    without saying which side, so a mirrored film reads the same. Built from stock layers (two
-    crops, ReLU of both differences) so that it converts to TFLite like the rest.
-    """
-    if pooling == "mean":
-        return pooled
-    if pooling != "spatial":
-        raise ValueError(f"unknown pattern pooling {pooling!r}; known: {', '.join(PATTERN_POOLINGS)}")
-    half = int(features.shape[2]) // 2  # the middle column of an odd width is in both halves
-    left = layers.GlobalAveragePooling2D(name="pattern_left")(layers.Cropping2D(((0, 0), (0, half)), name="pattern_left_crop")(features))
-    right = layers.GlobalAveragePooling2D(name="pattern_right")(layers.Cropping2D(((0, 0), (half, 0)), name="pattern_right_crop")(features))
-    gap = layers.Add(name="pattern_lr_gap")([
-        layers.ReLU(name="pattern_lr_gap_pos")(layers.Subtract(name="pattern_lr_diff")([left, right])),
-        layers.ReLU(name="pattern_lr_gap_neg")(layers.Subtract(name="pattern_rl_diff")([right, left])),
-    ])
-    peak = layers.GlobalMaxPooling2D(name="pattern_max")(features)
-    return layers.Concatenate(name="pattern_pooled")([pooled, peak, gap])
-
-
-def add_pattern_head(inputs, features, pooled, probability, scheme: LabelScheme, config: TrainConfig) -> keras.Model:
+def add_pattern_head(inputs, pooled, probability, scheme: LabelScheme, config: TrainConfig) -> keras.Model:
     """The training model: screening probability and pattern probabilities, concatenated."""
     reg = regularizers.l2(config.l2) if config.l2 else None
-    x = layers.Dropout(config.dropout / 2, name="pattern_dropout1")(pattern_inputs(features, pooled, config.pattern_pooling))
+    x = layers.Dropout(config.dropout / 2, name="pattern_dropout1")(pooled)
     x = layers.Dense(PATTERN_UNITS, activation="relu", kernel_regularizer=reg, name="pattern_dense")(x)
     x = layers.Dropout(config.dropout, name="pattern_dropout2")(x)
     logit = layers.Dense(scheme.pattern_units, name=PATTERN_LOGIT_LAYER)(x)

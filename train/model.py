@@ -39,7 +39,6 @@ def build_model(config: TrainConfig) -> keras.Model:
         x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
         name = FEATURES_LAYER if i == len(config.filters) else f"bn{i}"
         x = layers.BatchNormalization(name=name)(x)
-    features = x
     pooled = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(config.dropout / 2, name="dropout1")(pooled)
     x = layers.Dense(config.dense_units, activation="relu", kernel_regularizer=reg, name="dense")(x)
@@ -50,7 +49,7 @@ def build_model(config: TrainConfig) -> keras.Model:
     if scheme.has_pattern:
         from train.heads import add_pattern_head
 
-        return add_pattern_head(inputs, features, pooled, probability, scheme, config)
+        return add_pattern_head(inputs, pooled, probability, scheme, config)
     return keras.Model(inputs, probability, name="pneumoscan_cnn")
 
 
