@@ -54,7 +54,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from edge_app.contract import read_contract
 from edge_app.gate import check_film, fit_gate, image_features, stored_gate
 from edge_app.preprocessing import ImageError, PreprocessSpec, prepare_array
 from edge_app.decoding import decode_file
