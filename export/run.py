@@ -14,9 +14,9 @@ from pathlib import Path
 from edge_app.preprocessing import PreprocessSpec
 from export.errors import ExportError
 from train.config import TrainConfig
-from train.data import CLASS_NAMES, Sample, patient_of
+from train.data import CLASS_NAMES, DataError, Sample, patient_of, samples_from_split
 from train.fit import CHECKPOINT
-from train.labels import NO_PATTERN, LabelScheme
+from train.labels import LabelScheme
 
 
 @dataclass(frozen=True)
@@ -145,11 +145,10 @@ def split_samples(run: Run, which: str) -> list[Sample]:
             f"{len(missing)} of the {len(paths)} {which} images in {run.folder / 'split.json'} no "
             f"longer exist (first: {missing[0]}); export where the training data is available"
         )
-    labels = run.split.get("labels", {}).get(which)
-    patterns = run.split.get("patterns", {}).get(which)
-    if labels is None:  # a run from before split.json recorded labels: the class folders say
+    try:
+        samples = samples_from_split(run.split, which)
+    except DataError as exc:
+        raise ExportError(f"{run.folder}/{exc}") from None
+    if samples is None:  # a run from before split.json recorded labels: the class folders say
         return [Sample(p, label_of(p), patient_of(p), "") for p in paths]
-    if len(labels) != len(paths) or (patterns is not None and len(patterns) != len(paths)):
-        raise ExportError(f"{run.folder / 'split.json'}: {which} labels and paths differ in number")
-    patterns = patterns if patterns is not None else [NO_PATTERN] * len(paths)
-    return [Sample(p, int(lab), patient_of(p), "", int(pat)) for p, lab, pat in zip(paths, labels, patterns)]
+    return samples

@@ -170,6 +170,24 @@ def main() -> None:
     app()
 
 
+@app.command("refit-pattern")
+def refit_pattern_command(
+    run: Path = typer.Argument(..., help="A run folder trained with --pattern (only read)"),
+    out: Path = typer.Option(..., "--out", help="The new run folder to write"),
+    folds: int = typer.Option(5, "--folds", help="Patient-wise cross-validation folds on the training films"),
+) -> None:
+    """Re-fit the pattern head as a regularised linear read-out of the frozen features (the
+    screening head is untouched); train/pattern_refit.py says why. Export OUT as any run."""
+    from train.pattern_refit import refit_pattern_head
+
+    try:
+        refit_pattern_head(run, out, folds=folds, log=lambda m: typer.echo(m, err=True))
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"re-fitted pattern head -> {out}")
+
+
 @app.command("shift")
 def shift_command(
     model: Path = typer.Argument(..., help="A run folder / its model.keras, or an exported .tflite"),

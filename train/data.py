@@ -51,6 +51,21 @@ class Sample:
     pattern: int = NO_PATTERN
 
 
+def samples_from_split(split: dict, which: str) -> list[Sample] | None:
+    """The ``which`` ("train" or "validation") images of a run's ``split.json`` as samples, with
+    the labels and patterns :func:`train.labels.split_labels` recorded (content hash unused);
+    None for a run from before labels were recorded."""
+    paths = [Path(p) for p in split[which]]
+    labels = split.get("labels", {}).get(which)
+    if labels is None:
+        return None
+    patterns = split.get("patterns", {}).get(which)
+    patterns = patterns if patterns is not None else [NO_PATTERN] * len(paths)
+    if not len(labels) == len(patterns) == len(paths):
+        raise DataError(f"split.json: {which} labels and paths differ in number")
+    return [Sample(p, int(lab), patient_of(p), "", int(pat)) for p, lab, pat in zip(paths, labels, patterns)]
+
+
 def patient_of(path: str | Path) -> str:
     """The patient a Kermany file name belongs to; an unrecognised name is its own patient.
 
