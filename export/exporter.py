@@ -187,7 +187,7 @@ def export_tflite(
         common["outputs"] = output_description(output_details, heat_shape)
         if scheme.has_pattern:
             common["outputs"] = pattern_outputs(common["outputs"], candidate, scheme)
-        write_metadata(candidate, _with_heads(build_metadata(**common), scheme, run.threshold))
+        write_metadata(candidate, _with_heads(build_metadata(**common), scheme, run))
         log(f"scoring {len(validation.images)} validation images with the device runtime (1 thread)")
         scores, latencies, runtime = tflite_scores(candidate, validation.images, threads=1)
         chosen = map_indices(len(validation.images))
@@ -250,7 +250,7 @@ def export_tflite(
             },
             "films_with_pattern": int(has.sum()),
         }
-        metadata = _with_heads(metadata, scheme, run.threshold, pattern_validation)
+        metadata = _with_heads(metadata, scheme, run, pattern_validation)
     out.parent.mkdir(parents=True, exist_ok=True)
     for stale in (out, Path(f"{out}.json")):
         stale.unlink(missing_ok=True)  # reached only with force, or when neither exists
@@ -260,14 +260,15 @@ def export_tflite(
     return ExportResult(out, metadata, report, problems)
 
 
-def _with_heads(metadata: dict, scheme, threshold: float, validation: dict | None = None) -> dict:
+def _with_heads(metadata: dict, scheme, run, validation: dict | None = None) -> dict:
     """``metadata`` with the run's screening labels and, for a pattern run, the ``heads`` section."""
     from export.heads import heads_section
     from export.metadata import _clean
 
     metadata = {**metadata, "labels": list(scheme.screening)}
     if scheme.has_pattern:
-        metadata["heads"] = _clean(heads_section(scheme, threshold, validation))
+        refit = run.config.extra.get("pattern_refit")
+        metadata["heads"] = _clean(heads_section(scheme, run.threshold, validation, refit))
     return metadata
 
 

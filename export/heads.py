@@ -64,8 +64,9 @@ def pattern_outputs(outputs: dict, model_path: Path, scheme: LabelScheme) -> dic
     return described
 
 
-def heads_section(scheme: LabelScheme, threshold: float, validation: dict | None = None) -> dict:
-    """The contract's ``heads`` section (format in :mod:`edge_app.contract`)."""
+def heads_section(scheme: LabelScheme, threshold: float, validation: dict | None = None, refit: dict | None = None) -> dict:
+    """The contract's ``heads`` section (format in :mod:`edge_app.contract`). ``refit``: the run's
+    ``extra.pattern_refit`` when its pattern head was re-fitted (:mod:`train.pattern_refit`)."""
     pattern = {
         "output": "logit" if scheme.pattern_units == 1 else "logits",
         "tensor": "pattern",
@@ -80,6 +81,11 @@ def heads_section(scheme: LabelScheme, threshold: float, validation: dict | None
         "validation": validation or {},
         "label_scheme": scheme.to_dict(),
     }
+    if refit:
+        pattern["trained_on"] += (
+            "; then re-fitted as a linear read-out of the frozen pooled features (train/pattern_refit.py)"
+        )
+        pattern["refit"] = {k: refit[k] for k in ("head", "C", "chosen_by", "views", "training_films") if k in refit}
     if scheme.kind == KIND_KERMANY:
         pattern["display"] = dict(KERMANY_DISPLAY)
     return {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Make the second, pattern model (bacterial / viral read-out) from the raw training folder:
-#   train with --pattern and the shipped recipe -> int8 export with parity check (both heads) ->
-#   install into models/pattern/ -> compare its screening with the shipped model on the same films.
+#   train with --pattern and the shipped recipe (into RUN_DIR-joint) -> re-fit the pattern head as a
+#   linear read-out of the frozen features (train/pattern_refit.py, into RUN_DIR) -> int8 export with
+#   parity check (both heads) -> install into models/pattern/ -> compare its screening with the
+#   shipped model on the same films.
 #
 #   scripts/make-pattern-model.sh [DATA_ROOT] [RUN_DIR]   (defaults: ../shared/data/chest_xray, runs/pattern)
 #
@@ -14,10 +16,13 @@ niceness=${NICE:-15}
 
 source scripts/shipped-recipe.sh  # the shipped model's recipe=(...); the pattern head and 160 px are added below
 
-[ -e "$run" ] && { echo "error: $run exists; pass another RUN_DIR or remove it" >&2; exit 2; }
+for dir in "$run" "$run-joint"; do
+  [ -e "$dir" ] && { echo "error: $dir exists; pass another RUN_DIR or remove it" >&2; exit 2; }
+done
 mkdir -p "$(dirname "$run")"  # a fresh clone has no runs/ yet (GNU time writes beside the run)
 start=$(date +%s)
-nice -n "$niceness" /usr/bin/time -v -o "$run.fit.time" pneumoscan-train fit "$data" --out "$run" "${recipe[@]}" --pattern --image-size 160
+nice -n "$niceness" /usr/bin/time -v -o "$run.fit.time" pneumoscan-train fit "$data" --out "$run-joint" "${recipe[@]}" --pattern --image-size 160
+nice -n "$niceness" /usr/bin/time -v -o "$run.refit.time" pneumoscan-train refit-pattern "$run-joint" --out "$run"
 nice -n "$niceness" /usr/bin/time -v -o "$run.export.time" pneumoscan-export tflite "$run" --out "$run/model-int8.tflite"
 mkdir -p models/pattern
 install -m 644 "$run/model-int8.tflite" models/pattern/pneumoscan-pattern-int8.tflite
@@ -27,4 +32,4 @@ nice -n "$niceness" python scripts/compare_screening.py "$run" models/pattern/pn
 head -2 "$run/screening-comparison.txt"
 peak() { awk -F': ' '/Maximum resident set size/ {printf "%.0f MB", $2 / 1024}' "$1"; }
 echo "made models/pattern/pneumoscan-pattern-int8.tflite ($(stat -c %s models/pattern/pneumoscan-pattern-int8.tflite) bytes) in $(( $(date +%s) - start )) s;" \
-     "peak memory: fit $(peak "$run.fit.time"), export $(peak "$run.export.time")"
+     "peak memory: fit $(peak "$run.fit.time"), refit $(peak "$run.refit.time"), export $(peak "$run.export.time")"

@@ -77,6 +77,8 @@ def test_a_refitted_run_exports_and_the_device_reads_its_pattern(pattern_run, tm
     refit_pattern_head(pattern_run, tmp_path / "refit", folds=3, log=lambda m: None)
     exported = export_tflite(tmp_path / "refit", quantize="none", out=tmp_path / "m.tflite", verify=False, log=lambda m: None)
     assert exported.parity["pattern"]["agreement"] == 1.0  # float32: the file's head is the checkpoint's
+    pattern = exported.metadata["heads"]["pattern"]
+    assert "re-fitted as a linear read-out" in pattern["trained_on"] and pattern["refit"]["C"] > 0
     reading = Classifier(exported.path).read(np.full((64, 64), 128, np.uint8), threshold=0.0)
     assert len(reading.pattern) == 2 and sum(reading.pattern) == pytest.approx(1.0)
 
