@@ -42,7 +42,8 @@ def test_refit_keeps_the_screening_head_and_makes_the_pattern_head_linear(patter
     import keras
 
     import train.heads  # noqa: F401
-    from train.pattern_refit import POOLED_LAYER, STRENGTHS
+    from train.model import POOLED_LAYER
+    from train.pattern_refit import STRENGTHS
 
     before = {name: _sha(pattern_run / name) for name in ("model.keras", "metrics.json", "config.json")}
     result = runner.invoke(app, ["refit-pattern", str(pattern_run), "--out", str(tmp_path / "refit"), "--folds", "3"])

@@ -24,6 +24,8 @@ from train.losses import PairedConsistencyLoss
 
 LOGIT_LAYER = "logit"
 FEATURES_LAYER = "features"
+#: The pooled features both heads read (train/pattern_refit.py re-fits the pattern head on them).
+POOLED_LAYER = "gap"
 PROBABILITY_LAYER = "probability"
 
 
@@ -39,7 +41,7 @@ def build_model(config: TrainConfig) -> keras.Model:
         x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
         name = FEATURES_LAYER if i == len(config.filters) else f"bn{i}"
         x = layers.BatchNormalization(name=name)(x)
-    pooled = layers.GlobalAveragePooling2D(name="gap")(x)
+    pooled = layers.GlobalAveragePooling2D(name=POOLED_LAYER)(x)
     x = layers.Dropout(config.dropout / 2, name="dropout1")(pooled)
     x = layers.Dense(config.dense_units, activation="relu", kernel_regularizer=reg, name="dense")(x)
     x = layers.Dropout(config.dropout, name="dropout2")(x)

@@ -6,9 +6,8 @@ well than the features it reads allow. On ``longpattern160`` (the second model's
 validation AUC was 0.845. A logistic regression on the same frozen pooled features of the *clean
 training films*, its L2 strength chosen by patient-wise cross-validation on those training
 films, reached 0.871 on the same validation films (fitted on the clean films alone), and it was
-higher under every shift perturbation. The joint head overfits the
-training films it also shapes the features with; a strongly regularised linear read-out does
-not. Re-training only the last layer on frozen features is the same move as "deep feature
+higher under every shift perturbation. The joint head overfits the training films it also shapes
+the features with; a strongly regularised linear read-out does not. Re-training only the last layer on frozen features is the same move as "deep feature
 reweighting" (Kirichenko et al., 2022).
 
 What stays: the backbone and the screening head, weight for weight. The screening scores,
@@ -17,17 +16,20 @@ recomputed; :func:`refit_pattern_head` checks that the screening output did not 
 
 What changes: the pattern head becomes one linear layer on the pooled features (``gap``). It is
 fitted on the training films that have a pattern, with balanced pattern weights (like the joint
-head), each film seen as it is, in two views of the training augmentation
+head). The features are standardised and the scaling is folded into the layer. The strength is
+the one with the best mean AUC over patient-wise folds of the *training* films: the validation
+films are not looked at until the pattern validation is recomputed (clean, on films called
+positive, shift and stress, :func:`train.pattern_metrics.pattern_validation`).
+
+Each training film is seen as it is, in two views of the training augmentation
 (``train.pipeline.make_augmenter``: framing, markers, bands, contrast, gamma, blur) and once with
 Gaussian noise of a random strength (:data:`NOISE_SIGMA`). Why the views: fitted on the clean
 films alone, the read-out's decisions collapsed under the stress validation's noise (σ 8 on the
 model input: accuracy 0.46, nearly every film "viral"; the joint head kept 0.76): noise looks like
 the fine interstitial texture of a viral pattern. With the views it keeps 0.81 there, for 0.01 of
-clean AUC (0.871 -> 0.860 on longpattern160's validation, Keras; the joint head: 0.845). The noise stress is then not unseen by
-the read-out (the training augmentation has no noise); the other stress and shift sets are. The features are standardised and the scaling is folded into the layer. The strength is
-the one with the best mean AUC over patient-wise folds of the *training* films: the validation
-films are not looked at until the pattern validation is recomputed (clean, on films called
-positive, shift and stress, :func:`train.pattern_metrics.pattern_validation`).
+clean AUC (0.871 -> 0.860 on longpattern160's validation, Keras; the joint head: 0.845). The
+noise stress is then not unseen by the read-out (the training augmentation has no noise); the
+other stress and shift sets are.
 
 The output is a run folder like any other, so ``pneumoscan-export tflite OUT`` exports it. Its
 ``config.json`` says what was done (``extra.pattern_refit``). scikit-learn does the fitting
@@ -48,6 +50,7 @@ from train.data import DataError, samples_from_split
 from train.fit import CHECKPOINT, prepare_run_dir
 from train.labels import NO_PATTERN, LabelScheme
 from train.loading import load_samples
+from train.model import POOLED_LAYER
 
 #: Inverse L2 strengths tried (scikit-learn's C: smaller is stronger). Per training film the
 #: penalty is 1 / (C x n); on ~3,300 films the range spans 0.0003 to 3 per film.
@@ -58,8 +61,6 @@ FOLDS = 5
 NOISE_SIGMA = (0.0, 12.0)
 #: Views of the training augmentation per film (besides the film as it is and its noisy view).
 AUGMENTED_VIEWS = 2
-#: The pooled-features layer both heads read (:func:`train.model.build_model`).
-POOLED_LAYER = "gap"
 #: Files of the source run that describe its training and are copied as they are.
 COPIED = ("split.json", "history.csv", "validation_scores.npy", "shift_logits.npz", "training_curves.png",
           "validation_confusion.png", "validation_roc.png")
@@ -167,7 +168,6 @@ def refit_pattern_head(run: str | Path, out: str | Path, *, strengths=STRENGTHS,
     docstring); returns the new ``metrics.json``. ``run`` itself is only read."""
     import keras
 
-    import train.heads  # noqa: F401  (registers the pattern run's loss and metrics for loading)
     from train.evaluate import keras_predictor
     from train.heads import keras_pattern_predictor
     from train.pattern_metrics import format_pattern, pattern_validation
