@@ -188,6 +188,23 @@ def refit_pattern_command(
     typer.echo(f"re-fitted pattern head -> {out}")
 
 
+@app.command("screening-only")
+def screening_only_command(
+    run: Path = typer.Argument(..., help="A run folder trained with --pattern (only read)"),
+    out: Path = typer.Option(..., "--out", help="The new run folder to write"),
+) -> None:
+    """Drop a pattern run's pattern head: the same network and screening head as a two-class run
+    (train/screening_only.py says why). Export OUT as any run."""
+    from train.screening_only import screening_only
+
+    try:
+        screening_only(run, out)
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"screening head only -> {out}")
+
+
 @app.command("shift")
 def shift_command(
     model: Path = typer.Argument(..., help="A run folder / its model.keras, or an exported .tflite"),
