@@ -21,6 +21,11 @@ from train.labels import split_labels
 from train.loading import load_samples
 
 CHECKPOINT = "model.keras"
+#: A run folder's records that describe its training and validation, besides the checkpoint,
+#: ``config.json`` and ``metrics.json``: a run derived from another without touching the
+#: screening head (``refit-pattern``, ``screening-only``) copies them as they are.
+RUN_RECORDS = ("split.json", "history.csv", "validation_scores.npy", "shift_logits.npz", "training_curves.png",
+               "validation_confusion.png", "validation_roc.png")
 
 
 def prepare_run_dir(out: Path, overwrite: bool) -> None:

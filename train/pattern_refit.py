@@ -47,7 +47,7 @@ import numpy as np
 
 from train.config import TrainConfig
 from train.data import DataError, samples_from_split
-from train.fit import CHECKPOINT, prepare_run_dir
+from train.fit import CHECKPOINT, RUN_RECORDS, prepare_run_dir
 from train.labels import NO_PATTERN, LabelScheme
 from train.loading import load_samples
 from train.model import POOLED_LAYER
@@ -61,9 +61,6 @@ FOLDS = 5
 NOISE_SIGMA = (0.0, 12.0)
 #: Views of the training augmentation per film (besides the film as it is and its noisy view).
 AUGMENTED_VIEWS = 2
-#: Files of the source run that describe its training and are copied as they are.
-COPIED = ("split.json", "history.csv", "validation_scores.npy", "shift_logits.npz", "training_curves.png",
-          "validation_confusion.png", "validation_roc.png")
 
 
 def pooled_features(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -213,7 +210,7 @@ def refit_pattern_head(run: str | Path, out: str | Path, *, strengths=STRENGTHS,
     log(format_pattern(metrics["pattern"]))
 
     refitted.save(out / CHECKPOINT)
-    for name in COPIED:
+    for name in RUN_RECORDS:
         if (run / name).exists():
             shutil.copy2(run / name, out / name)
     config.extra["pattern_refit"] = {

@@ -23,14 +23,10 @@ import numpy as np
 
 from train.config import TrainConfig
 from train.data import DataError, samples_from_split
-from train.fit import CHECKPOINT, prepare_run_dir
+from train.fit import CHECKPOINT, RUN_RECORDS, prepare_run_dir
 from train.labels import KIND_BINARY, LabelScheme
 from train.loading import load_samples
 from train.model import PROBABILITY_LAYER
-
-#: Files of the source run that stay true for the screening head alone.
-COPIED = ("split.json", "history.csv", "validation_scores.npy", "shift_logits.npz", "training_curves.png",
-          "validation_confusion.png", "validation_roc.png")
 
 
 def screening_only(run: str | Path, out: str | Path) -> dict:
@@ -59,7 +55,7 @@ def screening_only(run: str | Path, out: str | Path) -> dict:
         raise RuntimeError("the screening output moved while the pattern head was removed")
 
     screening.save(out / CHECKPOINT)
-    for name in COPIED:
+    for name in RUN_RECORDS:
         if (run / name).exists():
             shutil.copy2(run / name, out / name)
     config.pattern = False
