@@ -105,3 +105,29 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "train" / "NORMAL").is_dir():
         pytest.skip("../shared/data/chest_xray is not present")
     return SHARED_DATA
+
+
+def run_fingerprint(run: Path) -> dict[str, str]:
+    """SHA-256 of a run folder's checkpoint, config and metrics: equal before and after a command
+    that must only read the run."""
+    import hashlib
+
+    return {name: hashlib.sha256((run / name).read_bytes()).hexdigest() for name in ("model.keras", "metrics.json", "config.json")}
+
+
+@pytest.fixture(scope="session")
+def toy_pattern_run(tmp_path_factory) -> Path:
+    """A small run trained with ``--pattern`` on a toy Kermany layout (bacterial and viral file
+    names), shared by the tests of the commands that derive runs from one (refit-pattern,
+    screening-only). Tests only read it."""
+    pytest.importorskip("tensorflow")
+    from train.config import TrainConfig
+    from train.fit import fit
+
+    root = tmp_path_factory.mktemp("pattern-run")
+    data = write_dataset(root / "data", per_class=40, size=64, patients=20, viral=True)
+    config = TrainConfig(data=str(data), pattern=True, image_size=64, epochs=6, batch_size=4, learning_rate=3e-3,
+                         augment=False, filters=(4, 8, 8, 8, 8), dense_units=8, validation_fraction=0.3,
+                         early_stopping_patience=6)
+    fit(config, root / "run", log=lambda m: None)
+    return root / "run"

@@ -3,9 +3,7 @@ linear read-out on the pooled features, chosen without the validation films, exp
 
 from __future__ import annotations
 
-import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,42 +12,25 @@ from typer.testing import CliRunner
 pytest.importorskip("tensorflow")
 pytest.importorskip("sklearn")
 
-from conftest import write_dataset  # noqa: E402
+from conftest import run_fingerprint  # noqa: E402
 from train.cli import app  # noqa: E402
 
 runner = CliRunner()
-TOY = dict(image_size=64, epochs=6, batch_size=4, learning_rate=3e-3, augment=False, filters=(4, 8, 8, 8, 8),
-           dense_units=8, validation_fraction=0.3, early_stopping_patience=6)
-
-
-@pytest.fixture(scope="module")
-def pattern_run(tmp_path_factory) -> Path:
-    from train.config import TrainConfig
-    from train.fit import fit
-
-    root = tmp_path_factory.mktemp("refit")
-    data = write_dataset(root / "data", per_class=40, size=64, patients=20, viral=True)
-    fit(TrainConfig(data=str(data), pattern=True, **TOY), root / "run", log=lambda m: None)
-    return root / "run"
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.mark.slow
-def test_refit_keeps_the_screening_head_and_makes_the_pattern_head_linear(pattern_run, tmp_path):
+def test_refit_keeps_the_screening_head_and_makes_the_pattern_head_linear(toy_pattern_run, tmp_path):
     import keras
 
     import train.heads  # noqa: F401
     from train.model import POOLED_LAYER
     from train.pattern_refit import STRENGTHS
 
-    before = {name: _sha(pattern_run / name) for name in ("model.keras", "metrics.json", "config.json")}
-    result = runner.invoke(app, ["refit-pattern", str(pattern_run), "--out", str(tmp_path / "refit"), "--folds", "3"])
+    before = run_fingerprint(toy_pattern_run)
+    result = runner.invoke(app, ["refit-pattern", str(toy_pattern_run), "--out", str(tmp_path / "refit"), "--folds", "3"])
     assert result.exit_code == 0, result.output
-    assert {name: _sha(pattern_run / name) for name in before} == before  # the source run is only read
-    old = keras.models.load_model(pattern_run / "model.keras", compile=False)
+    assert run_fingerprint(toy_pattern_run) == before  # the source run is only read
+    old = keras.models.load_model(toy_pattern_run / "model.keras", compile=False)
     new = keras.models.load_model(tmp_path / "refit" / "model.keras", compile=False)
     x = np.random.default_rng(0).integers(0, 256, (6, 64, 64, 1)).astype("float32")
     old_out, new_out = np.asarray(old.predict(x, verbose=0)), np.asarray(new.predict(x, verbose=0))
@@ -63,19 +44,19 @@ def test_refit_keeps_the_screening_head_and_makes_the_pattern_head_linear(patter
     assert refit["C"] in STRENGTHS and len(refit["cv"]) == len(STRENGTHS) and refit["training_films"] > 0
     assert "patient-wise" in refit["chosen_by"]
     metrics = json.loads((tmp_path / "refit" / "metrics.json").read_text())
-    old_metrics = json.loads((pattern_run / "metrics.json").read_text())
+    old_metrics = json.loads((toy_pattern_run / "metrics.json").read_text())
     assert metrics["threshold"] == old_metrics["threshold"] and metrics["shift"] == old_metrics["shift"]
     assert set(metrics["pattern"]["shift"]) >= {"crop_10", "pad_black_25"} and "noise_8" in metrics["pattern"]["stress"]
-    assert (tmp_path / "refit" / "split.json").read_text() == (pattern_run / "split.json").read_text()
+    assert (tmp_path / "refit" / "split.json").read_text() == (toy_pattern_run / "split.json").read_text()
 
 
 @pytest.mark.slow
-def test_a_refitted_run_exports_and_the_device_reads_its_pattern(pattern_run, tmp_path):
+def test_a_refitted_run_exports_and_the_device_reads_its_pattern(toy_pattern_run, tmp_path):
     from edge_app.classifier import Classifier
     from export.exporter import export_tflite
     from train.pattern_refit import refit_pattern_head
 
-    refit_pattern_head(pattern_run, tmp_path / "refit", folds=3, log=lambda m: None)
+    refit_pattern_head(toy_pattern_run, tmp_path / "refit", folds=3, log=lambda m: None)
     exported = export_tflite(tmp_path / "refit", quantize="none", out=tmp_path / "m.tflite", verify=False, log=lambda m: None)
     assert exported.parity["pattern"]["agreement"] == 1.0  # float32: the file's head is the checkpoint's
     pattern = exported.metadata["heads"]["pattern"]

@@ -3,9 +3,7 @@ screening output, a two-class run that exports and screens like any other."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,38 +11,21 @@ from typer.testing import CliRunner
 
 pytest.importorskip("tensorflow")
 
-from conftest import write_dataset  # noqa: E402
+from conftest import run_fingerprint  # noqa: E402
 from train.cli import app  # noqa: E402
 
 runner = CliRunner()
-TOY = dict(image_size=64, epochs=3, batch_size=4, learning_rate=3e-3, augment=False, filters=(4, 8, 8, 8, 8),
-           dense_units=8, validation_fraction=0.3, early_stopping_patience=3)
-
-
-@pytest.fixture(scope="module")
-def pattern_run(tmp_path_factory) -> Path:
-    from train.config import TrainConfig
-    from train.fit import fit
-
-    root = tmp_path_factory.mktemp("screening-only")
-    data = write_dataset(root / "data", per_class=24, size=64, patients=12, viral=True)
-    fit(TrainConfig(data=str(data), pattern=True, **TOY), root / "run", log=lambda m: None)
-    return root / "run"
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.mark.slow
-def test_the_screening_head_stays_and_the_pattern_head_goes(pattern_run, tmp_path):
+def test_the_screening_head_stays_and_the_pattern_head_goes(toy_pattern_run, tmp_path):
     import keras
 
-    before = {name: _sha(pattern_run / name) for name in ("model.keras", "metrics.json", "config.json")}
-    result = runner.invoke(app, ["screening-only", str(pattern_run), "--out", str(tmp_path / "cut")])
+    before = run_fingerprint(toy_pattern_run)
+    result = runner.invoke(app, ["screening-only", str(toy_pattern_run), "--out", str(tmp_path / "cut")])
     assert result.exit_code == 0, result.output
-    assert {name: _sha(pattern_run / name) for name in before} == before  # the source run is only read
-    old = keras.models.load_model(pattern_run / "model.keras", compile=False)
+    assert run_fingerprint(toy_pattern_run) == before  # the source run is only read
+    old = keras.models.load_model(toy_pattern_run / "model.keras", compile=False)
     new = keras.models.load_model(tmp_path / "cut" / "model.keras", compile=False)
     x = np.random.default_rng(0).integers(0, 256, (6, 64, 64, 1)).astype("float32")
     old_out, new_out = np.asarray(old.predict(x, verbose=0)), np.asarray(new.predict(x, verbose=0))
@@ -54,21 +35,21 @@ def test_the_screening_head_stays_and_the_pattern_head_goes(pattern_run, tmp_pat
 
     config = json.loads((tmp_path / "cut" / "config.json").read_text())
     assert config["pattern"] is False and config["extra"]["labels"]["patterns"] == []
-    assert config["extra"]["screening_only"]["from_run"] == str(pattern_run)
+    assert config["extra"]["screening_only"]["from_run"] == str(toy_pattern_run)
     metrics = json.loads((tmp_path / "cut" / "metrics.json").read_text())
-    old_metrics = json.loads((pattern_run / "metrics.json").read_text())
+    old_metrics = json.loads((toy_pattern_run / "metrics.json").read_text())
     assert "pattern" not in metrics and "pattern" in old_metrics
     assert metrics["threshold"] == old_metrics["threshold"] and metrics["shift"] == old_metrics["shift"]
     assert metrics["params"] < old_metrics["params"]
 
 
 @pytest.mark.slow
-def test_the_cut_run_exports_as_a_two_class_model(pattern_run, tmp_path):
+def test_the_cut_run_exports_as_a_two_class_model(toy_pattern_run, tmp_path):
     from edge_app.classifier import Classifier
     from export.exporter import export_tflite
     from train.screening_only import screening_only
 
-    screening_only(pattern_run, tmp_path / "cut")
+    screening_only(toy_pattern_run, tmp_path / "cut")
     exported = export_tflite(tmp_path / "cut", quantize="none", out=tmp_path / "m.tflite", verify=False, log=lambda m: None)
     assert "heads" not in exported.metadata
     reading = Classifier(exported.path).read(np.full((64, 64), 128, np.uint8), threshold=0.5)
