@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +18,17 @@ from train.distributed import ENV_ADDRESSES, ENV_NUM_PROCESSES, ENV_PROCESS_ID, 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 _defaults = TrainConfig()
+
+
+@contextmanager
+def _one_line_errors():
+    """Bad input (a missing or malformed run, model or data folder) ends a command with one line
+    and exit code 2, never a traceback."""
+    try:
+        yield
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command("fit")
@@ -153,11 +165,8 @@ def evaluate_command(
     """Score a model on a labelled folder: AUC, accuracy, sensitivity, specificity, plots, JSON."""
     from train.evaluate import evaluate, format_metrics
 
-    try:
+    with _one_line_errors():
         metrics = evaluate(model, data, out, threshold, split=split, skip_bad=skip_bad)
-    except (DataError, ValueError, FileNotFoundError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2)
     typer.echo(format_metrics(metrics, f"{model} on {data}"))
     if "pattern" in metrics:
         from train.pattern_metrics import format_pattern
@@ -180,11 +189,8 @@ def refit_pattern_command(
     screening head is untouched); train/pattern_refit.py says why. Export OUT as any run."""
     from train.pattern_refit import refit_pattern_head
 
-    try:
+    with _one_line_errors():
         refit_pattern_head(run, out, folds=folds, log=lambda m: typer.echo(m, err=True))
-    except (DataError, ValueError, FileNotFoundError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2)
     typer.echo(f"re-fitted pattern head -> {out}")
 
 
@@ -197,11 +203,8 @@ def screening_only_command(
     (train/screening_only.py says why). Export OUT as any run."""
     from train.screening_only import screening_only
 
-    try:
+    with _one_line_errors():
         screening_only(run, out)
-    except (DataError, ValueError, FileNotFoundError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2)
     typer.echo(f"screening head only -> {out}")
 
 
@@ -221,14 +224,11 @@ def shift_command(
     from train.evaluate import shift_validate
     from train.shift import format_report
 
-    try:
+    with _one_line_errors():
         report = shift_validate(
             model, data, split_order, rule=threshold_rule, target=sensitivity_target, update=update, logits_out=logits,
             log=lambda m: typer.echo(m, err=True),
         )
-    except (DataError, ValueError, FileNotFoundError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2)
     typer.echo(f"threshold {report['summary']['threshold']:.4f}: {report['summary']['threshold_rule']}")
     typer.echo(format_report(report))
     if out:
