@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import resource
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -26,6 +27,13 @@ CHECKPOINT = "model.keras"
 #: screening head (``refit-pattern``, ``screening-only``) copies them as they are.
 RUN_RECORDS = ("split.json", "history.csv", "validation_scores.npy", "shift_logits.npz", "training_curves.png",
                "validation_confusion.png", "validation_roc.png")
+
+
+def copy_run_records(run: Path, out: Path) -> None:
+    """Copy the :data:`RUN_RECORDS` that ``run`` has into ``out``, as they are."""
+    for name in RUN_RECORDS:
+        if (run / name).exists():
+            shutil.copy2(run / name, out / name)
 
 
 def prepare_run_dir(out: Path, overwrite: bool) -> None:

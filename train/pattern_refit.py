@@ -7,8 +7,8 @@ validation AUC was 0.845. A logistic regression on the same frozen pooled featur
 training films*, its L2 strength chosen by patient-wise cross-validation on those training
 films, reached 0.871 on the same validation films (fitted on the clean films alone), and it was
 higher under every shift perturbation. The joint head overfits the training films it also shapes
-the features with; a strongly regularised linear read-out does not. Re-training only the last layer on frozen features is the same move as "deep feature
-reweighting" (Kirichenko et al., 2022).
+the features with; a strongly regularised linear read-out does not. Re-training only the last
+layer on frozen features is the same move as "deep feature reweighting" (Kirichenko et al., 2022).
 
 What stays: the backbone and the screening head, weight for weight. The screening scores,
 threshold, shift and stress figures of the run are therefore still true, and are copied, not
@@ -40,14 +40,13 @@ fit with a tested solver, rather than another training loop written here.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from train.config import TrainConfig
 from train.data import DataError, samples_from_split
-from train.fit import CHECKPOINT, RUN_RECORDS, prepare_run_dir
+from train.fit import CHECKPOINT, copy_run_records, prepare_run_dir
 from train.labels import NO_PATTERN, LabelScheme
 from train.loading import load_samples
 from train.model import POOLED_LAYER
@@ -210,9 +209,7 @@ def refit_pattern_head(run: str | Path, out: str | Path, *, strengths=STRENGTHS,
     log(format_pattern(metrics["pattern"]))
 
     refitted.save(out / CHECKPOINT)
-    for name in RUN_RECORDS:
-        if (run / name).exists():
-            shutil.copy2(run / name, out / name)
+    copy_run_records(run, out)
     config.extra["pattern_refit"] = {
         "from_run": str(run),
         "head": f"linear on {POOLED_LAYER} (L2 logistic regression, balanced patterns, standardised features folded in)",

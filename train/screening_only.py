@@ -16,14 +16,13 @@ came from (``extra.screening_only``).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from train.config import TrainConfig
 from train.data import DataError, samples_from_split
-from train.fit import CHECKPOINT, RUN_RECORDS, prepare_run_dir
+from train.fit import CHECKPOINT, copy_run_records, prepare_run_dir
 from train.labels import KIND_BINARY, LabelScheme
 from train.loading import load_samples
 from train.model import PROBABILITY_LAYER
@@ -55,9 +54,7 @@ def screening_only(run: str | Path, out: str | Path) -> dict:
         raise RuntimeError("the screening output moved while the pattern head was removed")
 
     screening.save(out / CHECKPOINT)
-    for name in RUN_RECORDS:
-        if (run / name).exists():
-            shutil.copy2(run / name, out / name)
+    copy_run_records(run, out)
     config.pattern = False
     # Two classes, the screening head's own: what the exported contract and the device read.
     config.extra["labels"] = LabelScheme(KIND_BINARY, scheme.screening, scheme.screening).to_dict()
