@@ -17,6 +17,7 @@ from train.pipeline import (  # noqa: E402
     percentile_stretch,
     random_bands,
     random_framing,
+    random_noise,
 )
 
 SIZE = 64
@@ -79,6 +80,19 @@ def test_glyphs_are_pasted_in_corners_on_the_chosen_share():
     assert not centre.any()
 
 
+def test_noise_reaches_the_chosen_share_with_sigmas_up_to_the_maximum():
+    from train.pipeline import NOISE_SIGMA_MAX
+
+    x = tf.fill([400, SIZE, SIZE, 1], 128.0)
+    out = random_noise(x, probability=0.5, seed=11).numpy()[..., 0]
+    sigma = out.reshape(len(out), -1).std(axis=1)
+    noisy = sigma > 0  # the others are left exactly as they were
+    assert 0.4 < noisy.mean() < 0.6
+    assert sigma.max() > 0.8 * NOISE_SIGMA_MAX and sigma.max() < 1.1 * NOISE_SIGMA_MAX
+    assert abs(float(out.mean()) - 128.0) < 0.5  # zero-mean: exposure is not changed
+    assert np.array_equal(random_noise(x, probability=0.0, seed=11).numpy(), x.numpy())
+
+
 def test_percentile_stretch_matches_the_device_normalisation():
     x = batch(4).numpy()[..., 0] * 0.5 + 30.0
     ours = percentile_stretch(tf.constant(x[..., None])).numpy()[..., 0]
@@ -90,7 +104,7 @@ def test_percentile_stretch_matches_the_device_normalisation():
 def test_augmenter_ignores_labels_and_keeps_range():
     config = TrainConfig(
         image_size=SIZE, crop_area_min=0.3, crop_area_max=2.25, aspect_jitter=1.25,
-        marker_probability=0.5, band_probability=0.3, blur_probability=0.5,
+        marker_probability=0.5, band_probability=0.3, blur_probability=0.5, noise_probability=0.5,
     )
     images, labels = make_augmenter(config)(batch(8), tf.zeros([8]))
     assert images.shape == (8, SIZE, SIZE, 1) and float(tf.reduce_min(images)) >= 0 and float(tf.reduce_max(images)) <= 255

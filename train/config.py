@@ -36,6 +36,8 @@ class TrainConfig:
     # Probability of blurring a training image (down-and-up scaling) so sharpness, which differs
     # between the classes' source scanners, stops being a cue.
     blur_probability: float = 0.0
+    # Share of training images given Gaussian sensor noise (train/pipeline.py: random_noise).
+    noise_probability: float = 0.0
     # Framing augmentation (train/pipeline.py): random-resized crop area range as a share of the
     # film (< 1 zooms in, > 1 zooms out with edge/reflect/black fill); (1, 1) keeps the older
     # zoom/shift/rotation layers. Aspect jitter is the largest width/height ratio either way.
