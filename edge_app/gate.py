@@ -325,12 +325,22 @@ def refusal(features: dict[str, float], gate: dict) -> str | None:
     return "image statistics unlike the training X-rays (" + ", ".join(n for n in FEATURE_NAMES if n in outside) + ")"
 
 
+#: The chest-shape refusal (the last of :data:`REASONS`).
+NO_CHEST_SHAPE = REASONS[-1][2]
+#: The warning for a film whose only unusual statistic is its left-right symmetry, scored positive.
+ASYMMETRY_CAUTION = (
+    "the film is unusually asymmetric (one-sided disease, an over-exposed band at one edge, or not "
+    "a frontal view?); screened because its score is over the threshold: check it is a frontal film"
+)
+
+
 @dataclass(frozen=True)
 class GateCheck:
     """What the gate found in one preprocessed film (:func:`check_film`).
 
     ``refusal``: why the film is refused before it is scored, or None. ``mirrored``: it passed and
-    looks mirrored left to right, which is decided with the model's score (:meth:`after_score`).
+    looks mirrored left to right; ``asymmetric``: its left-right symmetry alone is outside the
+    training range. Both are decided with the model's score (:meth:`after_score`).
 
     A film that looks mirrored is refused only when the model calls it negative. The mirror cue is a
     left-right imbalance, and one-sided consolidation makes the same imbalance: all 7 upright
@@ -340,18 +350,37 @@ class GateCheck:
     positive reading of a possibly mirrored film refers the child to a clinician who reads the film
     anyway, so it is screened with a warning to check the R/L marker (:data:`MIRROR_CAUTION`).
     Measured in ``benchmarks/gate_rates.py``.
+
+    The same holds for symmetry: the one training film the gate still refused
+    (``person685_bacteria_2581``, a frontal PNEUMONIA film with an over-exposed band down its left
+    edge) was refused for ``lr_symmetry`` alone, and no photo, synthetic non-X-ray or inverted film
+    in ``benchmarks/gate_rates.py`` is out of range in ``lr_symmetry`` alone (each is also out in
+    mediastinum contrast, texture or brightness). So such a film is refused as "no frontal chest
+    shape" when negative and screened with :data:`ASYMMETRY_CAUTION` when positive.
     """
 
     refusal: str | None
     mirrored: bool = False
+    asymmetric: bool = False
 
     def after_score(self, negative: bool) -> tuple[str | None, str | None]:
         """(refusal, caution) once the model has scored the film, ``negative`` if under its
-        threshold: a film that looks mirrored is refused (:data:`MIRRORED`) when negative and
-        screened with :data:`MIRROR_CAUTION` when positive (the class docstring says why)."""
-        if not self.mirrored:
-            return None, None
-        return (MIRRORED, None) if negative else (None, MIRROR_CAUTION)
+        threshold: a film that looks mirrored or is asymmetric is refused (:data:`MIRRORED`,
+        :data:`NO_CHEST_SHAPE`) when negative and screened with a caution when positive (the class
+        docstring says why)."""
+        if self.mirrored:
+            return (MIRRORED, None) if negative else (None, MIRROR_CAUTION)
+        if self.asymmetric:
+            return (NO_CHEST_SHAPE, None) if negative else (None, ASYMMETRY_CAUTION)
+        return None, None
+
+
+def _only_asymmetric(features: dict[str, float], gate: dict) -> bool:
+    """Whether ``lr_symmetry`` is the film's only feature outside its range and the film would
+    pass with a typical symmetry (the max-unusual rule included)."""
+    if out_of_range(features, gate) != ["lr_symmetry"]:
+        return False
+    return refusal({**features, "lr_symmetry": _limits(gate)["lr_symmetry"]["median"]}, gate) is None
 
 
 def check_film(
@@ -360,15 +389,17 @@ def check_film(
     """The whole gate for one preprocessed film: its proportions (``shape``, the decoded film's
     height and width; a squeezed strip's statistics would mislead), then :func:`refusal` of its
     statistics and measured colourfulness, then its orientation (turned by 90 or 180 degrees),
-    and whether it looks mirrored. The content box and the orientation projections are computed
-    once for all of them."""
+    and whether it looks mirrored or is asymmetric (both decided with the score). The content box
+    and the orientation projections are computed once for all of them."""
     reason = shape_refusal(shape)
     if reason is not None:
         return GateCheck(reason)
     pixels = _checked(pixels)
     box = content_box(pixels)
-    reason = refusal(_box_features(box, pixels.shape, colourfulness), gate)
-    if reason is not None:
+    features = _box_features(box, pixels.shape, colourfulness)
+    reason = refusal(features, gate)
+    asymmetric = reason is not None and _only_asymmetric(features, gate)
+    if reason is not None and not asymmetric:
         return GateCheck(reason)
     turned, mirrored = read_box(box)
-    return GateCheck(turned) if turned is not None else GateCheck(None, mirrored)
+    return GateCheck(turned) if turned is not None else GateCheck(None, mirrored, asymmetric)

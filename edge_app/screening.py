@@ -148,8 +148,8 @@ class Screener:
                 return Result(path=path, error=f"{NOT_A_CHEST_XRAY}: {check.refusal}", extra=extra)
             reading = self.classifier.read(film.pixels, with_map=self.heatmaps is not None, threshold=self.point.threshold)
             probability, local_map = reading.probability, reading.local_map
-            # A film that looks mirrored: refused if negative, screened with a caution if
-            # positive (edge_app/gate.py says why).
+            # A film that looks mirrored or is asymmetric: refused if negative, screened with a
+            # caution if positive (edge_app/gate.py says why).
             refused, caution = check.after_score(probability < self.point.threshold)
             if refused is not None:
                 return Result(path=path, error=f"{NOT_A_CHEST_XRAY}: {refused}", extra=extra)

@@ -304,6 +304,52 @@ def test_a_film_that_looks_mirrored_is_refused_only_when_scored_negative():
     assert GateCheck(None).after_score(negative=True) == (None, None)
 
 
+def _symmetry_only_gate(films) -> dict:
+    """The films' fitted gate with every range but lr_symmetry's opened wide."""
+    gate = fit_gate(image_features(f.pixels, colourfulness=0.0) for f in films)
+    for name, limits in gate["features"].items():
+        if name != "lr_symmetry":
+            limits.update(low=-10.0, high=10.0, q_low=-10.0, q_high=10.0)
+    return gate
+
+
+def test_a_film_unusual_in_symmetry_alone_is_decided_with_the_score():
+    from conftest import anatomical_film
+    from edge_app.gate import ASYMMETRY_CAUTION, NO_CHEST_SHAPE, check_film
+
+    films = [prepared(anatomical_film(seed=seed)) for seed in range(6)]
+    lopsided = anatomical_film(seed=9).astype(np.float64)
+    lopsided[:, :100] += 70  # an over-exposed left third
+    film = prepared(np.clip(lopsided, 0, 255).astype(np.uint8))
+
+    check = check_film(film.pixels, 0.0, _symmetry_only_gate(films), film.shape)
+    assert check.refusal is None and check.asymmetric and not check.mirrored
+    assert check.after_score(negative=True) == (NO_CHEST_SHAPE, None)
+    assert check.after_score(negative=False) == (None, ASYMMETRY_CAUTION)
+
+    # Out of range in another shape feature too: refused before it is scored, as before.
+    strict = fit_gate(image_features(f.pixels, colourfulness=0.0) for f in films)
+    assert check_film(film.pixels, 0.0, strict, film.shape).refusal is not None
+    assert not check_film(film.pixels, 0.0, strict, film.shape).asymmetric
+    # An ordinary film is not asymmetric.
+    assert check_film(films[0].pixels, 0.0, _symmetry_only_gate(films), films[0].shape) == GateCheck(None)
+
+
+def test_the_real_film_refused_for_symmetry_alone_is_screened_with_the_caution(shared_data):
+    """person685_bacteria_2581: a frontal PNEUMONIA film with an over-exposed band down its left
+    edge, the one training film the shipped model's gate refused."""
+    from edge_app.gate import ASYMMETRY_CAUTION
+    from edge_app.model_file import DEFAULT_MODEL
+    from edge_app.results import CAUTION
+
+    film = shared_data / "train" / "PNEUMONIA" / "person685_bacteria_2581.jpeg"
+    if not film.is_file() or not DEFAULT_MODEL.is_file():
+        pytest.skip("the film or the bundled model is absent")
+    result = Screener(Classifier(DEFAULT_MODEL)).screen(film)
+    assert result.error is None and result.label == "PNEUMONIA"
+    assert result.extra[CAUTION] == ASYMMETRY_CAUTION
+
+
 def test_check_film_names_the_first_reason_and_skips_the_rest():
     from conftest import anatomical_film
     from edge_app.gate import check_film
