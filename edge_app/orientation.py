@@ -8,7 +8,10 @@ compares the film's asymmetries with those of the mean upright training film (``
 ``scripts/fit_orientation_template.py``): on a 16 x 16 view, (film - film turned 90 degrees)
 projected on (template - template turned 90 degrees) is clearly positive for an upright film and
 clearly negative for a sideways one; likewise for 180 degrees (abdomen and diaphragm below the
-lungs, shoulders above). A mirror image differs only in small things (heart, aortic knob,
+lungs, shoulders above). That template projection missed 4.3% of films turned by 180 degrees, so
+the view's half-turn antisymmetric part also goes through a linear discriminant fitted on
+training films (``orientation.json``'s ``upside_down``); either one refuses (the discriminant
+alone as "upside down or mirrored": it reads the heart's side too). A mirror image differs only in small things (heart, aortic knob,
 stomach gas, the diaphragm's height), so the view's left-right antisymmetric part goes through a
 linear discriminant fitted on training films instead (``orientation.json``'s ``mirror``, with
 its threshold). A film without such asymmetries (nearly symmetric) scores near 0 and is not
@@ -68,6 +71,11 @@ def _box_view(box: np.ndarray) -> np.ndarray:
     return (small - small.mean()) / (small.std() + 1e-9)
 
 
+def upside_down_part(view: np.ndarray) -> np.ndarray:
+    """The top half of ``view - view turned by 180 degrees``: all of its asymmetry under a half turn."""
+    return (view - np.rot90(view, 2))[: ORIENTATION_SIDE // 2].ravel()
+
+
 def mirror_part(view: np.ndarray) -> np.ndarray:
     """The left half of ``view - view mirrored``: all of the view's left-right asymmetry."""
     return (view - view[:, ::-1])[:, : ORIENTATION_SIDE // 2].ravel()
@@ -87,12 +95,14 @@ def _template_axes() -> dict:
         "rot180": unit(template - np.rot90(template, 2)),
         "mirror": np.asarray(stored["mirror"]["axis"], np.float64),
         "mirror_below": float(stored["mirror"]["refuse_below"]),
+        "upside_down": np.asarray(stored["upside_down"]["axis"], np.float64),
+        "upside_down_below": float(stored["upside_down"]["refuse_below"]),
     }
 
 
 def orientation_scores(pixels: np.ndarray) -> dict[str, float]:
-    """``sideways``, ``upside_down``, ``mirrored``: how upright the film looks on each count
-    (positive: upright, negative: turned that way)."""
+    """``sideways``, ``upside_down`` (template), ``upside_down_fisher``, ``mirrored``: how upright
+    the film looks on each count (positive: upright, negative: turned that way)."""
     return _view_scores(orientation_view(pixels))
 
 
@@ -106,6 +116,7 @@ def _view_scores(view: np.ndarray) -> dict[str, float]:
     return {
         "sideways": min(project(np.rot90(view), "rot90"), project(np.rot90(view, 3), "rot270")),
         "upside_down": project(np.rot90(view, 2), "rot180"),
+        "upside_down_fisher": float(upside_down_part(view) @ axes["upside_down"]),
         "mirrored": float(mirror_part(view) @ axes["mirror"]),
     }
 
@@ -139,9 +150,14 @@ def _turned(scores: dict[str, float]) -> str | None:
         return "rotated by 90 degrees (turn it upright, or check the EXIF orientation)"
     if scores["upside_down"] < UPSIDE_DOWN_BELOW:
         return "upside down (rotated by 180 degrees)"
+    if scores["upside_down_fisher"] < _template_axes()["upside_down_below"]:
+        # The discriminant reads the heart's side too, so a mirrored film can land here (2% did).
+        return TURNED_OR_MIRRORED
     return None
 
 
+#: The refusal by the upside-down discriminant alone: turned by 180 degrees or mirrored.
+TURNED_OR_MIRRORED = "upside down or mirrored (its top-bottom and left-right cues are not an upright film's)"
 #: The refusal of a film that looks mirrored and is scored negative (:class:`edge_app.gate.GateCheck`).
 MIRRORED = "mirrored left to right (heart shadow on the wrong side)"
 #: The warning for a film that looks mirrored and is scored positive, so it is screened.

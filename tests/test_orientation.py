@@ -43,6 +43,31 @@ def test_turned_films_are_refused(turn, reason):
         assert orientation_refusal(turned.pixels, turned.shape).startswith(reason)
 
 
+def test_the_half_turn_discriminant_scores_a_turned_view_as_the_upright_one_negated():
+    """What scripts/fit_orientation_template.py relies on: a film turned by 180 degrees has the
+    upright film's half-turn part negated, so one threshold below every upright film separates them."""
+    from conftest import anatomical_film
+    from edge_app.orientation import orientation_scores, orientation_view, upside_down_part
+
+    view = orientation_view(prepared(anatomical_film()).pixels)
+    assert np.allclose(upside_down_part(np.rot90(view, 2)), -upside_down_part(view))
+    upright = orientation_scores(prepared(anatomical_film()).pixels)["upside_down_fisher"]
+    turned = orientation_scores(prepared(np.rot90(anatomical_film(), 2)).pixels)["upside_down_fisher"]
+    assert upright > 0 > turned
+
+
+def test_the_orientation_file_carries_every_discriminant_with_its_rule():
+    import json
+
+    from edge_app.orientation import ORIENTATION_FILE, ORIENTATION_SIDE
+
+    stored = json.loads(ORIENTATION_FILE.read_text())
+    for name in ("mirror", "upside_down"):
+        assert len(stored[name]["axis"]) == ORIENTATION_SIDE * ORIENTATION_SIDE // 2
+        assert abs(np.linalg.norm(stored[name]["axis"]) - 1) < 1e-3
+        assert stored[name]["refuse_below"] < 0 and stored[name]["threshold_rule"]
+
+
 def test_films_without_orientation_cues_are_not_refused_for_orientation():
     from edge_app.orientation import orientation_refusal
 
