@@ -101,6 +101,15 @@ def test_percentile_stretch_matches_the_device_normalisation():
         assert np.abs(out - device).mean() < 1.5
 
 
+def test_central_percentile_stretch_matches_the_device_normalisation():
+    x = batch(4).numpy()[..., 0] * 0.5 + 30.0
+    x[:, :6, :6] = 255.0  # a bright corner the central window must not see
+    ours = percentile_stretch(tf.constant(x[..., None]), central=True).numpy()[..., 0]
+    for film, out in zip(x, ours):
+        device = normalize_intensity(film, 255.0, "central-percentile").astype(np.float32)
+        assert np.abs(out - device).mean() < 1.5
+
+
 def test_augmenter_ignores_labels_and_keeps_range():
     config = TrainConfig(
         image_size=SIZE, crop_area_min=0.3, crop_area_max=2.25, aspect_jitter=1.25,

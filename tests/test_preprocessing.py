@@ -116,6 +116,38 @@ def test_percentile_normalisation_removes_exposure_differences():
     assert (a == 0).mean() <= 0.01 and (a == 255).mean() <= 0.01 and high > low
 
 
+def _with_white_corner_letter(film: np.ndarray) -> np.ndarray:
+    """``film`` with a white block in the top-left corner covering ~1.5% of it, like a large
+    burnt-in "R" (more than the 0.5% the 99.5th percentile lets through)."""
+    marked = film.copy()
+    side = film.shape[0]
+    marked[4 : 4 + side // 8, 4 : 4 + side // 8] = 255.0
+    return marked
+
+
+def test_central_percentile_ignores_a_large_corner_letter_that_percentile_does_not():
+    film = synthetic_film(128).astype(np.float32) * 0.8  # the film itself never reaches white
+    marked = _with_white_corner_letter(film)
+    outside = np.ones(film.shape, bool)
+    outside[: 4 + 128 // 8 + 1, : 4 + 128 // 8 + 1] = False
+    central = [normalize_intensity(f, 255.0, "central-percentile").astype(int) for f in (film, marked)]
+    plain = [normalize_intensity(f, 255.0, "percentile").astype(int) for f in (film, marked)]
+    assert np.array_equal(central[0][outside], central[1][outside])  # the child's pixels do not move
+    assert np.abs(plain[0][outside] - plain[1][outside]).mean() > 5  # the whole film's contrast did
+
+
+def test_central_percentile_reads_the_central_half_and_stretches_the_whole_film():
+    from edge_app.preprocessing import central
+
+    film = np.full((100, 100), 200.0, np.float32)
+    film[25:75, 25:75] = np.linspace(50, 150, 50, dtype=np.float32)[None, :]
+    assert central(film).shape == (50, 50) and central(film).min() == 50
+    out = normalize_intensity(film, 255.0, "central-percentile")
+    assert out[50, 25] == 0 and out[50, 74] == 255  # the central range spans 0..255
+    assert np.all(out[:20] == 255)  # brighter than the central range: clipped, not re-stretched
+    assert PreprocessSpec(128, "central-percentile").id == "gray-128px-central-percentile-v1"
+
+
 def test_uniform_image_keeps_its_level():
     out = normalize_intensity(np.full((64, 64), 100.0, np.float32), 255.0, "percentile")
     assert np.all(out == 100)

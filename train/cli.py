@@ -47,7 +47,7 @@ def fit_command(
     dropout: float = typer.Option(_defaults.dropout),
     l2: float = typer.Option(_defaults.l2, help="L2 weight decay on conv and dense kernels"),
     label_smoothing: float = typer.Option(_defaults.label_smoothing, "--label-smoothing"),
-    normalization: str = typer.Option(_defaults.normalization, help="Intensity normalisation: percentile, equalize or none"),
+    normalization: str = typer.Option(_defaults.normalization, help="Intensity normalisation: percentile, central-percentile (percentiles read from the central half), equalize or none"),
     blur_probability: float = typer.Option(_defaults.blur_probability, "--blur-probability", help="Share of training images blurred by augmentation"),
     noise_probability: float = typer.Option(_defaults.noise_probability, "--noise-probability", help="Share of training images given Gaussian sensor noise (sigma 0-12 grey levels)"),
     augment: bool = typer.Option(True, "--augment/--no-augment"),

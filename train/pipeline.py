@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from edge_app.preprocessing import CENTRAL_WINDOW
 from train.config import TrainConfig
 from train.markers import glyph_bank
 
@@ -179,11 +180,19 @@ def paste_glyphs(
     return images * (1.0 - ink) + value * ink
 
 
-def percentile_stretch(images: tf.Tensor, low: float = 0.5, high: float = 99.5) -> tf.Tensor:
+def percentile_stretch(images: tf.Tensor, low: float = 0.5, high: float = 99.5, central: bool = False) -> tf.Tensor:
     """Per image, map the ``low``-``high`` percentile range to 0..255 as
-    :func:`edge_app.preprocessing.normalize_intensity` does (nearest-rank percentiles)."""
+    :func:`edge_app.preprocessing.normalize_intensity` does (nearest-rank percentiles); with
+    ``central``, the percentiles are read from :data:`edge_app.preprocessing.CENTRAL_WINDOW`
+    (the ``central-percentile`` normalisation)."""
     n = tf.shape(images)[0]
-    flat = tf.sort(tf.reshape(images, [n, -1]), axis=1)
+    region = images
+    if central:
+        rows, cols = tf.cast(tf.shape(images)[1], tf.float32), tf.cast(tf.shape(images)[2], tf.float32)
+        at = lambda share, side: tf.cast(tf.round(share * side), tf.int32)  # noqa: E731
+        (a, b) = CENTRAL_WINDOW
+        region = images[:, at(a, rows) : at(b, rows), at(a, cols) : at(b, cols), :]
+    flat = tf.sort(tf.reshape(region, [n, -1]), axis=1)
     count = tf.cast(tf.shape(flat)[1] - 1, tf.float32)
     lo = tf.gather(flat, tf.cast(tf.round(count * low / 100), tf.int32), axis=1)[:, None, None, None]
     hi = tf.gather(flat, tf.cast(tf.round(count * high / 100), tf.int32), axis=1)[:, None, None, None]
@@ -212,8 +221,8 @@ def make_augmenter(config: TrainConfig, seed_offset: int = 0):
         if config.marker_probability > 0:
             images = paste_glyphs(images, "letter", config.marker_probability, LETTER_HEIGHT, seed + 300)
             images = paste_glyphs(images, "text", config.marker_probability / 2, TEXT_HEIGHT, seed + 400)
-        if framing and config.normalization == "percentile":
-            images = percentile_stretch(images)
+        if framing and config.normalization in ("percentile", "central-percentile"):
+            images = percentile_stretch(images, central=config.normalization == "central-percentile")
         images = contrast(images, training=True)
         images = _random_gamma(images, seed + 4)
         if config.blur_probability > 0:
