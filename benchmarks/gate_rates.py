@@ -95,7 +95,7 @@ def features_of(path: Path, spec: PreprocessSpec) -> dict | str:
         loaded = decode_file(path, spec)
     except ImageError as exc:
         return f"unusable: {exc}"
-    return image_features(loaded.pixels, colourfulness=loaded.colourfulness)
+    return image_features(loaded.gate_view, colourfulness=loaded.colourfulness)
 
 
 #: Not a refusal: a film that looks mirrored but is scored positive is screened with a warning.
@@ -108,7 +108,7 @@ def decision(film, gate: dict, negative) -> str | None:
     film that looks mirrored or is asymmetric is refused if ``negative(pixels)`` (the model scores
     it under its threshold) and screened with a warning otherwise; ``negative`` None (no model):
     refused."""
-    check = check_film(film.pixels, film.colourfulness, gate, film.shape)
+    check = check_film(film.gate_view, film.colourfulness, gate, film.shape)
     if not (check.mirrored or check.asymmetric):
         return check.refusal
     refused, _ = check.after_score(negative is None or negative(film.pixels))

@@ -292,6 +292,14 @@ def stored_gate(contract: ModelContract) -> dict:
     missing = [name for name in FEATURE_NAMES if name not in gate["features"]]
     if missing:
         raise GateUnavailable(f"the model's input-gate statistics lack {', '.join(missing)}; {hint}")
+    # Older files name no preprocessing here: their gate was fitted on the model's own pixels,
+    # which is what gate_spec() gives for every normalisation they could have.
+    fitted_on, reads = gate.get("preprocessing_id"), contract.preprocess.gate_spec().id
+    if fitted_on is not None and fitted_on != reads:
+        raise GateUnavailable(
+            f"the model's input-gate statistics were fitted on {fitted_on} pixels, this pneumoscan "
+            f"gives the gate {reads}; {hint}"
+        )
     return gate
 
 

@@ -143,7 +143,7 @@ class Screener:
         start = perf_counter()
         local_map = None
         try:
-            check = check_film(film.pixels, film.colourfulness, self.gate, film.shape) if self.gate is not None else GateCheck(None)
+            check = check_film(film.gate_view, film.colourfulness, self.gate, film.shape) if self.gate is not None else GateCheck(None)
             if check.refusal is not None:
                 return Result(path=path, error=f"{NOT_A_CHEST_XRAY}: {check.refusal}", extra=extra)
             reading = self.classifier.read(film.pixels, with_map=self.heatmaps is not None, threshold=self.point.threshold)

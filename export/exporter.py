@@ -159,7 +159,13 @@ def export_tflite(
             f"warning: only {len(representative)} calibration images (fewer than "
             f"{MIN_CALIBRATION_IMAGES}); int8 ranges may clip rare intensities"
         )
-    gate = {**gate_statistics(images, colourfulness), "source": source}
+    gate_spec = spec.gate_spec()
+    if gate_spec != spec:  # the gate reads the film stretched another way (PreprocessSpec.gate_spec)
+        log(f"decoding the calibration images again at {gate_spec.id} for the input gate")
+        gate_images, colourfulness = load_images(sampled, gate_spec, log)
+    else:
+        gate_images = images
+    gate = {**gate_statistics(gate_images, colourfulness), "source": source, "preprocessing_id": gate_spec.id}
 
     log(f"converting ({DESCRIPTIONS[quantize]})")
     flatbuffer = convert(

@@ -128,6 +128,7 @@ def test_metadata_round_trips_and_describes_the_file(run, exports):
     assert stored["outputs"]["heatmap"]["shape"] == [1, 2, 2, 1]
     assert stored["validation_metrics"]["n"] == len(json.loads((run / "split.json").read_text())["validation"])
     assert stored["gate"]["features_version"] == FEATURES_VERSION and "mean" in stored["gate"]["features"]
+    assert stored["gate"]["preprocessing_id"] == contract.preprocess.gate_spec().id == contract.preprocess.id
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", stored["created"])
 
 

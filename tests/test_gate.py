@@ -248,6 +248,7 @@ def test_flat_training_colour_gets_a_minimum_span():
         (lambda m: m.pop("gate"), "no input-gate statistics"),
         (lambda m: m["gate"].update(features_version=FEATURES_VERSION - 1), "version"),
         (lambda m: m["gate"]["features"].pop("texture_ratio"), "lack texture_ratio"),
+        (lambda m: m["gate"].update(preprocessing_id="gray-64px-equalize-v1"), "fitted on gray-64px-equalize-v1"),
     ],
 )
 def test_a_model_without_usable_statistics_is_refused_before_any_image(tiny_model, change, message):

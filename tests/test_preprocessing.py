@@ -148,6 +148,17 @@ def test_central_percentile_reads_the_central_half_and_stretches_the_whole_film(
     assert PreprocessSpec(128, "central-percentile").id == "gray-128px-central-percentile-v1"
 
 
+def test_the_gate_reads_a_central_percentile_film_with_the_plain_stretch(tmp_path):
+    film = _with_white_corner_letter(synthetic_film(128).astype(np.float32) * 0.8)
+    path = save(np.clip(film, 0, 255).astype(np.uint8), tmp_path / "film.png")
+    central = prepare_file(path, PreprocessSpec(64, "central-percentile"))
+    plain = prepare_file(path, PreprocessSpec(64, "percentile"))
+    assert PreprocessSpec(64, "central-percentile").gate_spec() == PreprocessSpec(64, "percentile")
+    assert np.array_equal(central.gate_view, plain.pixels)  # what the gate's ranges were fitted on
+    assert not np.array_equal(central.pixels, plain.pixels)
+    assert plain.gate_pixels is None and plain.gate_view is plain.pixels  # no second copy
+
+
 def test_uniform_image_keeps_its_level():
     out = normalize_intensity(np.full((64, 64), 100.0, np.float32), 255.0, "percentile")
     assert np.all(out == 100)
