@@ -20,12 +20,15 @@ Every image goes through the device's own path (``edge_app.decoding.decode_file`
   edge or black, shift +-10%, aspect 0.8/1.25, a corner letter): turned copies are made from the
   decoded film in memory (``prepare_array``), the same pixels a file of them would give.
 
-Last measured with the central-percentile model (``--model /work/exp/central128/model-int8.tflite``,
-its gate reading the whole-film stretch, ``PreprocessSpec.gate_spec``; 123 s): 0 of 5216 training
-films refused (6 looked mirrored and 1 asymmetric, all scored positive and screened with a
-warning); rotated 180: 99.1%, flipped vertically 89.9%, mirrored 17.6%, framing at most 0.7% (crop
-10%). With the model's own central-percentile pixels instead, 7 of 5216 were refused and crop 10%
-1.5%: the gate's ranges and ``orientation.json`` describe the whole-film stretch.
+Last measured with the shipped central-percentile model (``--model
+edge_app/models/pneumoscan-int8.tflite`` 0.1.0+0ea052e69de7, its gate reading the whole-film
+stretch, ``PreprocessSpec.gate_spec``, fitted on the ``GATE_SEED`` sample; 95 s): 0 of 5216
+training films refused (6 looked mirrored and 1 asymmetric, all scored positive and screened with
+a warning); 20/20 photos and 37/37 synthetic non-X-rays refused; rotated 180: 99.1%, flipped
+vertically 89.9%, mirrored 16.2%, framing at most 0.7% (crop 10%). With the model's own
+central-percentile pixels instead, 7 of 5216 were refused and crop 10% 1.5% (the gate's ranges
+and ``orientation.json`` describe the whole-film stretch); with the gate fitted on seed 43's
+sample, 3 (p95), and on all 4406 training films, 1.
 
 Before that (as below, plus the upside-down discriminant of ``orientation.json``; 122 s): 0 of
 5216 training films refused (7 screened with a warning); rotated 180: 99.1% (177 of them as

@@ -32,6 +32,7 @@ from edge_app.contract import write_metadata
 from export.calibration import (
     CALIBRATION_IMAGES,
     GATE_IMAGES,
+    GATE_SEED,
     MIN_CALIBRATION_IMAGES,
     deterministic_sample,
     gate_statistics,
@@ -127,7 +128,7 @@ def export_tflite(
     spec = run.spec
     validation_samples = split_samples(run, "validation")
     pool, source = source_samples(run, calibration)
-    sampled = deterministic_sample(pool, max(GATE_IMAGES, calibration_images), run.config.seed)
+    sampled = deterministic_sample(pool, calibration_images, run.config.seed)
 
     model = load_model(run)
     graph = export_graph(model)
@@ -143,7 +144,7 @@ def export_tflite(
         validation = load_samples(validation_samples, spec)
     except DataError as exc:
         raise ExportError(f"validation images: {exc}") from None
-    images, colourfulness = load_images(sampled, spec, log)
+    images, _ = load_images(sampled, spec, log)
     if not len(images):
         raise ExportError(f"no readable calibration images in the {source}")
     representative = images[:calibration_images]
@@ -159,13 +160,14 @@ def export_tflite(
             f"warning: only {len(representative)} calibration images (fewer than "
             f"{MIN_CALIBRATION_IMAGES}); int8 ranges may clip rare intensities"
         )
+    # The gate's films are drawn with a seed of their own, not the training seed: the gate
+    # describes the data, and the same split gives every model the same ranges (see GATE_SEED).
+    # They are read as the gate reads them (PreprocessSpec.gate_spec).
     gate_spec = spec.gate_spec()
-    if gate_spec != spec:  # the gate reads the film stretched another way (PreprocessSpec.gate_spec)
-        log(f"decoding the calibration images again at {gate_spec.id} for the input gate")
-        gate_images, colourfulness = load_images(sampled, gate_spec, log)
-    else:
-        gate_images = images
-    gate = {**gate_statistics(gate_images, colourfulness), "source": source, "preprocessing_id": gate_spec.id}
+    gate_sample = deterministic_sample(pool, GATE_IMAGES, GATE_SEED)
+    log(f"decoding {len(gate_sample)} images of the {source} at {gate_spec.id} for the input gate")
+    gate_images, gate_colourfulness = load_images(gate_sample, gate_spec, log)
+    gate = {**gate_statistics(gate_images, gate_colourfulness), "source": source, "preprocessing_id": gate_spec.id}
 
     log(f"converting ({DESCRIPTIONS[quantize]})")
     flatbuffer = convert(
