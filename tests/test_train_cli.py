@@ -106,4 +106,4 @@ def test_the_shipped_recipe_is_flags_the_fit_command_accepts():
     fit = group.get_command(parent, "fit")
     params = fit.make_context("fit", ["DATA", "--out", "RUN", *printed], parent=parent).params
     assert params["epochs"] == 32 and params["consistency"] == 0.3 and params["threshold_rule"] == "shift-robust"
-    assert params["split_order"] == "earliest" and params["seed"] == 42
+    assert params["split_order"] == "earliest" and params["seed"] == 43 and params["normalization"] == "central-percentile"
