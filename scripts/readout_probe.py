@@ -29,7 +29,7 @@ from train.data import samples_from_split
 from train.labels import NO_PATTERN
 from train.loading import load_samples
 from train.metrics import roc_auc
-from train.pattern_refit import _logistic, _scaling, _standardise, choose_strength
+from train.pattern_refit import choose_strength, fit_readout
 
 
 def _tensor_index(details: list[dict], layer: str) -> int:
@@ -85,9 +85,8 @@ def main(argv: list[str]) -> int:
     y_train = np.array([s.pattern for s in train_set.samples])
     y_val = np.array([s.pattern for s in val_set.samples])
     strength, table = choose_strength(x_train, y_train, [s.patient for s in train_set.samples])
-    mean, scale = _scaling(x_train)
-    readout = _logistic(strength).fit(_standardise(x_train, mean, scale), y_train)
-    p_viral = readout.predict_proba(_standardise(x_val, mean, scale))[:, 1]
+    weights, bias = fit_readout(x_train, y_train, strength)  # exactly what refit-pattern would put in the file
+    p_viral = 1.0 / (1.0 + np.exp(-(x_val @ weights + bias)))
     called = np.array([classifier.classify(img) >= threshold for img in val_set.images])
     print(f"{args.model}: features {' + '.join(('gap', *blocks))} ({x_train.shape[1]}), "
           f"{len(y_train)} training films, C {strength:g} (CV AUC {max(r['cv_auc'] for r in table):.4f})")
