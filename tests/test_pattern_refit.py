@@ -100,32 +100,3 @@ def test_a_run_without_a_pattern_head_is_refused_in_one_line(tmp_path):
     assert result.exit_code == 2
     assert "is not a run with a two-pattern head (trained with --pattern)" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
-
-
-@pytest.mark.slow
-def test_a_readout_on_an_earlier_block_too_widens_the_head_and_exports(toy_pattern_run, tmp_path):
-    import keras
-
-    import train.heads  # noqa: F401
-    from edge_app.classifier import Classifier
-    from export.exporter import export_tflite
-
-    result = runner.invoke(app, ["refit-pattern", str(toy_pattern_run), "--out", str(tmp_path / "refit"), "--folds", "3",
-                                 "--blocks", "bn4"])
-    assert result.exit_code == 0, result.output
-    new = keras.models.load_model(tmp_path / "refit" / "model.keras", compile=False)
-    widths = new.get_layer("gap").output.shape[-1] + new.get_layer("bn4").output.shape[-1]
-    assert tuple(new.get_layer("pattern_logit").kernel.shape) == (widths, 1)
-    refit = json.loads((tmp_path / "refit" / "config.json").read_text())["extra"]["pattern_refit"]
-    assert refit["blocks"] == ["bn4"] and "gap_bn4" in refit["head"]
-    exported = export_tflite(tmp_path / "refit", quantize="none", out=tmp_path / "m.tflite", verify=False, log=lambda m: None)
-    assert exported.parity["pattern"]["agreement"] == 1.0
-    reading = Classifier(exported.path).read(np.full((64, 64), 128, np.uint8), threshold=0.0)
-    assert len(reading.pattern) == 2
-
-
-def test_a_block_the_model_does_not_have_is_one_clear_error(toy_pattern_run, tmp_path):
-    result = runner.invoke(app, ["refit-pattern", str(toy_pattern_run), "--out", str(tmp_path / "refit"), "--blocks", "bn9"])
-    assert result.exit_code != 0
-    assert "no layer named bn9" in result.output and "Traceback" not in result.output
-    assert not (tmp_path / "refit").exists()  # nothing half-made

@@ -185,14 +185,13 @@ def refit_pattern_command(
     run: Path = typer.Argument(..., help="A run folder trained with --pattern (only read)"),
     out: Path = typer.Option(..., "--out", help="The new run folder to write"),
     folds: int = typer.Option(5, "--folds", help="Patient-wise cross-validation folds on the training films"),
-    blocks: str = typer.Option("", "--blocks", help="Also read the pooled output of these earlier blocks, comma-separated (e.g. bn4)"),
 ) -> None:
     """Re-fit the pattern head as a regularised linear read-out of the frozen features (the
     screening head is untouched); train/pattern_refit.py says why. Export OUT as any run."""
     from train.pattern_refit import refit_pattern_head
 
     with _one_line_errors():
-        refit_pattern_head(run, out, folds=folds, blocks=tuple(b for b in blocks.split(",") if b), log=lambda m: typer.echo(m, err=True))
+        refit_pattern_head(run, out, folds=folds, log=lambda m: typer.echo(m, err=True))
     typer.echo(f"re-fitted pattern head -> {out}")
 
 

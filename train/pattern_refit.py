@@ -62,31 +62,11 @@ NOISE_SIGMA = (0.0, 12.0)
 AUGMENTED_VIEWS = 2
 
 
-def readout_features(model, blocks: tuple[str, ...] = ()):
-    """The features the read-out is fitted on, as a tensor of ``model``'s graph: the pooled
-    last-block features (``gap``), then the global average of each earlier block named in
-    ``blocks`` (e.g. ``bn4``), concatenated. Why earlier blocks: the last block sees the film at
-    1/32 of its size; the fine interstitial texture that tells a viral pattern from a lobar
-    consolidation may be better kept one block earlier. The pooling layers are new (no weights),
-    named ``gap_<block>``, so export and the device see one more branch of the same graph."""
-    from keras import layers
-
-    pooled = model.get_layer(POOLED_LAYER).output
-    if not blocks:
-        return pooled
-    names = {layer.name for layer in model.layers}
-    missing = [b for b in blocks if b not in names]
-    if missing:
-        raise DataError(f"no layer named {', '.join(missing)} in the model (its blocks are bn1 ... bn4 and features)")
-    extra = [layers.GlobalAveragePooling2D(name=f"gap_{b}")(model.get_layer(b).output) for b in blocks]
-    return layers.Concatenate(name="readout_features")([pooled, *extra])
-
-
-def pooled_features(model, images: np.ndarray, batch_size: int = 64, blocks: tuple[str, ...] = ()) -> np.ndarray:
-    """The read-out's features ``(n, channels)`` of uint8 images ``(n, s, s)`` (:func:`readout_features`)."""
+def pooled_features(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """The pooled last-block features ``(n, channels)`` of uint8 images ``(n, s, s)``."""
     import keras
 
-    probe = keras.Model(model.input, readout_features(model, blocks))
+    probe = keras.Model(model.input, model.get_layer(POOLED_LAYER).output)
     return np.asarray(probe.predict(images[..., None].astype(np.float32), batch_size=batch_size, verbose=0), np.float64)
 
 
@@ -160,27 +140,26 @@ def fit_readout(features: np.ndarray, patterns: np.ndarray, strength: float) -> 
     return weights, float(model.intercept_[0] - weights @ mean)
 
 
-def with_linear_pattern_head(model, weights: np.ndarray, bias: float, blocks: tuple[str, ...] = ()):
-    """The training model with its pattern head replaced by one linear layer on ``gap`` (and the
-    pooled ``blocks``, :func:`readout_features`); every other layer is the same object, so the
-    screening output is unchanged. The head keeps the layer names export and the device read
-    (``pattern_logit``, ``pattern_probability``, ``heads``)."""
+def with_linear_pattern_head(model, weights: np.ndarray, bias: float):
+    """The training model with its pattern head replaced by one linear layer on ``gap``; every
+    other layer is the same object, so the screening output is unchanged. The head keeps the
+    layer names export and the device read (``pattern_logit``, ``pattern_probability``, ``heads``)."""
     import keras
     from keras import layers
 
     from train.heads import HEADS_LAYER, PATTERN_LOGIT_LAYER, PATTERN_PROBABILITY_LAYER
     from train.model import PROBABILITY_LAYER
 
+    pooled = model.get_layer(POOLED_LAYER).output
     head = layers.Dense(1, name=PATTERN_LOGIT_LAYER)
-    logit = head(readout_features(model, blocks))
+    logit = head(pooled)
     head.set_weights([np.asarray(weights, np.float32).reshape(-1, 1), np.asarray([bias], np.float32)])
     pattern = layers.Activation("sigmoid", name=PATTERN_PROBABILITY_LAYER)(logit)
     heads = layers.Concatenate(name=HEADS_LAYER)([model.get_layer(PROBABILITY_LAYER).output, pattern])
     return keras.Model(model.input, heads, name="pneumoscan_cnn_pattern_refit")
 
 
-def refit_pattern_head(run: str | Path, out: str | Path, *, strengths=STRENGTHS, folds: int = FOLDS,
-                       blocks: tuple[str, ...] = (), log=print) -> dict:
+def refit_pattern_head(run: str | Path, out: str | Path, *, strengths=STRENGTHS, folds: int = FOLDS, log=print) -> dict:
     """Write run folder ``out``: ``run`` with its pattern head re-fitted (see the module
     docstring); returns the new ``metrics.json``. ``run`` itself is only read."""
     import keras
@@ -200,22 +179,21 @@ def refit_pattern_head(run: str | Path, out: str | Path, *, strengths=STRENGTHS,
     train_samples, val_samples = samples_from_split(split, "train"), samples_from_split(split, "validation")
     if train_samples is None:
         raise DataError(f"{run / 'split.json'} records no labels (a run older than the pattern head)")
+    prepare_run_dir(out, overwrite=False)
     spec = config.preprocess
     model = keras.models.load_model(run / CHECKPOINT, compile=False)
-    readout_features(model, blocks)  # a block the model does not have fails here, before OUT is made
-    prepare_run_dir(out, overwrite=False)
 
     with_pattern = [s for s in train_samples if s.pattern != NO_PATTERN]
     loaded = load_samples(with_pattern, spec)
     views = training_views(loaded.images, config)
-    features = np.concatenate([pooled_features(model, v, blocks=blocks) for v in views])
+    features = np.concatenate([pooled_features(model, v) for v in views])
     patterns = np.tile([s.pattern for s in loaded.samples], len(views))
     patients = [s.patient for s in loaded.samples] * len(views)  # a film's views share its folds
     strength, table = choose_strength(features, patterns, patients, strengths, folds)
     log(f"pattern read-out: {len(loaded.samples)} training films x {len(views)} views, C chosen by {folds}-fold patient-wise CV: {strength:g} "
         f"(CV AUC {max(r['cv_auc'] for r in table):.4f})")
     weights, bias = fit_readout(features, patterns, strength)
-    refitted = with_linear_pattern_head(model, weights, bias, blocks)
+    refitted = with_linear_pattern_head(model, weights, bias)
 
     val_set = load_samples(val_samples, spec)
     scores = keras_predictor(refitted)(val_set.images)
@@ -234,8 +212,7 @@ def refit_pattern_head(run: str | Path, out: str | Path, *, strengths=STRENGTHS,
     copy_run_records(run, out)
     config.extra["pattern_refit"] = {
         "from_run": str(run),
-        "head": f"linear on {' + '.join([POOLED_LAYER, *(f'gap_{b}' for b in blocks)])} (L2 logistic regression, balanced patterns, standardised features folded in)",
-        "blocks": list(blocks),
+        "head": f"linear on {POOLED_LAYER} (L2 logistic regression, balanced patterns, standardised features folded in)",
         "training_films": len(loaded.samples),
         "views": f"as is, {AUGMENTED_VIEWS} of the training augmentation, 1 with Gaussian noise sigma U{NOISE_SIGMA}",
         "C": strength,
