@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -98,6 +99,24 @@ def test_fingerprint_changes_when_a_label_or_file_changes(tiny_dataset):
     assert fingerprint(samples, tiny_dataset) == before
     flipped = [Sample(s.path, 1 - s.label, s.patient, s.sha256) if i == 0 else s for i, s in enumerate(samples)]
     assert fingerprint(flipped, tiny_dataset) != before
+
+
+def test_a_data_set_of_links_and_a_csv_pointing_outside_its_folder_are_fingerprinted(tiny_dataset, tmp_path):
+    # A folder of symbolic links to a shared copy of the films (how a second label set over the
+    # same films is laid out) once failed: the links were followed before the relative path.
+    linked = tmp_path / "linked"
+    for s in scan(tiny_dataset):
+        link = linked / Path(s.path).relative_to(tiny_dataset)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(Path(s.path).resolve())
+    direct, via_links = scan(tiny_dataset), scan(linked)
+    assert fingerprint(via_links, linked) == fingerprint(direct, tiny_dataset)
+    csv_path = tmp_path / "elsewhere" / "labels.csv"
+    csv_path.parent.mkdir()
+    csv_path.write_text("path,label\n" + "".join(f"{s.path.resolve()},{s.path.parent.name}\n" for s in direct))
+    outside = scan(csv_path)
+    assert fingerprint(outside, csv_path) == fingerprint(outside, csv_path)
+    assert fingerprint(outside, csv_path) != fingerprint(direct, tiny_dataset)  # absolute names
 
 
 def test_missing_folder_and_empty_class_are_clear_errors(tmp_path):

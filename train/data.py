@@ -13,6 +13,7 @@ fast to test and the split can be audited (``split.json``) without loading a mod
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import re
 from collections import defaultdict
@@ -285,13 +286,27 @@ def split_by_patient(
 def fingerprint(samples: list[Sample], root: str | Path) -> str:
     """A hash of (relative path, label, content) for every sample: which data a model saw."""
     digest = hashlib.sha256()
-    base = Path(root).resolve()
+    base = Path(os.path.abspath(root))
     base = base.parent if base.is_file() else base  # a CSV's paths are relative to its folder
     for s in sorted(samples, key=lambda s: str(s.path)):
-        rel = Path(s.path).resolve().relative_to(base).as_posix()
+        rel = _hashed_path(Path(s.path), base)
         label = s.label if s.pattern == NO_PATTERN else f"{s.label}.{s.pattern}"
         digest.update(f"{rel}\t{label}\t{s.sha256}\n".encode())
     return digest.hexdigest()
+
+
+def _hashed_path(path: Path, base: Path) -> str:
+    """The name a film is hashed under: relative to the data folder as the user laid it out.
+
+    Symbolic links are not followed first (a folder of links to a shared copy of the films is a
+    data set like any other), but a path reached through a linked folder still counts as inside;
+    a CSV row pointing outside its folder is hashed by its absolute path.
+    """
+    absolute = Path(os.path.abspath(path))
+    for inner, outer in ((absolute, base), (absolute.resolve(), base.resolve())):
+        if inner.is_relative_to(outer):
+            return inner.relative_to(outer).as_posix()
+    return absolute.as_posix()
 
 
 def gather(config, log=print):
