@@ -275,8 +275,8 @@ def _with_heads(metadata: dict, scheme, run, validation: dict | None = None) -> 
 
     metadata = {**metadata, "labels": list(scheme.screening)}
     if scheme.has_pattern:
-        refit = run.config.extra.get("pattern_refit")
-        metadata["heads"] = _clean(heads_section(scheme, run.threshold, validation, refit))
+        extra = run.config.extra
+        metadata["heads"] = _clean(heads_section(scheme, run.threshold, validation, extra.get("pattern_refit"), extra.get("pattern_graft")))
     return metadata
 
 

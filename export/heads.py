@@ -64,9 +64,13 @@ def pattern_outputs(outputs: dict, model_path: Path, scheme: LabelScheme) -> dic
     return described
 
 
-def heads_section(scheme: LabelScheme, threshold: float, validation: dict | None = None, refit: dict | None = None) -> dict:
+def heads_section(
+    scheme: LabelScheme, threshold: float, validation: dict | None = None, refit: dict | None = None,
+    graft: dict | None = None,
+) -> dict:
     """The contract's ``heads`` section (format in :mod:`edge_app.contract`). ``refit``: the run's
-    ``extra.pattern_refit`` when its pattern head was re-fitted (:mod:`train.pattern_refit`)."""
+    ``extra.pattern_refit`` when its pattern head was re-fitted (:mod:`train.pattern_refit`);
+    ``graft``: its ``extra.pattern_graft`` when the head is a network of its own (:mod:`train.pattern_graft`)."""
     pattern = {
         "output": "logit" if scheme.pattern_units == 1 else "logits",
         "tensor": "pattern",
@@ -86,6 +90,12 @@ def heads_section(scheme: LabelScheme, threshold: float, validation: dict | None
             "; then re-fitted as a linear read-out of the frozen pooled features (train/pattern_refit.py)"
         )
         pattern["refit"] = {k: refit[k] for k in ("head", "C", "chosen_by", "views", "training_films") if k in refit}
+    if graft:
+        pattern["trained_on"] = (
+            "positive films only, by a network of its own beside the screening network (train/pattern_graft.py): "
+            "the screening decision is the screening run's, unchanged"
+        )
+        pattern["graft"] = {k: graft[k] for k in ("head", "validation_films_left_out", "pattern_run_data") if k in graft}
     if scheme.kind == KIND_KERMANY:
         pattern["display"] = dict(KERMANY_DISPLAY)
     return {

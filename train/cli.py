@@ -74,6 +74,7 @@ def fit_command(
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable images instead of stopping"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Reuse a run folder that is not empty"),
     limit_per_class: int = typer.Option(0, "--limit-per-class", help="Use only the first N files of each class (0: all); for smoke runs"),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start the convolutional backbone from this run's weights (same --filters); the head starts fresh"),
     coordinator: Optional[str] = typer.Option(None, "--coordinator", envvar=ENV_ADDRESSES, help="Multi-process: HOST:PORT of process 0 (PORT+1 must be free too)"),
     num_processes: Optional[int] = typer.Option(None, "--num-processes", envvar=ENV_NUM_PROCESSES, help="Multi-process: how many processes train together (data-parallel, JAX backend)"),
     process_id: Optional[int] = typer.Option(None, "--process-id", envvar=ENV_PROCESS_ID, help="Multi-process: this process's number, 0 on the coordinator"),
@@ -106,7 +107,7 @@ def fit_command(
             use_kaggle_val=use_kaggle_val, early_stopping_patience=patience,
             sensitivity_target=sensitivity_target, threshold_rule=threshold_rule, seed=seed, skip_bad=skip_bad,
             pattern=pattern, negative_class=negative_class,
-            limit_per_class=limit_per_class,
+            limit_per_class=limit_per_class, init_from=str(init_from or ""),
         )
         config.preprocess  # validates size and normalisation before any work
         from train.metrics import THRESHOLD_RULES
@@ -207,6 +208,21 @@ def screening_only_command(
     with _one_line_errors():
         screening_only(run, out)
     typer.echo(f"screening head only -> {out}")
+
+
+@app.command("graft-pattern")
+def graft_pattern_command(
+    screening_run: Path = typer.Argument(..., help="A two-class screening run (only read)"),
+    pattern_run: Path = typer.Argument(..., help="A two-class run trained on the positive films only: bacterial vs viral (only read)"),
+    out: Path = typer.Option(..., "--out", help="The new run folder to write"),
+) -> None:
+    """Add a pattern network of its own beside a screening run's network: the screening decision
+    stays the screening run's, film for film (train/pattern_graft.py says why). Export OUT as any run."""
+    from train.pattern_graft import graft_pattern
+
+    with _one_line_errors():
+        graft_pattern(screening_run, pattern_run, out, log=lambda m: typer.echo(m, err=True))
+    typer.echo(f"grafted pattern network -> {out}")
 
 
 @app.command("shift")

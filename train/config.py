@@ -75,6 +75,8 @@ class TrainConfig:
     pattern: bool = False
     negative_class: str = ""
     limit_per_class: int = 0  # 0: every image; N: the first N files of each class
+    # A run folder (or its model.keras) whose backbone this run starts from (train/warm_start.py).
+    init_from: str = ""
     extra: dict = field(default_factory=dict)
 
     @property

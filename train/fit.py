@@ -138,6 +138,13 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     model = build_model(config)
+    if config.init_from:
+        from train.warm_start import warm_start
+
+        copied = warm_start(model, config.init_from)
+        config.extra["init_from"] = {"run": config.init_from, "layers": copied}
+        config.save(out / "config.json")
+        log(f"backbone started from {config.init_from}: {len(copied)} layers ({', '.join(copied)})")
     compile_model(model, config)
     timer = EpochTimer()
     # With weight averaging, validation and the checkpoint see the averaged weights.
