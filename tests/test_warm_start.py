@@ -42,3 +42,10 @@ def test_a_backbone_of_another_shape_or_no_checkpoint_is_refused(tmp_path):
         warm_start(_model(2), tmp_path / "model.keras")
     with pytest.raises(DataError, match="no model.keras"):
         warm_start(_model(2), tmp_path / "empty")
+
+
+def test_the_checkpoint_name_is_the_one_fit_writes():
+    import train.fit
+    import train.warm_start
+
+    assert train.warm_start.CHECKPOINT == train.fit.CHECKPOINT

@@ -32,12 +32,14 @@ def backbone_layers(model) -> list:
     raise DataError(f"model {model.name} has no {FEATURES_LAYER!r} layer: not a pneumoscan backbone")
 
 
+#: A run folder's checkpoint (``train.fit.CHECKPOINT``; not imported, since train.fit imports this module).
+CHECKPOINT = "model.keras"
+
+
 def warm_start(model, source: str | Path) -> list[str]:
     """Copy ``source``'s backbone weights (a run folder or its ``model.keras``) into ``model``;
     returns the names of the layers copied."""
     import keras
-
-    from train.fit import CHECKPOINT
 
     path = Path(source)
     path = path / CHECKPOINT if path.is_dir() else path
