@@ -5,7 +5,8 @@
 #   scripts/make-model.sh [DATA_ROOT] [RUN_DIR]      (defaults: ../shared/data/chest_xray, runs/shipped)
 #
 # Needs `pip install -e '.[train,edge]'`. Deterministic for the seed on one machine: the same data,
-# versions and CPU give the same weights (another CPU gives an equivalent model, MODEL_CARD.md). Wall time and peak memory are printed at the end (GNU time).
+# versions and CPU give the same weights (another CPU gives an equivalent model, MODEL_CARD.md).
+# Wall time and peak memory are printed at the end (GNU time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-../shared/data/chest_xray}

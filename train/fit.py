@@ -141,8 +141,9 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     if config.init_from:
         from train.warm_start import warm_start
 
-        copied = warm_start(model, config.init_from)
-        config.extra["init_from"] = {"run": config.init_from, "layers": copied}
+        source = Path(config.init_from)
+        copied = warm_start(model, source / CHECKPOINT if source.is_dir() else source)
+        config.extra["init_from"] = {"layers": copied}  # the source itself is config.init_from
         config.save(out / "config.json")
         log(f"backbone started from {config.init_from}: {len(copied)} layers ({', '.join(copied)})")
     compile_model(model, config)

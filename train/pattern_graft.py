@@ -38,7 +38,7 @@ import numpy as np
 from train.config import TrainConfig
 from train.data import DataError, samples_from_split
 from train.fit import CHECKPOINT, copy_run_records, prepare_run_dir
-from train.labels import KERMANY_PATTERNS, KIND_BINARY, KIND_KERMANY, NO_PATTERN, LabelScheme, kermany_pattern
+from train.labels import KERMANY_PATTERNS, KIND_BINARY, NO_PATTERN, LabelScheme, kermany_pattern, resolve_scheme
 from train.loading import load_samples
 
 #: The name of the grafted pattern network inside the Keras model (its layers live under it, so
@@ -130,7 +130,7 @@ def graft_pattern(screening_run: str | Path, pattern_run: str | Path, out: str |
     if not np.allclose(keras_pattern_predictor(grafted)(val_set.images)[:, 1], keras_predictor(pattern)(val_set.images), atol=1e-6):
         raise RuntimeError("the grafted pattern output differs from the pattern run's own")
 
-    scheme = LabelScheme(KIND_KERMANY, ("NORMAL", "PNEUMONIA"), ("NORMAL", "PNEUMONIA"), KERMANY_PATTERNS)
+    scheme = resolve_scheme(["NORMAL", "PNEUMONIA"], pattern=True)  # what a --pattern run records
     val_patterns = np.array([s.pattern for s in val_set.samples])
     films = decode_originals([s.path for s in val_set.samples])
     metrics["pattern"] = pattern_validation(

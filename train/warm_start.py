@@ -32,19 +32,14 @@ def backbone_layers(model) -> list:
     raise DataError(f"model {model.name} has no {FEATURES_LAYER!r} layer: not a pneumoscan backbone")
 
 
-#: A run folder's checkpoint (``train.fit.CHECKPOINT``; not imported, since train.fit imports this module).
-CHECKPOINT = "model.keras"
-
-
-def warm_start(model, source: str | Path) -> list[str]:
-    """Copy ``source``'s backbone weights (a run folder or its ``model.keras``) into ``model``;
-    returns the names of the layers copied."""
+def warm_start(model, checkpoint: str | Path) -> list[str]:
+    """Copy the backbone weights of the Keras ``checkpoint`` file into ``model``; returns the
+    names of the layers copied. (``fit`` finds a run folder's checkpoint for ``--init-from``.)"""
     import keras
 
-    path = Path(source)
-    path = path / CHECKPOINT if path.is_dir() else path
+    path = Path(checkpoint)
     if not path.is_file():
-        raise DataError(f"--init-from {source}: no {CHECKPOINT} checkpoint there")
+        raise DataError(f"--init-from: no checkpoint at {path}")
     donor = keras.models.load_model(path, compile=False)
     donors = {layer.name: layer for layer in donor.layers}
     copied = []
@@ -53,7 +48,7 @@ def warm_start(model, source: str | Path) -> list[str]:
         shapes = [tuple(w.shape) for w in layer.get_weights()]
         if match is None or [tuple(w.shape) for w in match.get_weights()] != shapes:
             raise DataError(
-                f"--init-from {source}: its layer {layer.name!r} is missing or has other shapes "
+                f"--init-from {path}: its layer {layer.name!r} is missing or has other shapes "
                 f"(the two runs need the same --filters)"
             )
         layer.set_weights(match.get_weights())
