@@ -72,6 +72,20 @@ def test_fit_with_framing_augmentation_shifted_selection_and_the_shift_robust_th
 
 
 @pytest.mark.slow
+def test_fit_with_mixup_on_paired_views_trains_and_refuses_pattern_runs(tiny_dataset, tmp_path):
+    from tests.conftest import write_dataset
+
+    config = tiny_config(tiny_dataset, mixup=0.4, consistency=0.3, crop_area_min=0.5, crop_area_max=1.5)
+    metrics = fit(config, tmp_path / "run", log=lambda m: None)
+    assert metrics["epochs_run"] == 2 and 0.0 <= metrics["auc"] <= 1.0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["mixup"] == 0.4
+    pattern_data = write_dataset(tmp_path / "pattern-data", per_class=12, size=64, patients=6, viral=True)
+    with pytest.raises(DataError, match="mixup"):
+        fit(tiny_config(pattern_data, mixup=0.4, pattern=True), tmp_path / "pattern-run", log=lambda m: None)
+    assert not (tmp_path / "pattern-run").exists()  # refused before the run folder is made
+
+
+@pytest.mark.slow
 def test_fit_refuses_to_overwrite_and_names_bad_files(tiny_dataset, tmp_path):
     run = tmp_path / "run"
     run.mkdir()

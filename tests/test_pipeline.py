@@ -13,6 +13,8 @@ from train.config import TrainConfig  # noqa: E402
 from train.pipeline import (  # noqa: E402
     framing_transforms,
     make_augmenter,
+    make_dataset,
+    mix_films,
     paste_glyphs,
     percentile_stretch,
     random_bands,
@@ -121,8 +123,6 @@ def test_augmenter_ignores_labels_and_keeps_range():
 
 
 def test_paired_views_are_two_different_augmentations_of_the_same_films():
-    from train.pipeline import make_dataset
-
     config = TrainConfig(
         image_size=SIZE, batch_size=8, crop_area_min=0.3, crop_area_max=2.25, aspect_jitter=1.25,
         marker_probability=0.5, consistency=0.5,
@@ -132,3 +132,43 @@ def test_paired_views_are_two_different_augmentations_of_the_same_films():
     assert images.shape[0] == 8 and labels.shape[0] == 8  # 4 films x 2 views
     assert np.array_equal(labels[:4].numpy(), labels[4:].numpy())
     assert not np.allclose(images[:4].numpy(), images[4:].numpy())
+
+
+def test_mixup_blends_films_labels_and_class_weights_alike():
+    films = batch(16)
+    labels = tf.constant(np.arange(16) % 2, tf.float32)
+    weights = {0: 2.0, 1: 0.5}
+    mixed, soft, sample_weight = mix_films(0.4, weights, seed=3)(films, labels)
+    x, y, w, m = films.numpy()[..., 0], labels.numpy(), np.array([2.0, 0.5])[labels.numpy().astype(int)], mixed.numpy()[..., 0]
+    for i in range(16):
+        # Each blend is lam * own film + (1 - lam) * one partner of the batch, lam >= 0.5 ...
+        fits = []
+        for j in range(16):
+            diff = x[i] - x[j]
+            if i == j or not diff.any():
+                continue
+            lam = float(np.sum((m[i] - x[j]) * diff) / np.sum(diff * diff))
+            if np.allclose(m[i], lam * x[i] + (1 - lam) * x[j], atol=1e-3):
+                fits.append((j, lam))
+        if not fits:  # partnered with itself: unchanged, hard label, own weight
+            assert np.allclose(m[i], x[i], atol=1e-3) and soft[i] == y[i] and np.isclose(sample_weight[i], w[i])
+            continue
+        j, lam = fits[0]
+        assert 0.5 - 1e-4 <= lam <= 1 + 1e-4
+        # ... and its label and class weight are blended with the same lam.
+        assert np.isclose(float(soft[i]), lam * y[i] + (1 - lam) * y[j], atol=1e-3)
+        assert np.isclose(float(sample_weight[i]), lam * w[i] + (1 - lam) * w[j], atol=1e-3)
+    assert not np.allclose(m, x)  # something was blended
+
+
+def test_mixup_dataset_carries_weights_and_both_views_share_the_blend():
+    config = TrainConfig(image_size=SIZE, batch_size=16, consistency=0.5, mixup=0.4)
+    films = batch(8).numpy()[..., 0].astype(np.uint8)
+    images, labels, weights = next(iter(make_dataset(films, np.arange(8) % 2, config, training=True, weights={0: 2.0, 1: 0.5})))
+    assert images.shape[0] == labels.shape[0] == weights.shape[0] == 16  # 8 films x 2 views
+    assert np.array_equal(labels[:8].numpy(), labels[8:].numpy())
+    assert np.array_equal(weights[:8].numpy(), weights[8:].numpy())
+    assert np.all((weights.numpy() >= 0.5 - 1e-6) & (weights.numpy() <= 2.0 + 1e-6))
+    assert np.any((labels.numpy() > 0) & (labels.numpy() < 1))  # soft labels
+    # Validation batches are never blended and carry no weights.
+    assert len(next(iter(make_dataset(films, np.arange(8) % 2, config, training=False)))) == 2

@@ -54,6 +54,9 @@ class TrainConfig:
     # Weight of the paired-view consistency loss (train/model.py; 0 = off): each step sees two
     # augmentations of batch_size/2 films and is asked to give both the same logit.
     consistency: float = 0.0
+    # Mixup (train/pipeline.py: mix_films): Beta(mixup, mixup) blends of two training films and
+    # their labels, e.g. 0.2; 0 = off. Binary screening runs only.
+    mixup: float = 0.0
     # Exponential moving average of the weights (0 = off); evaluated and checkpointed with EMA.
     ema_momentum: float = 0.0
     validation_fraction: float = 0.15

@@ -112,6 +112,8 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     out = Path(out) if session is None else session.run_dir(out)
     started = time.perf_counter()
     train_samples, val_samples, data_report = gather(config, log)
+    if config.mixup > 0 and run_scheme(config).has_pattern:
+        raise DataError("--mixup blends one screening label; it is not defined for a pattern run")
     prepare_run_dir(out, overwrite)
     spec = config.preprocess
     (out / "split.json").write_text(
@@ -162,7 +164,9 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     scheme = run_scheme(config)
     train_targets = training_targets(train_set.labels, patterns_of(train_set), scheme, config.class_weights)
     val_targets = training_targets(val_set.labels, patterns_of(val_set), scheme, config.class_weights)
-    train_data = make_dataset(train_set.images, train_targets, config, training=True)
+    weights = class_weights(train_set.labels) if config.class_weights and not scheme.has_pattern else None
+    # With mixup the dataset carries the (blended) class weights itself (train/pipeline.py).
+    train_data = make_dataset(train_set.images, train_targets, config, training=True, weights=weights)
     # Decoded once: the selection set and the shift validation after training both start from them.
     films = decode_originals([s.path for s in val_set.samples])
     val_data = make_dataset(*selection_set(val_set, films, val_targets, config, log), config, training=False)
@@ -173,7 +177,7 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
         validation_data=val_data,
         epochs=config.epochs,
         # A pattern run's targets carry their own weights (train/heads.py).
-        class_weight=class_weights(train_set.labels) if config.class_weights and not scheme.has_pattern else None,
+        class_weight=None if config.mixup > 0 else weights,
         callbacks=callbacks,
         verbose=1 if sys.stdout.isatty() else 2,
     )

@@ -234,10 +234,58 @@ def make_augmenter(config: TrainConfig, seed_offset: int = 0):
     return augment
 
 
+def mix_films(alpha: float, weights: dict[int, float] | None, seed: int):
+    """Mixup (Zhang et al. 2018) on a batch of raw films: each film is blended with a random
+    partner from the same batch, ``lam * film + (1 - lam) * partner`` with ``lam`` drawn from
+    Beta(alpha, alpha) and folded to >= 0.5 so that every film stays mostly itself, and its label
+    and class weight are blended alike. Returns ``(images, soft labels, sample weights)``; the
+    class weights travel as sample weights because Keras' ``class_weight`` rounds soft labels.
+
+    It runs before the augmenter, so both paired views show the same blend (the consistency term
+    still compares one input framed two ways) and markers and bands are pasted over the blend at
+    full strength, as on a real film. Why: a network that must give a blend of two films a
+    blended score cannot rest on one sharp cue (a letter, a border) and is pushed towards scores
+    that move smoothly between the classes, which is what the threshold needs under a shift."""
+    table = tf.constant([(weights or {}).get(0, 1.0), (weights or {}).get(1, 1.0)], tf.float32)
+
+    def mix(images: tf.Tensor, labels: tf.Tensor):
+        n = tf.shape(images)[0]
+        partner = tf.random.shuffle(tf.range(n), seed=seed)
+        first = tf.random.gamma([n], alpha, seed=seed + 1)
+        second = tf.random.gamma([n], alpha, seed=seed + 2)
+        lam = first / tf.maximum(first + second, 1e-12)
+        lam = tf.maximum(lam, 1.0 - lam)
+        blended = lam[:, None, None, None] * images + (1.0 - lam[:, None, None, None]) * tf.gather(images, partner)
+        other = tf.gather(labels, partner)
+        weight = tf.gather(table, tf.cast(labels, tf.int32))
+        other_weight = tf.gather(table, tf.cast(other, tf.int32))
+        return blended, lam * labels + (1.0 - lam) * other, lam * weight + (1.0 - lam) * other_weight
+
+    return mix
+
+
+def _keep_weights(batch_fn):
+    """``batch_fn`` over ``(images, labels)`` lifted to ``(images, labels, weights)``; a paired
+    batch (twice the films) gets its weights repeated, as its labels are."""
+
+    def apply(images: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor):
+        images, new_labels = batch_fn(images, labels)
+        repeat = tf.shape(new_labels)[0] // tf.shape(labels)[0]
+        return images, new_labels, tf.tile(weights, [repeat])
+
+    return apply
+
+
 def make_dataset(
-    images: np.ndarray, labels: np.ndarray, config: TrainConfig, training: bool
+    images: np.ndarray,
+    labels: np.ndarray,
+    config: TrainConfig,
+    training: bool,
+    weights: dict[int, float] | None = None,
 ) -> tf.data.Dataset:
-    """Batches of (float32 images (n, s, s, 1) in 0..255, float32 labels)."""
+    """Batches of (float32 images (n, s, s, 1) in 0..255, float32 labels); with mixup
+    (``config.mixup > 0``, training only) also per-film sample weights from the class
+    ``weights`` (see :func:`mix_films`)."""
     ds = tf.data.Dataset.from_tensor_slices((images[..., None], labels.astype(np.float32)))
     if training:
         ds = ds.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
@@ -245,10 +293,12 @@ def make_dataset(
     ds = ds.batch(config.batch_size // 2 if paired else config.batch_size).map(
         lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE
     )
-    if paired:
-        ds = ds.map(paired_views(config), num_parallel_calls=tf.data.AUTOTUNE)
-    elif training and config.augment:
-        ds = ds.map(make_augmenter(config), num_parallel_calls=tf.data.AUTOTUNE)
+    mixing = training and config.mixup > 0
+    if mixing:
+        ds = ds.map(mix_films(config.mixup, weights, config.seed + 500), num_parallel_calls=tf.data.AUTOTUNE)
+    augment = paired_views(config) if paired else make_augmenter(config) if training and config.augment else None
+    if augment is not None:
+        ds = ds.map(_keep_weights(augment) if mixing else augment, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
