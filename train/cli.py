@@ -62,7 +62,7 @@ def fit_command(
     band_probability: float = typer.Option(_defaults.band_probability, "--band-probability", help="Share of training images given black collimation bands"),
     ema_momentum: float = typer.Option(_defaults.ema_momentum, "--ema", help="Weight EMA momentum (0: off), e.g. 0.99"),
     consistency: float = typer.Option(_defaults.consistency, "--consistency", help="Weight of the paired-view logit consistency loss (0: off)"),
-    mixup: float = typer.Option(_defaults.mixup, "--mixup", help="Mixup: blend training films and labels with Beta(a, a) weights, e.g. 0.2 (0: off; screening runs only)"),
+    mixup: float = typer.Option(_defaults.mixup, "--mixup", min=0.0, help="Mixup: blend training films and labels with Beta(a, a) weights, e.g. 0.2 (0: off; screening runs only)"),
     select_on: str = typer.Option("", "--select-on", help="Shift perturbations (comma-separated, see train/shift.py) added to the validation the epoch is chosen on"),
     class_weights: bool = typer.Option(True, "--class-weights/--no-class-weights"),
     validation_fraction: float = typer.Option(_defaults.validation_fraction, "--validation-fraction"),

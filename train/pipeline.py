@@ -245,7 +245,8 @@ def mix_films(alpha: float, weights: dict[int, float] | None, seed: int):
     still compares one input framed two ways) and markers and bands are pasted over the blend at
     full strength, as on a real film. Why: a network that must give a blend of two films a
     blended score cannot rest on one sharp cue (a letter, a border) and is pushed towards scores
-    that move smoothly between the classes, which is what the threshold needs under a shift."""
+    that move smoothly between the classes, which is what the threshold needs under a shift.
+    Measured on the shipped recipe (MODEL_CARD.md, ``mix128``): a tie, so the option is off there."""
     table = tf.constant([(weights or {}).get(0, 1.0), (weights or {}).get(1, 1.0)], tf.float32)
 
     def mix(images: tf.Tensor, labels: tf.Tensor):
