@@ -11,7 +11,9 @@ model, the pattern figures of :func:`train.pattern_metrics.pattern_metrics` (AUC
 viral and bacterial found at P(viral) = 0.5, accuracy, 95% bootstrap intervals) on every such
 film and on the films the model's own screening calls pneumonia (what the device shows), and the
 accuracy expected at the kept-aside test split's mix (242 bacterial, 148 viral, stated in issue 17:
-a reweighting of the two per-class figures, nothing read from that split).
+a reweighting of the two per-class figures, nothing read from that split). With two or more models it also
+reads their mean pattern logit, shown where the first model calls pneumonia: what an ensemble of
+them would say, before anyone builds one.
 
 Why a script: a graft's ``metrics.json`` holds only its own Keras figures, while the question is
 whether it beats the second model on the same films.
@@ -79,12 +81,24 @@ def main(run_dir: str, models: list[str]) -> None:
     scheme = resolve_scheme(["NORMAL", "PNEUMONIA"], pattern=True)
     print(f"{len(samples)} validation pneumonia films of {run_dir} with a pattern label "
           "(sensitivity = viral called viral, specificity = bacterial called bacterial, at P(viral) = 0.5)")
+    logits, decisions = [], []
     for model in models:
         patterns, probabilities, called = read_patterns(model, samples)
-        print(model)
-        print(line("every film", pattern_metrics(patterns, probabilities, scheme)))
-        shown = np.where(called, patterns, NO_PATTERN)
-        print(line(f"called pneumonia ({int(called.sum())})", pattern_metrics(shown, probabilities, scheme)))
+        report(model, patterns, probabilities, called, scheme)
+        logits.append(np.log(probabilities[:, 1] / probabilities[:, 0]))
+        decisions.append(called)
+    if len(models) > 1:
+        # The ensemble's reading: the mean pattern logit, shown where the first model's screening
+        # calls pneumonia (an ensemble would keep one screening decision).
+        viral = 1.0 / (1.0 + np.exp(-np.mean(logits, axis=0)))
+        report("mean pattern logit of all models", patterns, np.stack([1 - viral, viral], axis=1), decisions[0], scheme)
+
+
+def report(name: str, patterns: np.ndarray, probabilities: np.ndarray, called: np.ndarray, scheme) -> None:
+    print(name)
+    print(line("every film", pattern_metrics(patterns, probabilities, scheme)))
+    shown = np.where(called, patterns, NO_PATTERN)
+    print(line(f"called pneumonia ({int(called.sum())})", pattern_metrics(shown, probabilities, scheme)))
 
 
 if __name__ == "__main__":
