@@ -3,17 +3,18 @@
     python scripts/compare_patterns.py RUN_DIR MODEL.tflite [MODEL.tflite ...]
 
 The films are ``RUN_DIR``'s validation films that have a pattern label in its ``split.json`` (a
-two-class run's pneumonia films get theirs from the Kermany file names): for a graft (``pneumoscan-train graft-pattern``) that leaves out the films its pattern network trained
-on, so every model is read on films none of them saw (each model must come from a run with the
-same patient-wise split, e.g. the shipped recipe's ``--split-order earliest``). Each model reads
+two-class run's pneumonia films get theirs from the Kermany file names). For a graft
+(``pneumoscan-train graft-pattern``) that leaves out the films its pattern network trained on, so
+every model is read on films none of them saw (each model must come from a run with the same
+patient-wise split, e.g. the shipped recipe's ``--split-order earliest``). Each model reads
 every film through the device classifier (int8, its own preprocessing); the script prints, per
 model, the pattern figures of :func:`train.pattern_metrics.pattern_metrics` (AUC of P(viral),
 viral and bacterial found at P(viral) = 0.5, accuracy, 95% bootstrap intervals) on every such
 film and on the films the model's own screening calls pneumonia (what the device shows), and the
-accuracy expected at the kept-aside test split's mix (242 bacterial, 148 viral, stated in issue 17:
-a reweighting of the two per-class figures, nothing read from that split). With two or more models it also
-reads their mean pattern logit, shown where the first model calls pneumonia: what an ensemble of
-them would say, before anyone builds one.
+accuracy expected at the kept-aside test split's mix (242 bacterial, 148 viral, stated in issue
+17: a reweighting of the two per-class figures, nothing read from that split). With two or more
+models it also reads their mean pattern logit, shown where the first model calls pneumonia: what
+an ensemble of them would say, before anyone builds one.
 
 Why a script: a graft's ``metrics.json`` holds only its own Keras figures, while the question is
 whether it beats the second model on the same films.

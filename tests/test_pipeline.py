@@ -161,7 +161,7 @@ def test_mixup_blends_films_labels_and_class_weights_alike():
     assert not np.allclose(m, x)  # something was blended
 
 
-def test_mixup_dataset_carries_weights_and_both_views_share_the_blend():
+def test_mixup_dataset_carries_weights_and_both_views_share_labels_and_weights():
     config = TrainConfig(image_size=SIZE, batch_size=16, consistency=0.5, mixup=0.4)
     films = batch(8).numpy()[..., 0].astype(np.uint8)
     images, labels, weights = next(iter(make_dataset(films, np.arange(8) % 2, config, training=True, weights={0: 2.0, 1: 0.5})))
