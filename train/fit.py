@@ -112,7 +112,8 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     out = Path(out) if session is None else session.run_dir(out)
     started = time.perf_counter()
     train_samples, val_samples, data_report = gather(config, log)
-    if config.mixup > 0 and run_scheme(config).has_pattern:
+    scheme = run_scheme(config)
+    if config.mixup > 0 and scheme.has_pattern:
         raise DataError("--mixup blends one screening label; it is not defined for a pattern run")
     prepare_run_dir(out, overwrite)
     spec = config.preprocess
@@ -161,7 +162,6 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
         keras.callbacks.CSVLogger(out / "history.csv"),
         timer,
     ]
-    scheme = run_scheme(config)
     train_targets = training_targets(train_set.labels, patterns_of(train_set), scheme, config.class_weights)
     val_targets = training_targets(val_set.labels, patterns_of(val_set), scheme, config.class_weights)
     weights = class_weights(train_set.labels) if config.class_weights and not scheme.has_pattern else None
