@@ -28,6 +28,7 @@ from dicom_node_helpers import (
     sr_items,
     write_film,
 )
+from ports import free_port
 from pydicom import dcmread
 from pydicom.uid import (
     BasicTextSRStorage,
@@ -235,11 +236,7 @@ def test_allow_lists_refuse_unknown_ae_titles_and_peers(tmp_path):
 def test_kill_9_mid_stream_loses_and_repeats_nothing_and_a_down_destination_catches_up(tmp_path):
     """SIGKILL while four associations stream films and the PACS is down; restart with the PACS
     up: every acknowledged film is stored and screened exactly once, and each gets its SR."""
-    import socket
-
-    with socket.socket() as probe:  # a port nobody listens on yet: the PACS is down
-        probe.bind(("127.0.0.1", 0))
-        pacs_port = probe.getsockname()[1]
+    pacs_port = free_port()  # nobody listens on it yet: the PACS is down
     forward = f"PACS@127.0.0.1:{pacs_port}"
     node = Node(tmp_path, "--forward", forward, "--forward-retry-max", "0.5")
     films = [make_film(100 + i) for i in range(40)]

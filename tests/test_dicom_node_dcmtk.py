@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from ports import free_port
 from dicom_node_helpers import Node, make_film, settled_rows, sr_items, write_film
 from test_dicom_node import SCORE, history
 
@@ -45,12 +45,6 @@ pytestmark = pytest.mark.skipif(
 
 from pydicom import dcmread  # noqa: E402
 from pydicom.uid import BasicTextSRStorage, JPEGLSLossless, RLELossless, SecondaryCaptureImageStorage  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def echoscu(port: int, called: str) -> subprocess.CompletedProcess:

@@ -3,12 +3,12 @@ down is retried until it is up, a refusal is set aside, nothing is queued twice.
 
 from __future__ import annotations
 
-import socket
 import threading
 
 import pytest
 
 from dicom_node_helpers import Receiver, make_film
+from ports import free_port
 from edge_app.dicom_node.objects import build
 from edge_app.dicom_node.outbox import Destination, Forwarder, Outbox, check_ae_title
 from edge_app.dicom_node.storage import FilmStore
@@ -32,12 +32,6 @@ def results(count: int) -> list[tuple[str, dict]]:
         objects = build(make_film(i), result, f"{i:064x}", "v1", None)
         made.append((f"{i:016x}", {"sr": objects.sr}))
     return made
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait(predicate, timeout: float = 20.0) -> None:

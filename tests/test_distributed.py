@@ -20,7 +20,6 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import write_dataset
+from ports import free_port_pair
 from train.data import DataError
 from train.distributed import Cluster
 
@@ -153,20 +153,6 @@ def test_metrics_skip_the_padding_and_the_checkpoint_loads_anywhere(tmp_path):
 # -- real processes ----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A port whose neighbour is free too (the watchdog listens on PORT + 1)."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-
-
 def fit_command(data: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "train", "fit", str(data), "--out", str(out), *FIT, *extra]
 
@@ -177,7 +163,7 @@ def environment(**extra: str) -> dict:
 
 
 def cluster_commands(data: Path, out: Path, tmp: Path, *extra: str) -> list[list[str]]:
-    port = free_port()
+    port = free_port_pair()
     cluster = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
     return [
         fit_command(data, out, *cluster, "--process-id", "0", *extra),

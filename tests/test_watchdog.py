@@ -7,13 +7,13 @@ for a training process (no TensorFlow, so the whole module takes seconds).
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
+from ports import free_port
 from train.watchdog import EXIT_PEER_STOPPED, Watchdog, WatchdogError
 
 PROCESS = """
@@ -39,12 +39,6 @@ time.sleep(60)
 
 #: How long a peer may take to notice; the watchdog itself reacts within about a second.
 BOUND_SECONDS = 10
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_group(modes: list[str], silence: float = 60.0) -> list[subprocess.Popen]:
