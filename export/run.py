@@ -14,7 +14,8 @@ from pathlib import Path
 from edge_app.preprocessing import PreprocessSpec
 from export.errors import ExportError
 from train.config import TrainConfig
-from train.data import CLASS_NAMES, DataError, Sample, patient_of, samples_from_split
+from train.data import DataError, Sample
+from train.data import split_samples as train_split_samples
 from train.fit import CHECKPOINT
 from train.labels import LabelScheme
 
@@ -128,14 +129,6 @@ def load_model(run: Run):
     return model
 
 
-def label_of(path: str | Path) -> int:
-    """A split file's label from its class folder (the nearest ancestor named like a class)."""
-    for parent in Path(path).parents:
-        if parent.name in CLASS_NAMES:
-            return CLASS_NAMES.index(parent.name)
-    raise ExportError(f"{path} is not inside a {' or '.join(CLASS_NAMES)} folder")
-
-
 def split_samples(run: Run, which: str) -> list[Sample]:
     """The run's ``train`` or ``validation`` images as labelled samples (content hash unused)."""
     paths = [Path(p) for p in run.split[which]]
@@ -146,9 +139,6 @@ def split_samples(run: Run, which: str) -> list[Sample]:
             f"longer exist (first: {missing[0]}); export where the training data is available"
         )
     try:
-        samples = samples_from_split(run.split, which)
+        return train_split_samples(run.split, which)
     except DataError as exc:
-        raise ExportError(f"{run.folder}/{exc}") from None
-    if samples is None:  # a run from before split.json recorded labels: the class folders say
-        return [Sample(p, label_of(p), patient_of(p), "") for p in paths]
-    return samples
+        raise ExportError(f"{run.folder}: {exc}") from None

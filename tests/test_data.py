@@ -13,11 +13,13 @@ from train.data import (
     drop_duplicates,
     find_class_dirs,
     fingerprint,
+    label_of,
     limit_per_class,
     list_images,
     patient_of,
     scan,
     split_by_patient,
+    split_samples,
 )
 
 
@@ -198,3 +200,20 @@ def test_kermany_pattern_scan_keeps_the_screening_split(tmp_path):
     # the same seed splits the same patients: screening figures stay comparable with a binary run
     a, b = split_by_patient(plain, 0.3, seed=1), split_by_patient(patterned, 0.3, seed=1)
     assert [s.path for s in a[1]] == [s.path for s in b[1]]
+
+
+def test_label_comes_from_the_class_folder():
+    assert label_of("/x/train/PNEUMONIA/person1_virus_1.jpeg") == 1
+    assert label_of("/x/train/NORMAL/sub/IM-0001-0001.jpeg") == 0
+    with pytest.raises(DataError, match="NORMAL or PNEUMONIA"):
+        label_of("/x/train/OTHER/a.jpeg")
+
+
+def test_split_samples_read_recorded_labels_and_fall_back_to_the_folders():
+    paths = ["/x/train/PNEUMONIA/person1_virus_1.jpeg", "/x/train/PNEUMONIA/person2_bacteria_3.jpeg"]
+    # A CSV run records its own labels (here viral = 1, bacterial = 0): the folder must not win.
+    recorded = split_samples({"validation": paths, "labels": {"validation": [1, 0]}}, "validation")
+    assert [s.label for s in recorded] == [1, 0]
+    assert [s.patient for s in recorded] == ["person1", "person2"]
+    older = split_samples({"validation": paths}, "validation")  # before labels were recorded
+    assert [s.label for s in older] == [1, 1]

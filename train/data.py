@@ -67,6 +67,23 @@ def samples_from_split(split: dict, which: str) -> list[Sample] | None:
     return [Sample(p, int(lab), patient_of(p), "", int(pat)) for p, lab, pat in zip(paths, labels, patterns)]
 
 
+def split_samples(split: dict, which: str) -> list[Sample]:
+    """:func:`samples_from_split`, or for a run from before labels were recorded (always a
+    two-class folder run then) the labels its class folders give."""
+    samples = samples_from_split(split, which)
+    if samples is None:
+        return [Sample(Path(p), label_of(p), patient_of(p), "") for p in split[which]]
+    return samples
+
+
+def label_of(path: str | Path) -> int:
+    """A two-class file's label from its class folder (the nearest ancestor named like a class)."""
+    for parent in Path(path).parents:
+        if parent.name in CLASS_NAMES:
+            return CLASS_NAMES.index(parent.name)
+    raise DataError(f"{path} is not inside a {' or '.join(CLASS_NAMES)} folder")
+
+
 def patient_of(path: str | Path) -> str:
     """The patient a Kermany file name belongs to; an unrecognised name is its own patient.
 

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from edge_app.preprocessing import PreprocessSpec
-from train.data import CLASS_NAMES, drop_duplicates, scan
+from train.data import CLASS_NAMES, drop_duplicates, scan, split_samples
 from train.loading import load_samples
 from train.metrics import binary_metrics, bootstrap_ci
 from train.plots import plot_confusion, plot_roc
@@ -162,13 +162,6 @@ def evaluate(
     return metrics
 
 
-def _label_of(path: str | Path) -> int:
-    for parent in Path(path).parents:
-        if parent.name in CLASS_NAMES:
-            return CLASS_NAMES.index(parent.name)
-    raise ValueError(f"{path} is not inside a {' or '.join(CLASS_NAMES)} folder")
-
-
 def shift_validate(
     model_path: str | Path,
     data: str | Path | None = None,
@@ -216,8 +209,8 @@ def shift_validate(
 
         run = model_path.parent if model_path.suffix == ".keras" else model_path
         checkpoint = model_path if model_path.suffix == ".keras" else run / "model.keras"
-        paths = json.loads((run / "split.json").read_text())["validation"]
-        labels = np.array([_label_of(p) for p in paths])
+        samples = split_samples(json.loads((run / "split.json").read_text()), "validation")
+        paths, labels = [s.path for s in samples], np.array([s.label for s in samples])
         spec = Config.load(run / "config.json").preprocess
         metrics_file = run / "metrics.json"
         # A run stopped before it finished has a checkpoint but no metrics.json: give a rule.
