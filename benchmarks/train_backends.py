@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,21 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import clean_env, load_note  # noqa: E402
-
-
-def free_port() -> int:
-    """A port with its neighbour free too (the watchdog listens on PORT + 1)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-    raise SystemExit("no free pair of ports")
+from train.distributed import free_coordinator_port  # noqa: E402
 
 
 def run_fit(fit_args: list[str], out: Path, backend: str, processes: int) -> dict:
@@ -50,7 +35,7 @@ def run_fit(fit_args: list[str], out: Path, backend: str, processes: int) -> dic
     if processes == 1:
         commands = [base]
     else:
-        port = free_port()
+        port = free_coordinator_port()
         commands = [
             [*base, "--coordinator", f"127.0.0.1:{port}", "--num-processes", str(processes), "--process-id", str(i)]
             for i in range(processes)

@@ -31,9 +31,8 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import write_dataset
-from ports import free_port_pair
 from train.data import DataError
-from train.distributed import Cluster
+from train.distributed import Cluster, free_coordinator_port
 
 # 28 films a class: 36 train (3 full batches of 12) and 20 validation (a padded last batch),
 # augmented, 6 steps of Adam.
@@ -82,6 +81,15 @@ def test_cluster_from_options_and_keras_address_list():
 def test_bad_cluster_options_are_refused(coordinator, processes, process_id, message):
     with pytest.raises(DataError, match=message):
         Cluster.from_options(coordinator, processes, process_id)
+
+
+def test_the_coordinator_port_and_its_watchdog_neighbour_are_both_free():
+    import socket
+
+    port = free_coordinator_port()
+    with socket.socket() as coordinator, socket.socket() as watchdog:
+        coordinator.bind(("127.0.0.1", port))
+        watchdog.bind(("127.0.0.1", port + 1))
 
 
 def test_global_batch_must_split_evenly():
@@ -163,7 +171,7 @@ def environment(**extra: str) -> dict:
 
 
 def cluster_commands(data: Path, out: Path, tmp: Path, *extra: str) -> list[list[str]]:
-    port = free_port_pair()
+    port = free_coordinator_port()
     cluster = ["--coordinator", f"127.0.0.1:{port}", "--num-processes", "2"]
     return [
         fit_command(data, out, *cluster, "--process-id", "0", *extra),

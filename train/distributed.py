@@ -107,6 +107,25 @@ class Cluster:
             )
 
 
+def free_coordinator_port(host: str = "127.0.0.1", tries: int = 50) -> int:
+    """A port on ``host`` that is free and whose neighbour is free too: process 0 listens on both
+    (JAX's coordinator on PORT, the watchdog on PORT + 1). Free now, not reserved: for a run on one
+    machine (the tests, the backend benchmark), where nothing else takes it in between."""
+    import socket
+
+    for _ in range(tries):
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+        try:
+            with socket.socket() as probe:
+                probe.bind((host, port + 1))
+            return port
+        except OSError:
+            continue
+    raise OSError(f"no two neighbouring free ports on {host} in {tries} tries")
+
+
 def use_jax_backend(log=print) -> None:
     """Select Keras's JAX backend; must run before anything imports Keras."""
     if "keras" in sys.modules:
