@@ -16,8 +16,8 @@ accuracy expected at the kept-aside test split's mix (242 bacterial, 148 viral, 
 models it also reads their mean pattern logit, shown where the first model calls pneumonia: what
 an ensemble of them would say, before anyone builds one; and the first model's lead over each
 other one on every film, in AUC and in the accuracy at the test mix, with a paired 95% bootstrap
-interval that resamples patients (the same draw for both models, so what the two films sets share
-cancels: separate intervals overlap long before a difference is in doubt).
+interval that resamples patients (the same draw for both models, so the films that are easy or
+hard for both cancel out: separate intervals overlap long before a difference is in doubt).
 
 Why a script: a graft's ``metrics.json`` holds only its own Keras figures, while the question is
 whether it beats the second model on the same films.
@@ -105,12 +105,13 @@ def paired_lead(first: str, second: str, viral: np.ndarray, a: np.ndarray, b: np
                 draws: int = 2000, seed: int = 0) -> str:
     """The first model's lead over the second on every film: AUC and accuracy at the test mix
     (P(viral) = 0.5, i.e. logit 0), each with a paired patient-level 95% bootstrap interval."""
+    def mix_accuracy(v: np.ndarray, z: np.ndarray) -> float:
+        found = {"viral": np.mean(z[v] >= 0), "bacterial": np.mean(z[~v] < 0)}
+        return sum(TEST_MIX[k] * found[k] for k in TEST_MIX) / sum(TEST_MIX.values())
+
     def lead(idx: np.ndarray) -> tuple[float, float]:
-        v = viral[idx]
-        def mix_accuracy(z: np.ndarray) -> float:
-            found = {"viral": np.mean(z[idx][v] >= 0), "bacterial": np.mean(z[idx][~v] < 0)}
-            return sum(TEST_MIX[k] * found[k] for k in TEST_MIX) / sum(TEST_MIX.values())
-        return roc_auc(v, a[idx]) - roc_auc(v, b[idx]), mix_accuracy(a) - mix_accuracy(b)
+        v, za, zb = viral[idx], a[idx], b[idx]
+        return roc_auc(v, za) - roc_auc(v, zb), mix_accuracy(v, za) - mix_accuracy(v, zb)
 
     groups = {}
     for i, patient in enumerate(patients):
