@@ -73,6 +73,10 @@ declare -A cfg=(
   # ema999 = the shipped recipe (central128, seed 43) with a long weight average: EMA momentum
   # 0.999 (a window of about 7 epochs at 138 steps each, SWA-like) instead of 0.99 (under one).
   [ema999]="--ema 0.999 --seed 43 --normalization central-percentile --epochs 32 --patience 8 --image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --crop-area-min 0.3 --crop-area-max 2.25 --aspect-jitter 1.25 --shift 0.1 --marker-probability 0.5 --band-probability 0.3 --consistency 0.3 --batch-size 64 --select-on crop_10,pad_edge_25,pad_black_25,aspect_1.25,bands_tb_10,letter_R_tl_15 --threshold-rule shift-robust --sensitivity-target 0.95"
+  # swa128 = the shipped recipe (central128, seed 43) run all 32 epochs (no early stop) keeping
+  # every epoch's weights, for weight averages over a window of epochs with the batch-norm
+  # statistics re-estimated (SWA proper; `pneumoscan-train average`, train/weight_average.py).
+  [swa128]="--keep-epochs --seed 43 --normalization central-percentile --epochs 32 --patience 32 --image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --crop-area-min 0.3 --crop-area-max 2.25 --aspect-jitter 1.25 --shift 0.1 --marker-probability 0.5 --band-probability 0.3 --ema 0.99 --consistency 0.3 --batch-size 64 --select-on crop_10,pad_edge_25,pad_black_25,aspect_1.25,bands_tb_10,letter_R_tl_15 --threshold-rule shift-robust --sensitivity-target 0.95"
   [wide128]="--epochs 25 --image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --crop-area-min 0.15 --crop-area-max 2.25 --aspect-jitter 1.25 --shift 0.1 --marker-probability 0.5 --band-probability 0.3 --ema 0.99 --select-on crop_10,pad_edge_25,pad_black_25,aspect_1.25,bands_tb_10,letter_R_tl_15 --threshold-rule shift-robust --sensitivity-target 0.95"
 )
 names=("$@"); [ ${#names[@]} -gt 0 ] || names=(base128 blur128 raw128 small96 strong128 slim128 eq128 eqstrong128 big192)

@@ -59,6 +59,9 @@ class TrainConfig:
     mixup: float = 0.0
     # Exponential moving average of the weights (0 = off); evaluated and checkpointed with EMA.
     ema_momentum: float = 0.0
+    # Keep every epoch's weights (as validated: averaged, with EMA) in ``epochs/`` of the run
+    # folder, for a weight average over a window of epochs afterwards (train/weight_average.py).
+    keep_epochs: bool = False
     validation_fraction: float = 0.15
     split_order: str = "random"
     use_kaggle_val: bool = True

@@ -22,6 +22,9 @@ from train.labels import split_labels
 from train.loading import load_samples
 
 CHECKPOINT = "model.keras"
+#: With ``--keep-epochs``: every epoch's weights, as validated (train/weight_average.py reads them).
+EPOCHS_DIR = "epochs"
+EPOCH_WEIGHTS = "epoch-{epoch:02d}.weights.h5"
 #: A run folder's records that describe its training and validation, besides the checkpoint,
 #: ``config.json`` and ``metrics.json``: a run derived from another without touching the
 #: screening head (``refit-pattern``, ``screening-only``) copies them as they are.
@@ -162,6 +165,9 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
         keras.callbacks.CSVLogger(out / "history.csv"),
         timer,
     ]
+    if config.keep_epochs:
+        (out / EPOCHS_DIR).mkdir(exist_ok=True)
+        callbacks.append(keras.callbacks.ModelCheckpoint(out / EPOCHS_DIR / EPOCH_WEIGHTS, save_weights_only=True))
     train_targets = training_targets(train_set.labels, patterns_of(train_set), scheme, config.class_weights)
     val_targets = training_targets(val_set.labels, patterns_of(val_set), scheme, config.class_weights)
     weights = class_weights(train_set.labels) if config.class_weights and not scheme.has_pattern else None
