@@ -227,6 +227,25 @@ def graft_pattern_command(
     typer.echo(f"grafted pattern network -> {out}")
 
 
+@app.command("average")
+def average_command(
+    run: Path = typer.Argument(..., help="A run folder trained with --keep-epochs (only read)"),
+    out: Path = typer.Option(..., "--out", help="The new run folder to write"),
+    epochs: str = typer.Option(..., "--epochs", help="The window to average, FIRST-LAST (1-based, inclusive), e.g. 17-32"),
+) -> None:
+    """Average a run's kept epochs FIRST-LAST and re-estimate its batch-norm statistics (SWA;
+    train/weight_average.py says why), validated as `fit` validates. Export OUT as any run."""
+    from train.weight_average import average_epochs
+
+    with _one_line_errors():
+        try:
+            first, last = (int(e) for e in epochs.split("-"))
+        except ValueError:
+            raise DataError(f"--epochs must be FIRST-LAST, e.g. 17-32, got {epochs!r}") from None
+        average_epochs(run, out, first, last, log=lambda m: typer.echo(m, err=True))
+    typer.echo(f"epochs {epochs} averaged -> {out}")
+
+
 @app.command("shift")
 def shift_command(
     model: Path = typer.Argument(..., help="A run folder / its model.keras, or an exported .tflite"),

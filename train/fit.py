@@ -81,6 +81,60 @@ def selection_set(
     return np.concatenate(images), np.concatenate([targets] * len(images))
 
 
+def validate(model, config: TrainConfig, val_set, films: list, out: Path, log=print) -> tuple[dict, np.ndarray, dict]:
+    """Everything a run folder records about ``model`` on its validation films ``val_set``
+    (``films``: the same films at their original size): the threshold by the run's rule, the
+    clean metrics with intervals and plots (written under ``out``), the shift and stress
+    validations and, for a pattern run, the pattern validation. Returns ``(metrics, clean scores,
+    shift logits)``; :func:`save_validation` writes them. Used by :func:`fit` and by the runs made
+    from a run's weights afterwards (:mod:`train.weight_average`), so both are judged alike."""
+    from train.evaluate import keras_logits, keras_predictor, write_evaluation
+    from train.heads import keras_pattern_predictor, patterns_of
+    from train.shift import shift_logits, shift_report
+    from train.stress import stress_report
+
+    spec, scheme = config.preprocess, run_scheme(config)
+    predict = keras_predictor(model)
+    scores = predict(val_set.images)
+    log("shift validation: scoring the validation films re-framed, marked and recompressed")
+    shifted = shift_logits(keras_logits(model), films, spec)
+    threshold, how = pick_threshold(config, val_set.labels, scores, shifted)
+    metrics = write_evaluation(val_set.labels, scores, threshold, out)
+    metrics["threshold_rule"] = how
+    metrics["shift"] = shift_report(val_set.labels, shifted, threshold)
+    metrics["stress"] = stress_report(predict, val_set.images, val_set.labels, threshold, spec)
+    if scheme.has_pattern:
+        from train.pattern_metrics import format_pattern, pattern_validation
+
+        metrics["pattern"] = pattern_validation(
+            keras_pattern_predictor(model), val_set.images, patterns_of(val_set), scores >= threshold, scheme, spec, films
+        )
+        log(format_pattern(metrics["pattern"]))
+    return metrics, scores, shifted
+
+
+def save_validation(out: Path, metrics: dict, labels: np.ndarray, scores: np.ndarray, shifted: dict) -> None:
+    """Write :func:`validate`'s results: ``metrics.json``, ``validation_scores.npy``, ``shift_logits.npz``."""
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    np.save(out / "validation_scores.npy", np.stack([labels, scores]))
+    np.savez(out / "shift_logits.npz", labels=labels, **shifted)
+
+
+def log_validation(metrics: dict, title: str, log=print) -> None:
+    """The clean, shift and stress validation in a few lines for the terminal."""
+    from train.evaluate import format_metrics
+    from train.shift import format_report
+
+    log(format_metrics(metrics, title))
+    log("shift validation at the threshold:\n" + format_report(metrics["shift"]))
+    s = metrics["stress"]["summary"]
+    log(
+        f"stress validation: mean AUC {s['mean_auc']:.4f}, min AUC {s['min_auc']:.4f}, "
+        f"min specificity {s['min_specificity']:.3f}, min sensitivity {s['min_sensitivity']:.3f}, "
+        f"sharpness-stratified AUC {s['sharpness_stratified_auc']:.4f}"
+    )
+
+
 def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print, session=None) -> dict:
     """Train per ``config`` into the run folder ``out``; returns the validation metrics.
 
@@ -90,14 +144,12 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     import keras
     import tensorflow as tf
 
-    from train.evaluate import format_metrics, keras_logits, keras_predictor, write_evaluation
-    from train.heads import keras_pattern_predictor, patterns_of, training_targets
+    from train.heads import patterns_of, training_targets
     from train.model import build_model, compile_model
     from train.pipeline import class_weights, make_dataset
     from train.plots import plot_history
     from train.schedule import learning_rate_callback
-    from train.shift import decode_originals, format_report, shift_logits, shift_report
-    from train.stress import stress_report
+    from train.shift import decode_originals
 
     class EpochTimer(keras.callbacks.Callback):
         """Seconds per epoch, for the run's report and the benchmark."""
@@ -194,40 +246,15 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     plot_history(history.history, out / "training_curves.png")
 
     best = keras.models.load_model(out / CHECKPOINT)
-    predict = keras_predictor(best)
-    scores = predict(val_set.images)
-    log("shift validation: scoring the validation films re-framed, marked and recompressed")
-    shifted = shift_logits(keras_logits(best), films, spec)
-    threshold, how = pick_threshold(config, val_set.labels, scores, shifted)
-    metrics = write_evaluation(val_set.labels, scores, threshold, out)
-    metrics["threshold_rule"] = how
-    metrics["shift"] = shift_report(val_set.labels, shifted, threshold)
-    metrics["stress"] = stress_report(predict, val_set.images, val_set.labels, threshold, spec)
-    if scheme.has_pattern:
-        from train.pattern_metrics import format_pattern, pattern_validation
-
-        metrics["pattern"] = pattern_validation(
-            keras_pattern_predictor(best), val_set.images, patterns_of(val_set), scores >= threshold, scheme, spec, films
-        )
-        log(format_pattern(metrics["pattern"]))
+    metrics, scores, shifted = validate(best, config, val_set, films, out, log)
     metrics["params"] = int(best.count_params())
     metrics["epochs_run"] = len(timer.seconds)
     metrics["best_epoch"] = int(np.argmax(history.history["val_auc"])) + 1
     metrics["seconds_per_epoch"] = round(float(np.median(timer.seconds)), 1) if timer.seconds else None
     metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
     metrics["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    np.save(out / "validation_scores.npy", np.stack([val_set.labels, scores]))
-    np.savez(out / "shift_logits.npz", labels=val_set.labels, **shifted)
-
-    log(format_metrics(metrics, f"validation ({len(val_set.labels)} images, best epoch {metrics['best_epoch']})"))
-    log("shift validation at the threshold:\n" + format_report(metrics["shift"]))
-    s = metrics["stress"]["summary"]
-    log(
-        f"stress validation: mean AUC {s['mean_auc']:.4f}, min AUC {s['min_auc']:.4f}, "
-        f"min specificity {s['min_specificity']:.3f}, min sensitivity {s['min_sensitivity']:.3f}, "
-        f"sharpness-stratified AUC {s['sharpness_stratified_auc']:.4f}"
-    )
+    save_validation(out, metrics, val_set.labels, scores, shifted)
+    log_validation(metrics, f"validation ({len(val_set.labels)} images, best epoch {metrics['best_epoch']})", log)
     log(
         f"{metrics['params']:,} parameters, {metrics['epochs_run']} epochs, "
         f"{metrics['seconds_per_epoch']} s/epoch, {metrics['wall_seconds']} s total, "
