@@ -47,6 +47,14 @@ def test_fit_then_evaluate_keras_and_tflite(tiny_dataset, tmp_path):
     assert saved["n"] == 24 and 0.0 <= saved["auc"] <= 1.0
     assert (tmp_path / "ev" / "eval_roc.png").is_file()
 
+    # A checkpoint away from its run's metrics.json has no threshold: the user is told the option.
+    (run / "metrics.json").unlink()
+    result = runner.invoke(app, ["evaluate", str(run / "model.keras"), str(tiny_dataset), "--split", "train", "--out", str(tmp_path / "ev2")])
+    assert result.exit_code == 2 and "no stored threshold" in result.output and "pass --threshold" in result.output
+    result = runner.invoke(app, ["evaluate", str(run / "model.keras"), str(tiny_dataset), "--split", "train",
+                                 "--out", str(tmp_path / "ev2"), "--threshold", "0.5"])
+    assert result.exit_code == 0 and json.loads((tmp_path / "ev2" / "metrics.json").read_text())["threshold"] == 0.5
+
 
 def test_unknown_selection_perturbation_and_threshold_rule_are_refused(tiny_dataset, tmp_path):
     result = runner.invoke(app, ["fit", str(tiny_dataset), "--out", str(tmp_path / "run"), "--select-on", "crop_99"])

@@ -140,9 +140,7 @@ def evaluate(
     pattern = load_pattern_predictor(model_path)
     threshold = stored if threshold is None else threshold
     if threshold is None:
-        raise ValueError(f"{model_path} has no stored threshold (no metrics.json): pass --threshold-rule")
-    if threshold is None:
-        threshold = 0.5
+        raise ValueError(f"{model_path} has no stored threshold (no metrics.json): pass --threshold")
     samples, dropped = drop_duplicates(scan(data, split, pattern[1] if pattern else None))
     loaded = load_samples(samples, spec, skip_bad=skip_bad)
     scores = predict(loaded.images)
@@ -205,13 +203,11 @@ def shift_validate(
     else:
         import keras
 
-        from train.config import TrainConfig as Config
-
         run = model_path.parent if model_path.suffix == ".keras" else model_path
         checkpoint = model_path if model_path.suffix == ".keras" else run / "model.keras"
         samples = split_samples(json.loads((run / "split.json").read_text()), "validation")
         paths, labels = [s.path for s in samples], np.array([s.label for s in samples])
-        spec = Config.load(run / "config.json").preprocess
+        spec = TrainConfig.load(run / "config.json").preprocess
         metrics_file = run / "metrics.json"
         # A run stopped before it finished has a checkpoint but no metrics.json: give a rule.
         stored = json.loads(metrics_file.read_text())["threshold"] if metrics_file.is_file() else None
