@@ -232,6 +232,7 @@ def average_command(
     run: Path = typer.Argument(..., help="A run folder trained with --keep-epochs (only read)"),
     out: Path = typer.Option(..., "--out", help="The new run folder to write"),
     epochs: str = typer.Option(..., "--epochs", help="The window to average, FIRST-LAST (1-based, inclusive), e.g. 17-32"),
+    reestimate: bool = typer.Option(True, "--reestimate-batch-norm/--average-batch-norm", help="Batch-norm statistics re-estimated on the training batches (SWA), or averaged like the weights (ablation)"),
 ) -> None:
     """Average a run's kept epochs FIRST-LAST and re-estimate its batch-norm statistics (SWA;
     train/weight_average.py says why), validated as `fit` validates. Export OUT as any run."""
@@ -242,7 +243,7 @@ def average_command(
             first, last = (int(e) for e in epochs.split("-"))
         except ValueError:
             raise DataError(f"--epochs must be FIRST-LAST, e.g. 17-32, got {epochs!r}") from None
-        average_epochs(run, out, first, last, log=lambda m: typer.echo(m, err=True))
+        average_epochs(run, out, first, last, reestimate, log=lambda m: typer.echo(m, err=True))
     typer.echo(f"epochs {epochs} averaged -> {out}")
 
 

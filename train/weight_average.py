@@ -102,9 +102,12 @@ def reestimate_batch_norm(model, batches) -> int:
     return count
 
 
-def average_epochs(run: str | Path, out: str | Path, first: int, last: int, log=print) -> dict:
+def average_epochs(
+    run: str | Path, out: str | Path, first: int, last: int, reestimate: bool = True, log=print
+) -> dict:
     """Write run folder ``out``: ``run``'s epochs ``first..last`` averaged, batch-norm statistics
-    re-estimated, validated as :func:`train.fit.fit` validates; returns its ``metrics.json``."""
+    re-estimated (``reestimate=False``: averaged like the other weights, the ablation that tells
+    the two apart), validated as :func:`train.fit.fit` validates; returns its ``metrics.json``."""
     import keras
 
     from train.heads import patterns_of, training_targets
@@ -123,22 +126,24 @@ def average_epochs(run: str | Path, out: str | Path, first: int, last: int, log=
     model = build_model(config)
     average_weights(model, files)
     spec, scheme = config.preprocess, run_scheme(config)
-    train_set = load_samples(split_samples(split, "train"), spec, skip_bad=config.skip_bad)
-    targets = training_targets(train_set.labels, patterns_of(train_set), scheme, config.class_weights)
-    augmented = make_dataset(train_set.images, targets, config, training=True)
-    batches = reestimate_batch_norm(model, augmented)
-    log(f"averaged epochs {first}-{last} of {run} ({len(files)} files); batch-norm statistics from "
-        f"{batches} augmented training batches")
+    batches = 0
+    if reestimate:
+        train_set = load_samples(split_samples(split, "train"), spec, skip_bad=config.skip_bad)
+        targets = training_targets(train_set.labels, patterns_of(train_set), scheme, config.class_weights)
+        batches = reestimate_batch_norm(model, make_dataset(train_set.images, targets, config, training=True))
+    how = f"from {batches} augmented training batches" if reestimate else "averaged with the weights"
+    log(f"averaged epochs {first}-{last} of {run} ({len(files)} files); batch-norm statistics {how}")
     model.save(out / CHECKPOINT)
 
     val_set = load_samples(split_samples(split, "validation"), spec, skip_bad=config.skip_bad)
     films = decode_originals([s.path for s in val_set.samples])
     metrics, scores, shifted = validate(model, config, val_set, films, out, log)
     metrics["params"] = int(model.count_params())
-    metrics["weight_average"] = {"epochs": [first, last], "batch_norm_batches": batches}
+    record = {"epochs": [first, last], "batch_norm": "re-estimated" if reestimate else "averaged", "batch_norm_batches": batches}
+    metrics["weight_average"] = record
     save_validation(out, metrics, val_set.labels, scores, shifted)
     config.keep_epochs = False
-    config.extra["weight_average"] = {"from_run": str(run), "epochs": [first, last], "batch_norm_batches": batches}
+    config.extra["weight_average"] = {"from_run": str(run), **record}
     config.save(out / "config.json")
     log_validation(metrics, f"validation ({len(val_set.labels)} images, epochs {first}-{last} averaged)", log)
     return metrics
