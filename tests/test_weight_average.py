@@ -114,10 +114,34 @@ def test_an_averaged_run_is_validated_and_exports(kept_run, tmp_path):
 
     metrics = json.loads((tmp_path / "avg" / "metrics.json").read_text())
     assert metrics["weight_average"]["epochs"] == [2, 3] and "shift" in metrics and "stress" in metrics
+    assert metrics["weight_average"]["batch_norm"] == "re-estimated" and metrics["weight_average"]["batch_norm_batches"] > 0
     config = json.loads((tmp_path / "avg" / "config.json").read_text())
     assert config["extra"]["weight_average"]["from_run"] == str(kept_run) and config["keep_epochs"] is False
     exported = export_tflite(tmp_path / "avg", quantize="none", out=tmp_path / "m.tflite", verify=False, log=lambda m: None)
     assert 0.0 <= Classifier(exported.path).read(np.full((64, 64), 128, np.uint8), threshold=0.5).probability <= 1.0
+
+
+@pytest.mark.slow
+def test_the_ablation_averages_the_statistics_like_the_weights(kept_run, tmp_path):
+    import keras
+
+    from train.config import TrainConfig
+    from train.model import build_model
+    from train.weight_average import batch_norm_layers
+
+    result = runner.invoke(app, ["average", str(kept_run), "--out", str(tmp_path / "avg"), "--epochs", "1-3",
+                                 "--average-batch-norm"])
+    assert result.exit_code == 0, result.output
+    averaged = keras.models.load_model(tmp_path / "avg" / "model.keras", compile=False)
+    epochs = build_model(TrainConfig.load(kept_run / "config.json"))
+    means = []
+    for e in (1, 2, 3):
+        epochs.load_weights(kept_run / "epochs" / f"epoch-0{e}.weights.h5")
+        means.append([np.asarray(layer.moving_mean) for layer in batch_norm_layers(epochs)])
+    for i, layer in enumerate(batch_norm_layers(averaged)):
+        assert np.allclose(np.asarray(layer.moving_mean), np.mean([m[i] for m in means], axis=0), atol=1e-6)
+    record = json.loads((tmp_path / "avg" / "metrics.json").read_text())["weight_average"]
+    assert record == {"epochs": [1, 3], "batch_norm": "averaged", "batch_norm_batches": 0}
 
 
 @pytest.mark.slow
