@@ -77,6 +77,8 @@ declare -A cfg=(
   # every epoch's weights, for weight averages over a window of epochs with the batch-norm
   # statistics re-estimated (SWA proper; `pneumoscan-train average`, train/weight_average.py).
   [swa128]="--keep-epochs --seed 43 --normalization central-percentile --epochs 32 --patience 32 --image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --crop-area-min 0.3 --crop-area-max 2.25 --aspect-jitter 1.25 --shift 0.1 --marker-probability 0.5 --band-probability 0.3 --ema 0.99 --consistency 0.3 --batch-size 64 --select-on crop_10,pad_edge_25,pad_black_25,aspect_1.25,bands_tb_10,letter_R_tl_15 --threshold-rule shift-robust --sensitivity-target 0.95"
+  # swa128s42 = swa128 with seed 42: a second draw of best epoch vs last epoch vs their average.
+  [swa128s42]="--keep-epochs --seed 42 --normalization central-percentile --epochs 32 --patience 32 --image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --crop-area-min 0.3 --crop-area-max 2.25 --aspect-jitter 1.25 --shift 0.1 --marker-probability 0.5 --band-probability 0.3 --ema 0.99 --consistency 0.3 --batch-size 64 --select-on crop_10,pad_edge_25,pad_black_25,aspect_1.25,bands_tb_10,letter_R_tl_15 --threshold-rule shift-robust --sensitivity-target 0.95"
   [wide128]="--epochs 25 --image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --crop-area-min 0.15 --crop-area-max 2.25 --aspect-jitter 1.25 --shift 0.1 --marker-probability 0.5 --band-probability 0.3 --ema 0.99 --select-on crop_10,pad_edge_25,pad_black_25,aspect_1.25,bands_tb_10,letter_R_tl_15 --threshold-rule shift-robust --sensitivity-target 0.95"
 )
 names=("$@"); [ ${#names[@]} -gt 0 ] || names=(base128 blur128 raw128 small96 strong128 slim128 eq128 eqstrong128 big192)
