@@ -75,14 +75,19 @@ def line(name: str, metrics: dict) -> str:
     )
 
 
-def main(run_dir: str, models: list[str]) -> None:
-    run = locate_run(run_dir)
-    samples = split_samples(run, "validation")
+def pattern_samples(run_dir: str) -> list:
+    """``run_dir``'s validation films that have a pattern label (module docstring)."""
+    samples = split_samples(locate_run(run_dir), "validation")
     if all(s.pattern == NO_PATTERN for s in samples):  # a two-class run: the Kermany file names say
         samples = [replace(s, pattern=kermany_pattern(s.path)) if s.label == 1 else s for s in samples]
     samples = [s for s in samples if s.pattern != NO_PATTERN]
     if not samples:
         sys.exit(f"{run_dir}: no validation film has a pattern label")
+    return samples
+
+
+def main(run_dir: str, models: list[str]) -> None:
+    samples = pattern_samples(run_dir)
     scheme = resolve_scheme(["NORMAL", "PNEUMONIA"], pattern=True)
     print(f"{len(samples)} validation pneumonia films of {run_dir} with a pattern label "
           "(sensitivity = viral called viral, specificity = bacterial called bacterial, at P(viral) = 0.5)")
