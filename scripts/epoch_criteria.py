@@ -28,11 +28,12 @@ import numpy as np
 from train.config import TrainConfig
 from train.data import split_samples
 from train.evaluate import keras_logits
-from train.fit import EPOCH_WEIGHTS, EPOCHS_DIR
+from train.fit import EPOCH_WEIGHTS, EPOCHS_DIR, selection_copies
 from train.loading import load_samples
-from train.metrics import binary_metrics, roc_auc, shift_robust_threshold
+from train.metrics import roc_auc
 from train.model import build_model
-from train.shift import decode_originals, model_inputs, sigmoid
+from train.selection import operating_point
+from train.shift import decode_originals, sigmoid
 
 
 def main(run_dir: str) -> None:
@@ -40,8 +41,7 @@ def main(run_dir: str) -> None:
     config = TrainConfig.load(run / "config.json")
     samples = split_samples(json.loads((run / "split.json").read_text()), "validation")
     val_set = load_samples(samples, config.preprocess)
-    films = decode_originals([s.path for s in val_set.samples])
-    sets = {"clean": val_set.images, **{n: model_inputs(films, n, config.preprocess) for n in config.selection_shifts}}
+    sets = selection_copies(val_set, decode_originals([s.path for s in val_set.samples]), config)
     labels = val_set.labels
     with open(run / "history.csv") as f:
         history = list(csv.DictReader(f))
@@ -58,15 +58,15 @@ def main(run_dir: str) -> None:
         model.load_weights(weights)
         probabilities = {name: sigmoid(logits(images)) for name, images in sets.items()}
         pooled = roc_auc(np.tile(labels, len(sets)), np.concatenate(list(probabilities.values())))
-        threshold, _ = shift_robust_threshold(labels, probabilities, config.sensitivity_target)
-        specificity = {name: binary_metrics(labels, p, threshold)["specificity"] for name, p in probabilities.items()}
-        worst = min(v for k, v in specificity.items() if k != "clean")
+        point = operating_point(labels, probabilities, config.sensitivity_target)
         row = history[epoch - 1]
-        rows.append((epoch, pooled, specificity["clean"], worst))
+        rows.append((epoch, pooled, point["clean_specificity"], point["worst_specificity"]))
         print(f"| {epoch} | {float(row['learning_rate']):.1e} | {float(row['val_auc']):.4f} | {pooled:.4f} | "
-              f"{threshold:.3f} | {specificity['clean']:.3f} | {worst:.3f} |")
-    for name, column in (("pooled AUC", 1), ("clean specificity at the threshold", 2), ("worst copy specificity", 3)):
-        best = max(rows, key=lambda r: (r[column], r[0]))
+              f"{point['threshold']:.3f} | {point['clean_specificity']:.3f} | {point['worst_specificity']:.3f} |")
+    # The first of equal epochs, as the checkpoint keeps it (--select-by: train/selection.py).
+    for name, column in (("pooled AUC (--select-by auc)", 1), ("clean specificity at the threshold", 2),
+                         ("worst copy specificity (--select-by shift-specificity)", 3)):
+        best = max(rows, key=lambda r: r[column])
         print(f"highest {name}: epoch {best[0]} ({best[column]:.4f})")
 
 

@@ -65,6 +65,7 @@ def fit_command(
     consistency: float = typer.Option(_defaults.consistency, "--consistency", help="Weight of the paired-view logit consistency loss (0: off)"),
     mixup: float = typer.Option(_defaults.mixup, "--mixup", min=0.0, help="Mixup: blend training films and labels with Beta(a, a) weights, e.g. 0.2 (0: off; screening runs only)"),
     select_on: str = typer.Option("", "--select-on", help="Shift perturbations (comma-separated, see train/shift.py) added to the validation the epoch is chosen on"),
+    select_by: str = typer.Option(_defaults.select_by, "--select-by", help="auc: keep the epoch with the best pooled AUC; shift-specificity: the best worst-copy specificity at the shift-robust threshold (needs --select-on)"),
     class_weights: bool = typer.Option(True, "--class-weights/--no-class-weights"),
     validation_fraction: float = typer.Option(_defaults.validation_fraction, "--validation-fraction"),
     split_order: str = typer.Option(_defaults.split_order, "--split-order", help="random: patients drawn with --seed; earliest: lowest-numbered patients per series (a shift in time)"),
@@ -104,7 +105,7 @@ def fit_command(
             rotation=rotation, zoom=zoom, shift=shift, contrast=contrast,
             crop_area_min=crop_area_min, crop_area_max=crop_area_max, aspect_jitter=aspect_jitter,
             marker_probability=marker_probability, band_probability=band_probability, ema_momentum=ema_momentum, keep_epochs=keep_epochs,
-            consistency=consistency, mixup=mixup, selection_shifts=tuple(n for n in select_on.split(",") if n),
+            consistency=consistency, mixup=mixup, selection_shifts=tuple(n for n in select_on.split(",") if n), select_by=select_by,
             class_weights=class_weights, validation_fraction=validation_fraction, split_order=split_order,
             use_kaggle_val=use_kaggle_val, early_stopping_patience=patience,
             sensitivity_target=sensitivity_target, threshold_rule=threshold_rule, seed=seed, skip_bad=skip_bad,
@@ -123,6 +124,14 @@ def fit_command(
 
         if config.lr_schedule not in LR_SCHEDULES:
             raise DataError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}")
+        from train.selection import SELECTION_RULES
+
+        if config.select_by not in SELECTION_RULES:
+            raise DataError(f"--select-by must be one of {', '.join(SELECTION_RULES)}, got {select_by!r}")
+        if config.select_by == "shift-specificity" and not config.selection_shifts:
+            raise DataError("--select-by shift-specificity needs --select-on: the copies it takes the worst specificity over")
+        if config.select_by == "shift-specificity" and cluster is not None:
+            raise DataError("--select-by shift-specificity runs on one process only (it scores the whole selection set each epoch)")
         if config.threshold_rule not in THRESHOLD_RULES:
             raise DataError(f"--threshold-rule must be one of {', '.join(THRESHOLD_RULES)}, got {threshold_rule!r}")
         if len(config.filters) != 5:

@@ -51,6 +51,9 @@ class TrainConfig:
     # Shift perturbations (train/shift.py) of the validation films added to the set the best
     # epoch is chosen on, e.g. ("crop_10", "pad_edge_25", "aspect_1.25"); empty: clean only.
     selection_shifts: tuple[str, ...] = ()
+    # What the checkpoint and early stopping follow on that set (train/selection.py): "auc" (pooled
+    # AUC) or "shift-specificity" (worst specificity over the copies at the shift-robust threshold).
+    select_by: str = "auc"
     # Weight of the paired-view consistency loss (train/model.py; 0 = off): each step sees two
     # augmentations of batch_size/2 films and is asked to give both the same logit.
     consistency: float = 0.0

@@ -20,6 +20,7 @@ from train.config import TrainConfig
 from train.data import DataError, gather, run_scheme
 from train.labels import split_labels
 from train.loading import load_samples
+from train.selection import MONITORS
 
 CHECKPOINT = "model.keras"
 #: With ``--keep-epochs``: every epoch's weights, as validated (train/weight_average.py reads them).
@@ -60,25 +61,28 @@ def pick_threshold(config: TrainConfig, labels: np.ndarray, scores: np.ndarray, 
     raise DataError(f"unknown threshold rule {config.threshold_rule!r}")
 
 
-def selection_set(
-    val_set, films: list, targets: np.ndarray, config: TrainConfig, log=print
-) -> tuple[np.ndarray, np.ndarray]:
-    """The images the epoch is chosen on (checkpoint, early stopping, learning-rate plateaus).
-
-    The clean validation films, plus, for each name in ``config.selection_shifts``, the same films
-    with that shift perturbation (:mod:`train.shift`). Their pooled AUC is low for a model whose
-    scores move with framing, even when each copy alone ranks well: a healthy film that scores
-    higher when cropped then outranks sick films scored uncropped. ``films`` are the same
-    validation films decoded at their original size (:func:`train.shift.decode_originals`);
-    ``targets`` are their training targets (labels, or a pattern run's rows), repeated for every copy.
-    """
-    if not config.selection_shifts:
-        return val_set.images, targets
+def selection_copies(val_set, films: list, config: TrainConfig) -> dict[str, np.ndarray]:
+    """The sets the epoch is chosen on, by name: ``"clean"`` (the validation films as loaded) and,
+    for each name in ``config.selection_shifts``, the same films with that shift perturbation
+    (:mod:`train.shift`), made from ``films``, the films at their original size
+    (:func:`train.shift.decode_originals`)."""
     from train.shift import model_inputs
 
-    images = [val_set.images] + [model_inputs(films, name, config.preprocess) for name in config.selection_shifts]
-    log(f"epochs chosen on clean validation + {', '.join(config.selection_shifts)} ({len(images) * len(films)} images)")
-    return np.concatenate(images), np.concatenate([targets] * len(images))
+    return {"clean": val_set.images, **{n: model_inputs(films, n, config.preprocess) for n in config.selection_shifts}}
+
+
+def selection_set(
+    copies: dict[str, np.ndarray], targets: np.ndarray, log=print
+) -> tuple[np.ndarray, np.ndarray]:
+    """The :func:`selection_copies` pooled, with their training ``targets`` (labels, or a pattern
+    run's rows) repeated for every copy: what Keras validates each epoch on (checkpoint, early
+    stopping, learning-rate plateaus). Their pooled AUC is low for a model whose scores move with
+    framing, even when each copy alone ranks well: a healthy film that scores higher when cropped
+    then outranks sick films scored uncropped."""
+    if len(copies) > 1:
+        n = len(targets)
+        log(f"epochs chosen on clean validation + {', '.join(list(copies)[1:])} ({len(copies) * n} images)")
+    return np.concatenate(list(copies.values())), np.concatenate([targets] * len(copies))
 
 
 def validate(model, config: TrainConfig, val_set, films: list, out: Path, log=print) -> tuple[dict, np.ndarray, dict]:
@@ -208,10 +212,11 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     timer = EpochTimer()
     # With weight averaging, validation and the checkpoint see the averaged weights.
     averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.ema_momentum > 0 else []
+    monitor = MONITORS[config.select_by]
     callbacks = averaging + [
-        keras.callbacks.ModelCheckpoint(out / CHECKPOINT, monitor="val_auc", mode="max", save_best_only=True),
+        keras.callbacks.ModelCheckpoint(out / CHECKPOINT, monitor=monitor, mode="max", save_best_only=True),
         keras.callbacks.EarlyStopping(
-            monitor="val_auc", mode="max", patience=config.early_stopping_patience, restore_best_weights=True
+            monitor=monitor, mode="max", patience=config.early_stopping_patience, restore_best_weights=True
         ),
         learning_rate_callback(config),
         keras.callbacks.CSVLogger(out / "history.csv"),
@@ -227,7 +232,13 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     train_data = make_dataset(train_set.images, train_targets, config, training=True, weights=weights)
     # Decoded once: the selection set and the shift validation after training both start from them.
     films = decode_originals([s.path for s in val_set.samples])
-    val_data = make_dataset(*selection_set(val_set, films, val_targets, config, log), config, training=False)
+    copies = selection_copies(val_set, films, config)
+    val_data = make_dataset(*selection_set(copies, val_targets, log), config, training=False)
+    if config.select_by == "shift-specificity":
+        from train.selection import shift_specificity_callback
+
+        # After the EMA swap, before the checkpoint, early stopping and CSV logger that read it.
+        callbacks.insert(len(averaging), shift_specificity_callback(copies, val_set.labels, config.sensitivity_target))
     if session is not None:
         train_data, val_data = session.prepare(model, train_data, val_data, config)
     history = model.fit(
@@ -249,7 +260,7 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     metrics, scores, shifted = validate(best, config, val_set, films, out, log)
     metrics["params"] = int(best.count_params())
     metrics["epochs_run"] = len(timer.seconds)
-    metrics["best_epoch"] = int(np.argmax(history.history["val_auc"])) + 1
+    metrics["best_epoch"] = int(np.argmax(history.history[monitor])) + 1  # the first best, as Keras keeps it
     metrics["seconds_per_epoch"] = round(float(np.median(timer.seconds)), 1) if timer.seconds else None
     metrics["wall_seconds"] = round(time.perf_counter() - started, 1)
     metrics["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
