@@ -80,8 +80,7 @@ def selection_set(
     framing, even when each copy alone ranks well: a healthy film that scores higher when cropped
     then outranks sick films scored uncropped."""
     if len(copies) > 1:
-        n = len(targets)
-        log(f"epochs chosen on clean validation + {', '.join(list(copies)[1:])} ({len(copies) * n} images)")
+        log(f"epochs chosen on clean validation + {', '.join(list(copies)[1:])} ({len(copies) * len(targets)} images)")
     return np.concatenate(list(copies.values())), np.concatenate([targets] * len(copies))
 
 
