@@ -12,7 +12,7 @@ scores) and, at the threshold the run's rule would pick on that set (sensitivity
 target on clean and on every copy), the specificity on the clean films and the worst one over
 the copies. It ends with the epoch each column would keep. Read the kept epoch on the whole
 harder validation with ``pneumoscan-train average RUN --out OUT --epochs N-N --average-batch-norm``
-(the epoch's own weights and statistics): it has 13 shift perturbations and the stress test
+(the epoch's own weights and statistics): it has 14 shift perturbations and the stress test
 beyond the six the epoch was chosen on.
 """
 
