@@ -41,6 +41,10 @@ def tflite_command(
     calibration_images: int = typer.Option(
         CALIBRATION_IMAGES, "--calibration-images", min=1, help="Representative images for int8 (warns below 100)"
     ),
+    keep_run_threshold: bool = typer.Option(
+        False, "--keep-run-threshold",
+        help="Ship the Keras checkpoint's threshold instead of the run's rule applied to this file's own scores",
+    ),
 ) -> None:
     """Convert to TFLite, prove parity on the validation split, write FILE and FILE.json."""
     # Before TensorFlow is imported: keep its C++ start-up chatter out of a clinic engineer's log.
@@ -57,6 +61,7 @@ def tflite_command(
             verify=verify,
             threads=threads,
             calibration_images=calibration_images,
+            keep_run_threshold=keep_run_threshold,
             log=typer.echo,
         )
     except ParityError as exc:

@@ -7,7 +7,9 @@ Order matters and is chosen so that nothing is written unless it is right:
 3. decode validation and calibration images through the device's preprocessing;
 4. convert;
 5. score the converted file through the device's classifier (it needs a contract to load, so a
-   provisional one goes into a temporary copy), compare with Keras, measure latency;
+   provisional one goes into a temporary copy), compare with Keras, measure latency, and pick
+   its threshold by the run's rule on its own clean and shifted validation scores
+   (:mod:`export.threshold`);
 6. only if parity holds (or ``verify=False``): write the final file, whose metadata holds this
    very file's validation metrics and parity, and re-load it to prove the device accepts it.
 
@@ -42,6 +44,7 @@ from export.calibration import (
 )
 from export.errors import ExportError, ParityError
 from export.run import locate_run, split_samples
+from export.threshold import device_threshold
 from export.tflite import DESCRIPTIONS, QUANTIZATIONS, default_output
 from export.wrapper import logged
 from train.shift import PERTURBATIONS
@@ -91,6 +94,7 @@ def export_tflite(
     verify: bool = True,
     threads: int = 1,
     calibration_images: int = CALIBRATION_IMAGES,
+    keep_run_threshold: bool = False,
     log: Callable[[str], None] = print,
 ) -> ExportResult:
     """Export a run (or its ``model.keras``) to a verified ``.tflite``; see the module docstring."""
@@ -105,6 +109,7 @@ def export_tflite(
     )
     from export.metadata import build_metadata, output_description, shift_summary, uncertain_band, weights_sha256
     from train.shift import format_report as format_shift
+    from train.shift import shift_report
     from export.parity import (
         failures,
         format_report,
@@ -204,7 +209,10 @@ def export_tflite(
             patterns = np.array([s.pattern for s in validation.samples])
             device_pattern = device_pattern_probabilities(candidate, validation.images)
         log(f"shift validation of the int8 file: {len(validation.images)} films x {len(PERTURBATIONS)} perturbations")
-        shift = shift_record(candidate, validation, spec, run.threshold)
+        shifted = device_shift_logits(candidate, validation, spec)
+        threshold, threshold_rule = device_threshold(run, validation.labels, scores, shifted, keep=keep_run_threshold)
+        log(f"threshold {threshold:.4f}: {threshold_rule}")
+        shift = shift_report(validation.labels, shifted, threshold)
         log(format_shift(shift))
         more_threads = {}
         if threads > 1:
@@ -212,7 +220,7 @@ def export_tflite(
             more_threads[str(threads)] = float(np.median(timed))
 
     report = measure(
-        validation.labels, reference, scores, run.threshold, keras_maps[chosen], device_maps,
+        validation.labels, reference, scores, threshold, keras_maps[chosen], device_maps,
         latencies, len(flatbuffer), runtime,
     )
     if more_threads:
@@ -234,20 +242,21 @@ def export_tflite(
         log(f"warning: parity failed ({'; '.join(problems)}); writing anyway because of --no-verify")
 
     validation_metrics = {
-        **binary_metrics(validation.labels, scores, run.threshold),
+        **binary_metrics(validation.labels, scores, threshold),
         "runtime": runtime,
         "shift": shift_summary(shift),
     }
     metadata = build_metadata(
         **common,
         validation_metrics=validation_metrics,
-        uncertain=uncertain_band(validation.labels, scores, run.threshold),
+        uncertain=uncertain_band(validation.labels, scores, threshold),
         parity=report,
+        threshold=(threshold, threshold_rule),
     )
     if scheme.has_pattern:
         from train.pattern_metrics import pattern_metrics
 
-        called = scores >= run.threshold
+        called = scores >= threshold
         has = patterns != -1
         pattern_validation = {
             "runtime": runtime,
@@ -258,7 +267,7 @@ def export_tflite(
             },
             "films_with_pattern": int(has.sum()),
         }
-        metadata = _with_heads(metadata, scheme, run, pattern_validation)
+        metadata = _with_heads(metadata, scheme, run, pattern_validation, threshold)
     out.parent.mkdir(parents=True, exist_ok=True)
     for stale in (out, Path(f"{out}.json")):
         stale.unlink(missing_ok=True)  # reached only with force, or when neither exists
@@ -268,31 +277,32 @@ def export_tflite(
     return ExportResult(out, metadata, report, problems)
 
 
-def _with_heads(metadata: dict, scheme, run, validation: dict | None = None) -> dict:
-    """``metadata`` with the run's screening labels and, for a pattern run, the ``heads`` section."""
+def _with_heads(metadata: dict, scheme, run, validation: dict | None = None, threshold: float | None = None) -> dict:
+    """``metadata`` with the run's screening labels and, for a pattern run, the ``heads`` section
+    (its screening threshold: ``threshold``, the file's own, once it is known; the run's before)."""
     from export.heads import heads_section
     from export.metadata import _clean
 
     metadata = {**metadata, "labels": list(scheme.screening)}
     if scheme.has_pattern:
         extra = run.config.extra
-        metadata["heads"] = _clean(heads_section(scheme, run.threshold, validation, extra.get("pattern_refit"), extra.get("pattern_graft")))
+        screening = run.threshold if threshold is None else threshold
+        metadata["heads"] = _clean(heads_section(scheme, screening, validation, extra.get("pattern_refit"), extra.get("pattern_graft")))
     return metadata
 
 
-def shift_record(model_path: Path, validation, spec, threshold: float) -> dict:
-    """The shift validation (:mod:`train.shift`) of the converted file, through the device
-    classifier: the validation films re-framed, marked and recompressed, scored by their logits."""
+def device_shift_logits(model_path: Path, validation, spec) -> dict[str, np.ndarray]:
+    """The shift validation's logits (:mod:`train.shift`) of the converted file, through the device
+    classifier: the validation films re-framed, marked and recompressed, per perturbation."""
     from edge_app.classifier import Classifier
-    from train.shift import decode_originals, shift_logits, shift_report
+    from train.shift import decode_originals, shift_logits
 
     classifier = Classifier(model_path, threads=1)
 
     def score(images: np.ndarray) -> np.ndarray:
         return np.array([classifier.raw_output(image) for image in images])
 
-    logits = shift_logits(score, decode_originals([s.path for s in validation.samples]), spec)
-    return shift_report(validation.labels, logits, threshold)
+    return shift_logits(score, decode_originals([s.path for s in validation.samples]), spec)
 
 
 def _prove_loadable(path: Path, image: np.ndarray, expected: float) -> None:

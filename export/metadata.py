@@ -111,9 +111,13 @@ def build_metadata(
     validation_metrics: dict | None = None,
     uncertain: tuple[list[float] | None, str] = (None, "not computed yet"),
     parity: dict | None = None,
+    threshold: tuple[float, str] | None = None,
 ) -> dict:
-    """The contract dict for a file exported from ``run`` (an :class:`export.run.Run`)."""
+    """The contract dict for a file exported from ``run`` (an :class:`export.run.Run`);
+    ``threshold`` is the file's own (value, rule), :func:`export.threshold.device_threshold`,
+    once its scores are known (the run's before)."""
     spec = run.spec
+    value, rule = threshold or (run.threshold, run.threshold_rule)
     band, band_rule = uncertain
     metadata = {
         "format": FORMAT,
@@ -129,8 +133,8 @@ def build_metadata(
         "input_range": "raw preprocessed pixels 0..255 (the model rescales internally)",
         "output": "logit",
         "outputs": outputs,
-        "threshold": run.threshold,
-        "threshold_rule": run.threshold_rule,
+        "threshold": float(value),
+        "threshold_rule": rule,
         "uncertain_band": band,
         "uncertain_band_rule": band_rule,
         "version": model_version(weights_hash),
@@ -148,6 +152,7 @@ def build_metadata(
             "run": str(run.folder),
             "checkpoint": run.checkpoint.name,
             "keras_validation_auc": run.metrics.get("auc"),
+            "keras_threshold": run.threshold,
             "train_config": {
                 k: v for k, v in run.config.to_dict().items() if k not in ("extra", "preprocessing")
             },

@@ -26,7 +26,7 @@ from edge_app.preprocessing import prepare_file  # noqa: E402
 from export.cli import app  # noqa: E402
 from export.errors import ExportError, ParityError  # noqa: E402
 from export.exporter import export_tflite  # noqa: E402
-from train.metrics import roc_auc  # noqa: E402
+from train.metrics import choose_threshold, roc_auc  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -117,8 +117,8 @@ def test_metadata_round_trips_and_describes_the_file(run, exports):
     assert contract.labels == ("NORMAL", "PNEUMONIA")
     assert contract.image_size == 64 and contract.channels == 1 and contract.input_dtype == "uint8"
     assert contract.output == "logit"
-    assert contract.threshold == pytest.approx(metrics["threshold"])
-    assert stored["threshold_rule"] == metrics["threshold_rule"]
+    assert stored["source"]["keras_threshold"] == pytest.approx(metrics["threshold"])
+    assert stored["threshold_rule"].startswith(metrics["threshold_rule"] + "; on this file's own scores")
     assert contract.uncertain_band[0] <= contract.threshold <= contract.uncertain_band[1]
     assert contract.preprocess.to_dict() == config["preprocessing"]
     assert stored["training_data_fingerprint"] == config["extra"]["data"]["fingerprint"]
@@ -146,6 +146,16 @@ def test_stored_validation_metrics_are_this_files(run, exports, validation):
     assert stored["auc"] == pytest.approx(roc_auc(labels, scores))
     threshold = classifier.contract.threshold
     assert stored["sensitivity"] == pytest.approx(((scores >= threshold) & (labels == 1)).sum() / labels.sum())
+    # the run's rule (sensitivity >= its target on validation), applied to this file's own scores
+    target = json.loads((run / "config.json").read_text())["sensitivity_target"]
+    assert threshold == pytest.approx(choose_threshold(labels, scores, "sensitivity", target)[0])
+
+
+def test_keep_run_threshold_ships_the_checkpoint_threshold(run, tmp_path):
+    metrics = json.loads((run / "metrics.json").read_text())
+    kept = export_tflite(run, out=tmp_path / "kept.tflite", keep_run_threshold=True, log=lambda m: None)
+    assert read_contract(kept.path).threshold == pytest.approx(metrics["threshold"])
+    assert "--keep-run-threshold" in kept.metadata["threshold_rule"]
 
 
 # --- parity ----------------------------------------------------------------------------------
