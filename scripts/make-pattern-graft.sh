@@ -22,8 +22,10 @@ source scripts/shipped-recipe.sh  # recipe=(...): both networks are trained with
 # The fine-tune starts from a trained backbone: a third of the shipped learning rate, 32 epochs
 # with mixup (10 epochs ranked the patterns at AUC 0.844, 24 at 0.879, 32 with mixup at 0.887 on
 # the same films: docs/pattern.md).
+# Its epoch is kept by the pooled AUC: the shipped recipe's --select-by shift-specificity judges a
+# screening threshold, and this network's two classes are patterns, not a screening decision.
 pattern_flags=(--negative-class bacterial --init-from "$screening" --learning-rate 0.0003 --epochs 32 --patience 10
-               --mixup 0.2)
+               --mixup 0.2 --select-by auc)
 
 for dir in "$run" "$run-patterns"; do
   [ -e "$dir" ] && { echo "error: $dir exists; pass another RUN_DIR or remove it" >&2; exit 2; }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -96,11 +97,9 @@ def test_evaluate_the_shipped_tflite_on_real_films(shared_data, tmp_path):
     assert metrics["n"] == 30 and metrics["auc"] > 0.9
 
 
-def test_the_shipped_recipe_is_flags_the_fit_command_accepts():
-    """scripts/shipped-recipe.sh (sourced by make-model.sh and make-pattern-model.sh) parses as
-    `fit` options, so a renamed flag breaks this test rather than the next reproduction."""
+def _recipe_params(*extra: str) -> dict:
+    """scripts/shipped-recipe.sh's flags (and ``extra`` after them) as `fit` parses them."""
     import subprocess
-    from pathlib import Path
 
     import typer.main
 
@@ -112,6 +111,31 @@ def test_the_shipped_recipe_is_flags_the_fit_command_accepts():
     group = typer.main.get_command(app)
     parent = group.make_context("pneumoscan-train", ["fit"])
     fit = group.get_command(parent, "fit")
-    params = fit.make_context("fit", ["DATA", "--out", "RUN", *printed], parent=parent).params
-    assert params["epochs"] == 32 and params["consistency"] == 0.3 and params["threshold_rule"] == "shift-robust"
-    assert params["split_order"] == "earliest" and params["seed"] == 43 and params["normalization"] == "central-percentile"
+    return fit.make_context("fit", ["DATA", "--out", "RUN", *printed, *extra], parent=parent).params
+
+
+def test_the_shipped_recipe_is_the_shipped_model_s():
+    """scripts/shipped-recipe.sh (sourced by make-model.sh and make-pattern-model.sh) parses as
+    `fit` options, so a renamed flag breaks this test rather than the next reproduction, and they
+    are the flags the bundled model's contract says it was trained with."""
+    from edge_app.contract import read_metadata
+
+    model = Path(__file__).resolve().parents[1] / "edge_app" / "models" / "pneumoscan-int8.tflite"
+    trained = read_metadata(model)["source"]["train_config"]
+    params = _recipe_params()
+    renamed = {"patience": "early_stopping_patience", "select_on": "selection_shifts"}
+    for flag in ("epochs", "patience", "image_size", "batch_size", "consistency", "ema_momentum", "select_on", "select_by",
+                 "threshold_rule", "sensitivity_target", "split_order", "seed", "normalization", "crop_area_min",
+                 "crop_area_max", "aspect_jitter", "marker_probability", "band_probability", "blur_probability",
+                 "label_smoothing", "mixup", "noise_probability"):
+        got = params[flag].split(",") if flag == "select_on" else params[flag]
+        assert got == trained[renamed.get(flag, flag)], flag
+
+
+def test_the_pattern_model_pins_its_own_seed_and_epoch_rule():
+    """scripts/make-pattern-model.sh appends --seed 43 --select-by auc to the shipped recipe (the
+    flags its model was made with); a later option wins, so the recipe cannot override them."""
+    params = _recipe_params("--pattern", "--image-size", "160", "--seed", "43", "--select-by", "auc")
+    assert params["seed"] == 43 and params["select_by"] == "auc" and params["image_size"] == 160
+    pattern_script = (Path(__file__).resolve().parents[1] / "scripts" / "make-pattern-model.sh").read_text()
+    assert '"${recipe[@]}" --pattern --image-size 160 --seed 43 --select-by auc' in pattern_script
