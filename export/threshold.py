@@ -2,8 +2,8 @@
 
 Why: the run's rule (:func:`train.fit.pick_threshold`) chose its threshold on the Keras
 checkpoint's scores, but the device decides with the converted file, whose scores differ by the
-quantisation error (mean |dp| 0.003-0.007 for the int8 files so far). A guarantee that is exact on one set of
-scores is then off by a film or two on the other: the int8 file of the ``shiftspec42`` run kept
+quantisation error (mean |dp| 0.003-0.007 for the int8 files so far). A guarantee that is
+exact on one set of scores is then off by a film or two on the other: the int8 file of the ``shiftspec42`` run kept
 sensitivity 0.945 under aspect 0.8 at the Keras threshold, under the 0.95 its rule promises on
 every shift. The same rule on the file's own clean and shifted validation scores makes the
 guarantee the shipped file's, whatever the conversion did.
