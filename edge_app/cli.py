@@ -300,8 +300,11 @@ def info(
     site: SiteOption = None,
     no_site: NoSiteOption = False,
 ) -> None:
-    """Show the model's metadata (labels, input, threshold, version, metrics), the runtime and the
-    active site profile (the threshold predict and watch would use)."""
+    """Show the model's metadata, the runtime and the active site profile.
+
+    The metadata: labels, input, threshold, version, validation metrics. The site profile is the
+    threshold predict and watch would use.
+    """
     from edge_app.formatting import flatten
     from edge_app.site_profile import describe_active
 

@@ -179,8 +179,9 @@ def history(
     site: SiteOption = None,
     no_site: NoSiteOption = False,
 ) -> None:
-    """Export the audit log, newest first, one row per image (and model version); or, with
-    --by-day, a day-by-day summary against the site calibration for a supervisor.
+    """Export the audit log, newest first, one row per image and model version.
+
+    With --by-day, a day-by-day summary against the site calibration, for a supervisor.
 
     --model, --site and --no-site matter only for --by-day: it counts the results of that model
     at that threshold.

@@ -198,8 +198,11 @@ def refit_pattern_command(
     out: Path = typer.Option(..., "--out", help="The new run folder to write"),
     folds: int = typer.Option(5, "--folds", help="Patient-wise cross-validation folds on the training films"),
 ) -> None:
-    """Re-fit the pattern head as a regularised linear read-out of the frozen features (the
-    screening head is untouched); train/pattern_refit.py says why. Export OUT as any run."""
+    """Re-fit the pattern head as a linear read-out of the frozen features; export OUT as any run.
+
+    A regularised logistic regression; the screening head is untouched. train/pattern_refit.py
+    says why.
+    """
     from train.pattern_refit import refit_pattern_head
 
     with _one_line_errors():
@@ -212,8 +215,10 @@ def screening_only_command(
     run: Path = typer.Argument(..., help="A run folder trained with --pattern (only read)"),
     out: Path = typer.Option(..., "--out", help="The new run folder to write"),
 ) -> None:
-    """Drop a pattern run's pattern head: the same network and screening head as a two-class run
-    (train/screening_only.py says why). Export OUT as any run."""
+    """Drop a pattern run's pattern head, leaving a two-class run; export OUT as any run.
+
+    The same network and screening head as before (train/screening_only.py says why).
+    """
     from train.screening_only import screening_only
 
     with _one_line_errors():
@@ -227,8 +232,11 @@ def graft_pattern_command(
     pattern_run: Path = typer.Argument(..., help="A two-class run trained on the positive films only: bacterial vs viral (only read)"),
     out: Path = typer.Option(..., "--out", help="The new run folder to write"),
 ) -> None:
-    """Add a pattern network of its own beside a screening run's network: the screening decision
-    stays the screening run's, film for film (train/pattern_graft.py says why). Export OUT as any run."""
+    """Add a pattern network beside a screening run's network; export OUT as any run.
+
+    The screening decision stays the screening run's, film for film (train/pattern_graft.py says
+    why).
+    """
     from train.pattern_graft import graft_pattern
 
     with _one_line_errors():
@@ -243,8 +251,11 @@ def average_command(
     epochs: str = typer.Option(..., "--epochs", help="The window to average, FIRST-LAST (1-based, inclusive), e.g. 17-32"),
     reestimate: bool = typer.Option(True, "--reestimate-batch-norm/--average-batch-norm", help="Batch-norm statistics re-estimated on the training batches (SWA), or averaged like the weights (ablation)"),
 ) -> None:
-    """Average a run's kept epochs FIRST-LAST and re-estimate its batch-norm statistics (SWA;
-    train/weight_average.py says why), validated as `fit` validates. Export OUT as any run."""
+    """Average a run's kept epochs FIRST-LAST (SWA); export OUT as any run.
+
+    The batch-norm statistics are re-estimated and the average is validated as `fit` validates
+    (train/weight_average.py says why).
+    """
     from train.weight_average import average_epochs
 
     with _one_line_errors():
@@ -267,8 +278,11 @@ def shift_command(
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the report as JSON here"),
     logits: Optional[Path] = typer.Option(None, "--logits", help="Also save every set's logits here (.npz)"),
 ) -> None:
-    """Shift validation: the validation films re-framed, marked and recompressed, through the
-    device's preprocessing; AUC, sensitivity and specificity at the threshold, flip rates."""
+    """Shift validation: the validation films re-framed, marked and recompressed, then scored.
+
+    Through the device's preprocessing: AUC, sensitivity and specificity at the threshold, and
+    the decision flip rates.
+    """
     from train.evaluate import shift_validate
     from train.shift import format_report
 

@@ -108,8 +108,10 @@ def dicom_node(
     site: SiteOption = None,
     no_site: NoSiteOption = False,
 ) -> None:
-    """Be a DICOM node: receive films from the X-ray unit (C-STORE), screen each once, record it
-    in the audit log and, with --forward, send the result to the PACS. Runs until stopped.
+    """Be a DICOM node: screen and record each film the X-ray unit sends; runs until stopped.
+
+    Films arrive by C-STORE; each is screened once and recorded in the audit log, and with
+    --forward the result is sent to the PACS.
 
     Every film is on disk under --data before the unit is told it was stored; after a crash or
     power cut, films received but not yet screened are screened at the next start.
