@@ -114,7 +114,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pneumoscan-cold-") as tmp:
         synthetic = write_synthetic_jpeg(Path(tmp) / "one.jpeg")
         model = ["--model", str(args.model)] if args.model else []
-        cases = {"sample film, gate on": [str(real), *model], "1400x1100 film, --no-gate": [str(synthetic), "--no-gate", *model]}
+        gated = f"{'sample' if args.image is None else 'given'} film, gate on"
+        cases = {gated: [str(real), *model], "1400x1100 film, --no-gate": [str(synthetic), "--no-gate", *model]}
         apps = {"pneumoscan": pneumoscan_command()}
         if args.compare_venv:
             apps[str(args.compare_venv)] = venv_command(args.compare_venv)
@@ -142,7 +143,7 @@ def main() -> None:
             keras_cmd = [sys.executable, "-c", KERAS_PREDICT, str(args.keras), str(real)]
             measure(keras_cmd, clean_env())
             tf = report("TensorFlow + Keras checkpoint", [measure(keras_cmd, clean_env()) for _ in range(args.runs)])
-            edge = medians[("pneumoscan", "sample film, gate on")]
+            edge = medians[("pneumoscan", gated)]
             print(f"{'':<44} pneumoscan is {tf[0] / edge[0]:.1f}x faster and uses {tf[1] / edge[1]:.1f}x less memory")
 
 
