@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from train.config import TrainConfig
+from train.config import ARCHITECTURES, TrainConfig
 from train.data import DataError
 from train.distributed import ENV_ADDRESSES, ENV_NUM_PROCESSES, ENV_PROCESS_ID, Cluster, use_jax_backend
 
@@ -43,6 +43,7 @@ def fit_command(
     learning_rate: float = typer.Option(_defaults.learning_rate, "--learning-rate"),
     lr_schedule: str = typer.Option(_defaults.lr_schedule, "--lr-schedule", help="plateau: cut the rate when val AUC stalls; cosine: decay it over --epochs to 1%"),
     filters: str = typer.Option(",".join(map(str, _defaults.filters)), help="Filters of the 5 conv blocks, comma-separated"),
+    architecture: str = typer.Option(_defaults.architecture, help="Backbone: cnn (the 5 conv blocks, from scratch) or efficientnet-lite0 (started from ImageNet; --filters unused)"),
     dense_units: int = typer.Option(_defaults.dense_units, "--dense-units"),
     dropout: float = typer.Option(_defaults.dropout),
     l2: float = typer.Option(_defaults.l2, help="L2 weight decay on conv and dense kernels"),
@@ -99,7 +100,7 @@ def fit_command(
             log = _prefixed(f"[process {cluster.process_id}] ")
         config = TrainConfig(
             data=str(data), epochs=epochs, image_size=image_size, batch_size=batch_size,
-            learning_rate=learning_rate, lr_schedule=lr_schedule, filters=tuple(int(f) for f in filters.split(",")),
+            learning_rate=learning_rate, lr_schedule=lr_schedule, filters=tuple(int(f) for f in filters.split(",")), architecture=architecture,
             dense_units=dense_units, dropout=dropout, l2=l2, label_smoothing=label_smoothing,
             normalization=normalization, blur_probability=blur_probability, noise_probability=noise_probability, augment=augment,
             rotation=rotation, zoom=zoom, shift=shift, contrast=contrast,
@@ -134,6 +135,8 @@ def fit_command(
             raise DataError("--select-by shift-specificity runs on one process only (it scores the whole selection set each epoch)")
         if config.threshold_rule not in THRESHOLD_RULES:
             raise DataError(f"--threshold-rule must be one of {', '.join(THRESHOLD_RULES)}, got {threshold_rule!r}")
+        if config.architecture not in ARCHITECTURES:
+            raise DataError(f"--architecture must be one of {', '.join(ARCHITECTURES)}, got {architecture!r}")
         if len(config.filters) != 5:
             raise DataError(f"--filters needs 5 numbers (one per block), got {filters!r}")
         config.extra["keras_backend"] = os.environ.get("KERAS_BACKEND", "tensorflow")

@@ -13,11 +13,19 @@ from pathlib import Path
 from edge_app.preprocessing import PreprocessSpec
 
 
+#: ``cnn``: the notebook's five blocks, from scratch; ``efficientnet-lite0``: that network's
+#: backbone under the same head, started from ImageNet by ``fit`` (train/efficientnet_lite.py).
+ARCHITECTURES = ("cnn", "efficientnet-lite0")
+
+
 @dataclass
 class TrainConfig:
     data: str = ""
     image_size: int = 128
     normalization: str = "percentile"
+    # "cnn" (the five blocks of ``filters``, from scratch) or "efficientnet-lite0" (ImageNet
+    # backbone, train/efficientnet_lite.py; ``filters`` then unused).
+    architecture: str = "cnn"
     filters: tuple[int, ...] = (16, 32, 64, 128, 192)
     dense_units: int = 64
     dropout: float = 0.4

@@ -199,6 +199,12 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
     model = build_model(config)
+    if config.architecture == "efficientnet-lite0":
+        from train.efficientnet_lite import load_imagenet
+
+        config.extra["pretrained"] = load_imagenet(model)
+        config.save(out / "config.json")
+        log(f"backbone started from {config.extra['pretrained']['weights']}")
     if config.init_from:
         from train.warm_start import warm_start
 

@@ -1,5 +1,8 @@
 """The CNN: the original notebook's design, with its five blocks chained as intended.
 
+(Or, with ``--architecture efficientnet-lite0``, a pretrained backbone in place of the five
+blocks, under the same head and layer names: train/efficientnet_lite.py.)
+
 Five blocks of (3x3 convolution + ReLU, 2x2 max-pooling, batch normalisation), global average
 pooling, a ReLU dense layer with dropout and a one-unit sigmoid output. Rescaling to [0, 1] is
 the first layer, so the exported model takes the raw uint8 pixels the device produces.
@@ -18,7 +21,8 @@ from __future__ import annotations
 import keras
 from keras import layers, regularizers
 
-from train.config import TrainConfig
+from train import efficientnet_lite
+from train.config import ARCHITECTURES, TrainConfig
 from train.labels import LabelScheme
 from train.losses import PairedConsistencyLoss
 
@@ -34,13 +38,18 @@ def build_model(config: TrainConfig) -> keras.Model:
     reg = regularizers.l2(config.l2) if config.l2 else None
     inputs = keras.Input(shape=(size, size, 1), name="image")
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
-    for i, filters in enumerate(config.filters, start=1):
-        x = layers.Conv2D(
-            filters, 3, padding="same", activation="relu", kernel_regularizer=reg, name=f"conv{i}"
-        )(x)
-        x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
-        name = FEATURES_LAYER if i == len(config.filters) else f"bn{i}"
-        x = layers.BatchNormalization(name=name)(x)
+    if config.architecture == "cnn":
+        for i, filters in enumerate(config.filters, start=1):
+            x = layers.Conv2D(
+                filters, 3, padding="same", activation="relu", kernel_regularizer=reg, name=f"conv{i}"
+            )(x)
+            x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+            name = FEATURES_LAYER if i == len(config.filters) else f"bn{i}"
+            x = layers.BatchNormalization(name=name)(x)
+    elif config.architecture == efficientnet_lite.NAME:
+        x = efficientnet_lite.backbone(x, FEATURES_LAYER, reg)
+    else:
+        raise ValueError(f"unknown architecture {config.architecture!r}; one of {ARCHITECTURES}")
     pooled = layers.GlobalAveragePooling2D(name=POOLED_LAYER)(x)
     x = layers.Dropout(config.dropout / 2, name="dropout1")(pooled)
     x = layers.Dense(config.dense_units, activation="relu", kernel_regularizer=reg, name="dense")(x)
