@@ -47,7 +47,7 @@ def build_model(config: TrainConfig) -> keras.Model:
             name = FEATURES_LAYER if i == len(config.filters) else f"bn{i}"
             x = layers.BatchNormalization(name=name)(x)
     elif config.architecture == efficientnet_lite.NAME:
-        x = efficientnet_lite.backbone(x, FEATURES_LAYER, reg)
+        x = efficientnet_lite.backbone(x, FEATURES_LAYER)  # no L2: its prior is ImageNet, not zero
     else:
         raise ValueError(f"unknown architecture {config.architecture!r}; one of {ARCHITECTURES}")
     pooled = layers.GlobalAveragePooling2D(name=POOLED_LAYER)(x)
