@@ -28,6 +28,12 @@ def test_wrong_number_of_blocks_is_refused(tiny_dataset, tmp_path):
     assert result.exit_code == 2 and "5 numbers" in result.output
 
 
+def test_unknown_architecture_is_refused(tiny_dataset, tmp_path):
+    result = runner.invoke(app, ["fit", str(tiny_dataset), "--out", str(tmp_path / "run"), "--architecture", "resnet50"])
+    assert result.exit_code == 2 and "--architecture must be one of cnn, efficientnet-lite0" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "run").exists()
+
+
 def _fit_tiny(data, run) -> None:
     """One epoch of a tiny network through the CLI, into ``run``."""
     fit = runner.invoke(app, [
