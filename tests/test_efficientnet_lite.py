@@ -106,7 +106,7 @@ def test_a_lite0_run_trains_exports_and_screens(tmp_path):
     from train.fit import fit
 
     data = write_dataset(tmp_path / "data", per_class=12, size=64, patients=6)
-    config = TrainConfig(data=str(data), architecture="efficientnet-lite0", image_size=32, epochs=1, batch_size=8,
+    config = TrainConfig(data=str(data), architecture="efficientnet-lite0", image_size=64, epochs=1, batch_size=8,
                          augment=False, validation_fraction=0.3)
     fit(config, tmp_path / "run", log=lambda m: None)
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
