@@ -35,3 +35,29 @@ def test_keras_trains_each_epoch_at_the_cosine_rate():
     history = model.fit(x, x[:, :1], epochs=config.epochs, verbose=0, callbacks=[learning_rate_callback(config)])
     expected = [cosine_rate(e, config.epochs, config.learning_rate) for e in range(config.epochs)]
     np.testing.assert_allclose(history.history["learning_rate"], expected, rtol=1e-5)
+
+
+def test_warmup_ramps_each_step_then_hands_back_to_the_schedule():
+    import keras
+    import numpy as np
+
+    from train.schedule import learning_rate_callbacks, warmup_factor
+
+    assert [warmup_factor(s, 4) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert warmup_factor(0, 0) == 1.0
+    config = TrainConfig(lr_schedule="cosine", epochs=4, learning_rate=0.1, warmup_epochs=2)
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(float(self.model.optimizer.learning_rate))
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x = np.ones((8, 2), "float32")
+    history = model.fit(x, x[:, :1], batch_size=2, epochs=4, verbose=0,
+                        callbacks=[*learning_rate_callbacks(config), Record()])
+    cosine = [cosine_rate(e, 4, 0.1) for e in range(4)]
+    ramp = [cosine[s // 4] * (s + 1) / 8 for s in range(8)]  # 4 steps an epoch, 2 epochs of ramp
+    assert np.allclose(seen[:8], ramp) and np.allclose(seen[8:], [cosine[2]] * 4 + [cosine[3]] * 4)
+    assert np.allclose(history.history["learning_rate"], cosine)  # the logs see the schedule's rate

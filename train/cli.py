@@ -42,6 +42,7 @@ def fit_command(
     batch_size: int = typer.Option(_defaults.batch_size, "--batch-size"),
     learning_rate: float = typer.Option(_defaults.learning_rate, "--learning-rate"),
     lr_schedule: str = typer.Option(_defaults.lr_schedule, "--lr-schedule", help="plateau: cut the rate when val AUC stalls; cosine: decay it over --epochs to 1%"),
+    warmup_epochs: int = typer.Option(_defaults.warmup_epochs, "--warmup-epochs", min=0, help="Raise the rate linearly, step by step, over the first N epochs (for a pretrained --architecture)"),
     filters: str = typer.Option(",".join(map(str, _defaults.filters)), help="Filters of the 5 conv blocks, comma-separated"),
     architecture: str = typer.Option(_defaults.architecture, help="Backbone: cnn (the 5 conv blocks, from scratch) or efficientnet-lite0 (started from ImageNet; --filters unused)"),
     dense_units: int = typer.Option(_defaults.dense_units, "--dense-units"),
@@ -100,7 +101,7 @@ def fit_command(
             log = _prefixed(f"[process {cluster.process_id}] ")
         config = TrainConfig(
             data=str(data), epochs=epochs, image_size=image_size, batch_size=batch_size,
-            learning_rate=learning_rate, lr_schedule=lr_schedule, filters=tuple(int(f) for f in filters.split(",")), architecture=architecture,
+            learning_rate=learning_rate, lr_schedule=lr_schedule, warmup_epochs=warmup_epochs, filters=tuple(int(f) for f in filters.split(",")), architecture=architecture,
             dense_units=dense_units, dropout=dropout, l2=l2, label_smoothing=label_smoothing,
             normalization=normalization, blur_probability=blur_probability, noise_probability=noise_probability, augment=augment,
             rotation=rotation, zoom=zoom, shift=shift, contrast=contrast,

@@ -151,7 +151,7 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
     from train.model import build_model, compile_model
     from train.pipeline import class_weights, make_dataset
     from train.plots import plot_history
-    from train.schedule import learning_rate_callback
+    from train.schedule import learning_rate_callbacks
     from train.shift import decode_originals
 
     class EpochTimer(keras.callbacks.Callback):
@@ -223,7 +223,7 @@ def fit(config: TrainConfig, out: str | Path, overwrite: bool = False, log=print
         keras.callbacks.EarlyStopping(
             monitor=monitor, mode="max", patience=config.early_stopping_patience, restore_best_weights=True
         ),
-        learning_rate_callback(config),
+        *learning_rate_callbacks(config),
         keras.callbacks.CSVLogger(out / "history.csv"),
         timer,
     ]
