@@ -8,6 +8,7 @@
 #   scripts/make-pattern-graft.sh [DATA_ROOT] [RUN_DIR] [SCREENING_RUN]
 #       defaults: ../shared/data/chest_xray, runs/graft, and RUN_DIR-screening (trained here;
 #       pass a run made by scripts/make-model.sh to skip that step)
+#   PATTERN_NETWORK=efficientnet-lite0 scripts/make-pattern-graft.sh ...   (an ImageNet pattern network)
 #
 # Writes RUN_DIR/model-int8.tflite; installs nothing (models/pattern/README.md says which file
 # ships as the second model and why). NICE (default 15) keeps it out of the way of other work.
@@ -26,6 +27,17 @@ source scripts/shipped-recipe.sh  # recipe=(...): both networks are trained with
 # screening threshold, and this network's two classes are patterns, not a screening decision.
 pattern_flags=(--negative-class bacterial --init-from "$screening" --learning-rate 0.0003 --epochs 32 --patience 10
                --mixup 0.2 --select-by auc)
+# PATTERN_NETWORK=efficientnet-lite0: the pattern network is EfficientNet-Lite0 started from
+# ImageNet instead (train/efficientnet_lite.py; docs/pattern.md, *An ImageNet backbone*): lighter
+# framing augmentation (no blur, markers or bands; crops 50-120% of the area), no EMA or paired
+# views, 8 epochs of a cosine rate after one of linear warm-up. The file is then ~4 MB, not ~0.8.
+if [ "${PATTERN_NETWORK:-cnn}" = efficientnet-lite0 ]; then
+  pattern_flags=(--negative-class bacterial --architecture efficientnet-lite0 --ema 0 --consistency 0 --batch-size 32
+                 --lr-schedule cosine --learning-rate 0.0005 --warmup-epochs 1 --epochs 8 --patience 8 --select-by auc
+                 --crop-area-min 0.5 --crop-area-max 1.2 --blur-probability 0 --marker-probability 0 --band-probability 0)
+elif [ "${PATTERN_NETWORK:-cnn}" != cnn ]; then
+  echo "error: PATTERN_NETWORK must be cnn or efficientnet-lite0" >&2; exit 2
+fi
 
 for dir in "$run" "$run-patterns"; do
   [ -e "$dir" ] && { echo "error: $dir exists; pass another RUN_DIR or remove it" >&2; exit 2; }
