@@ -82,7 +82,7 @@ class TrainConfig:
     # "cosine": a cosine decay over the epochs to 1% of the rate (train/schedule.py says why).
     lr_schedule: str = "plateau"
     # Epochs over which the rate rises step by step from ~0 to the schedule's (0 = off): a
-    # pretrained backbone under a fresh head needs it (train/schedule.py: LinearWarmup).
+    # safeguard for a pretrained backbone under a fresh head (train/schedule.py says what it measured).
     warmup_epochs: int = 0
     sensitivity_target: float = 0.97
     # "sensitivity": the target on clean validation; "shift-robust": on clean validation and on

@@ -40,9 +40,9 @@ def warmup_factor(step: int, warmup_steps: int) -> float:
 def learning_rate_callbacks(config) -> list:
     """The Keras callbacks that apply ``config.lr_schedule`` and its warm-up."""
     schedule = [learning_rate_callback(config)]
-    # The warm-up goes first: at an epoch's end it puts the schedule's rate back before the
-    # plateau rule reads it (it reads the schedule's rate at the epoch's first step, after every
-    # on_epoch_begin).
+    # The warm-up goes first, so that at an epoch's end it restores the schedule's rate before the
+    # plateau rule reads it. It reads that rate at the epoch's first step, once every callback's
+    # on_epoch_begin has run.
     return ([_linear_warmup(config.warmup_epochs)] if config.warmup_epochs > 0 else []) + schedule
 
 
