@@ -83,6 +83,11 @@ declare -A cfg=(
   # --select-by shift-specificity, all 32 epochs kept (no early stop), so scripts/epoch_criteria.py
   # can say which epoch the pooled AUC would have kept on the same draw.
   [rules44]="--keep-epochs --seed 44 --select-by shift-specificity --normalization central-percentile --epochs 32 --patience 32 --image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --crop-area-min 0.3 --crop-area-max 2.25 --aspect-jitter 1.25 --shift 0.1 --marker-probability 0.5 --band-probability 0.3 --ema 0.99 --consistency 0.3 --batch-size 64 --select-on crop_10,pad_edge_25,pad_black_25,aspect_1.25,bands_tb_10,letter_R_tl_15 --threshold-rule shift-robust --sensitivity-target 0.95"
+  # sharp128 = the shipped recipe (scripts/shipped-recipe.sh: central128, seed 42, epoch by
+  # --select-by shift-specificity) with half the training films edge-enhanced by an unsharp mask
+  # (--sharpen-probability, train/pipeline.py: random_sharpen): the default lost sensitivity on the
+  # stress validation's sharpened films (0.942) more than under any framing change.
+  [sharp128]="--sharpen-probability 0.5 --seed 42 --select-by shift-specificity --normalization central-percentile --epochs 32 --patience 8 --image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --crop-area-min 0.3 --crop-area-max 2.25 --aspect-jitter 1.25 --shift 0.1 --marker-probability 0.5 --band-probability 0.3 --ema 0.99 --consistency 0.3 --batch-size 64 --select-on crop_10,pad_edge_25,pad_black_25,aspect_1.25,bands_tb_10,letter_R_tl_15 --threshold-rule shift-robust --sensitivity-target 0.95"
   [wide128]="--epochs 25 --image-size 128 --blur-probability 0.5 --label-smoothing 0.1 --crop-area-min 0.15 --crop-area-max 2.25 --aspect-jitter 1.25 --shift 0.1 --marker-probability 0.5 --band-probability 0.3 --ema 0.99 --select-on crop_10,pad_edge_25,pad_black_25,aspect_1.25,bands_tb_10,letter_R_tl_15 --threshold-rule shift-robust --sensitivity-target 0.95"
 )
 names=("$@"); [ ${#names[@]} -gt 0 ] || names=(base128 blur128 raw128 small96 strong128 slim128 eq128 eqstrong128 big192)

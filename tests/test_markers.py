@@ -41,3 +41,15 @@ def test_paste_blends_the_mask_into_the_chosen_corner_only():
     out = paste(film, mask, "br", 0.0, margin=0.05)
     assert out[75:, 75:].min() < 10 and np.all(out[:70, :] == 50.0)
     assert np.all(film == 50.0)  # the input is not changed
+
+
+SYSTEM_BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf"
+
+
+@pytest.mark.skipif(not __import__("os").path.exists(SYSTEM_BOLD), reason="no DejaVu fonts on this machine")
+def test_a_font_file_draws_a_different_glyph_than_the_bundled_font():
+    bundled, serif = render("R"), render("R", font_file=SYSTEM_BOLD)
+    assert serif.max() == pytest.approx(1.0, abs=0.05)
+    h = min(bundled.shape[0], serif.shape[0])
+    # the same letter at the same height, in another shape: a bold serif carries more ink per row
+    assert abs(resized(serif, h).mean() - resized(bundled, h).mean()) > 0.02

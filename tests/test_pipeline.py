@@ -20,6 +20,7 @@ from train.pipeline import (  # noqa: E402
     random_bands,
     random_framing,
     random_noise,
+    random_sharpen,
 )
 
 SIZE = 64
@@ -95,6 +96,22 @@ def test_noise_reaches_the_chosen_share_with_sigmas_up_to_the_maximum():
     assert np.array_equal(random_noise(x, probability=0.0, seed=11).numpy(), x.numpy())
 
 
+def _edge_energy(images: np.ndarray) -> np.ndarray:
+    """Mean absolute difference between neighbouring pixels, per image."""
+    return np.abs(np.diff(images, axis=2)).mean(axis=(1, 2))
+
+
+def test_sharpen_raises_edge_contrast_on_the_chosen_share_and_keeps_the_mean():
+    x = tf.tile(batch(8), [50, 1, 1, 1])
+    out = random_sharpen(x, probability=0.5, seed=11).numpy()[..., 0]
+    before, after = _edge_energy(x.numpy()[..., 0]), _edge_energy(out)
+    changed = ~np.all(out == x.numpy()[..., 0], axis=(1, 2))  # the others are left exactly as they were
+    assert 0.4 < changed.mean() < 0.6
+    assert np.all(after[changed] > 1.05 * before[changed])  # edges stronger wherever it was applied
+    assert abs(float(out.mean()) - float(x.numpy().mean())) < 1.0  # exposure is not changed
+    assert np.array_equal(random_sharpen(x, probability=0.0, seed=11).numpy(), x.numpy())
+
+
 def test_percentile_stretch_matches_the_device_normalisation():
     x = batch(4).numpy()[..., 0] * 0.5 + 30.0
     ours = percentile_stretch(tf.constant(x[..., None])).numpy()[..., 0]
@@ -116,6 +133,7 @@ def test_augmenter_ignores_labels_and_keeps_range():
     config = TrainConfig(
         image_size=SIZE, crop_area_min=0.3, crop_area_max=2.25, aspect_jitter=1.25,
         marker_probability=0.5, band_probability=0.3, blur_probability=0.5, noise_probability=0.5,
+        sharpen_probability=0.5,
     )
     images, labels = make_augmenter(config)(batch(8), tf.zeros([8]))
     assert images.shape == (8, SIZE, SIZE, 1) and float(tf.reduce_min(images)) >= 0 and float(tf.reduce_max(images)) <= 255

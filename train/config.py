@@ -46,6 +46,10 @@ class TrainConfig:
     blur_probability: float = 0.0
     # Share of training images given Gaussian sensor noise (train/pipeline.py: random_noise).
     noise_probability: float = 0.0
+    # Share of training images sharpened by an unsharp mask (train/pipeline.py: random_sharpen):
+    # the other side of blur. Units and PACS exports that edge-enhance made the default model
+    # lose sensitivity (stress "sharpen": 0.942), more than any framing change did.
+    sharpen_probability: float = 0.0
     # Framing augmentation (train/pipeline.py): random-resized crop area range as a share of the
     # film (< 1 zooms in, > 1 zooms out with edge/reflect/black fill); (1, 1) keeps the older
     # zoom/shift/rotation layers. Aspect jitter is the largest width/height ratio either way.

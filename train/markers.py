@@ -25,8 +25,12 @@ RENDER_SIZE = 48
 STYLES = ("plain", "boxed", "inverted")
 
 
-def _font(size: int):
+def _font(size: int, font: str | None = None):
     # Pillow's bundled scalable font: the same glyphs on every machine, no system fonts needed.
+    # ``font`` (a TrueType file) exists for probes that ask whether a model's invariance holds for
+    # glyph shapes it never saw in training (scripts/font_shift.py); training never passes one.
+    if font is not None:
+        return ImageFont.truetype(font, size=size)
     return ImageFont.load_default(size=size)
 
 
@@ -37,11 +41,14 @@ def _trim(mask: np.ndarray) -> np.ndarray:
     return mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
-def render(text: str, style: str = "plain", stroke: int = 0, size: int = RENDER_SIZE) -> np.ndarray:
-    """A float32 ink mask (1 = ink) of ``text`` in ``style``, trimmed to the ink."""
+def render(
+    text: str, style: str = "plain", stroke: int = 0, size: int = RENDER_SIZE, font_file: str | None = None
+) -> np.ndarray:
+    """A float32 ink mask (1 = ink) of ``text`` in ``style``, trimmed to the ink; in Pillow's
+    bundled font unless ``font_file`` names a TrueType file."""
     if style not in STYLES:
         raise ValueError(f"unknown marker style {style!r}; one of {STYLES}")
-    font = _font(size)
+    font = _font(size, font_file)
     probe = ImageDraw.Draw(Image.new("L", (1, 1)))
     left, top, right, bottom = probe.textbbox((0, 0), text, font=font, stroke_width=stroke)
     pad = max(2, size // 6) if style != "plain" else 1
